@@ -1,0 +1,35 @@
+import { json } from "itty-router";
+import { SessionError, type ErrorBody, type ErrorCode } from "../session/errors";
+
+/** The HTTP status of each error code; the README's error table mirrors this. */
+export const STATUS_OF: Record<ErrorCode, number> = {
+  invalid_json: 400,
+  invalid_request: 400,
+  invalid_session_id: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  session_not_found: 404,
+  sessions_disabled: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  session_budget_exceeded: 429,
+  config_invalid: 500,
+  internal_error: 500,
+  auth_not_configured: 503,
+  registry_unavailable: 503,
+};
+
+export function errorResponse(error: ErrorBody, headers?: HeadersInit): Response {
+  return json({ error }, { status: STATUS_OF[error.code], headers });
+}
+
+/** The router's one error mapper: known errors become their status; anything else is logged and hidden. */
+export function mapError(err: unknown): Response {
+  if (err instanceof SessionError) {
+    const headers = err.code === "unauthorized" ? { "www-authenticate": 'Bearer realm="edge-session"' } : undefined;
+    return errorResponse(err.toBody(), headers);
+  }
+  console.error("unhandled error", err instanceof Error ? (err.stack ?? err.message) : String(err));
+  return errorResponse({ code: "internal_error", message: "internal error" });
+}

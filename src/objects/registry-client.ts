@@ -1,0 +1,52 @@
+/** How a session object tells its registry shard about a lifecycle change. */
+import type { Env } from "../env";
+import { configFor } from "../session/config";
+import { SessionError } from "../session/errors";
+import { shardOf, type RegistryRow } from "../session/stats";
+
+/**
+ * A registry write waits at most this long. A hung shard must not wedge the
+ * session object, whose calls are serialised behind the write.
+ */
+export const REGISTRY_TIMEOUT_MS = 5_000;
+
+export function shardName(k: number): string {
+  return `shard-${k}`;
+}
+
+export function shardStub(env: Env, k: number) {
+  return env.REGISTRY.get(env.REGISTRY.idFromName(shardName(k)));
+}
+
+export function shardFor(env: Env, sessionId: string) {
+  return shardStub(env, shardOf(sessionId, configFor(env).registryShards));
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** Runs one registry write, turning any failure or hang into 503 `registry_unavailable`. */
+export async function registryWrite<T>(what: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await withTimeout(write(), REGISTRY_TIMEOUT_MS);
+  } catch (err) {
+    throw new SessionError("registry_unavailable", `session registry could not ${what}: ${(err as Error).message}`);
+  }
+}
+
+export function upsertRow(env: Env, row: RegistryRow): Promise<void> {
+  return registryWrite("record the session", () => shardFor(env, row.id).upsert(row));
+}
+
+export function removeRow(env: Env, id: string): Promise<void> {
+  return registryWrite("remove the session", () => shardFor(env, id).remove(id));
+}

@@ -1,0 +1,160 @@
+/**
+ * One registry shard: the live sessions whose ID hashes to it, for stats and
+ * clear-all. Sessions write here only on create, model change, expiry and
+ * clear, never on the hot path.
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env";
+import { addCount, type RegistryRow } from "../session/stats";
+import type { Tier } from "../session/types";
+
+/** Session clears in flight at once per shard: bounded so a 10,000-session clear does not flood the runtime. */
+export const CLEAR_CONCURRENCY = 32;
+/** Rows a clear pass reads at a time. */
+const CLEAR_BATCH = 256;
+/** Wall time a clear request spends before handing the rest to the shard's alarm. */
+export const CLEAR_REQUEST_BUDGET_MS = 10_000;
+/** When the alarm continues a clear: right away, but at least 1 ms ahead (a setAlarm(now) inside alarm() is dropped locally). */
+const CLEAR_CONTINUE_DELAY_MS = 1;
+
+export interface ShardPage {
+  count: number;
+  byModel: Record<string, number>;
+  byTier: Record<string, number>;
+  /** Up to `limit` rows with id > after, in id order. */
+  rows: RegistryRow[];
+}
+
+export interface ClearProgress {
+  cleared: number;
+  pending: number;
+}
+
+interface RowRecord extends Record<string, SqlStorageValue> {
+  id: string;
+  model: string;
+  tier: string;
+  created_at: number;
+  seq: number;
+}
+
+export class RegistryObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS sessions (
+      id TEXT PRIMARY KEY,
+      model TEXT NOT NULL,
+      tier TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      seq INTEGER NOT NULL
+    ) WITHOUT ROWID`);
+    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID");
+  }
+
+  private meta(key: string): number {
+    return this.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? 0;
+  }
+
+  private setMeta(key: string, value: number): void {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
+  }
+
+  /** Write order within the shard: clear-all removes only rows written before it began. */
+  private nextSeq(): number {
+    const seq = this.meta("seq") + 1;
+    this.setMeta("seq", seq);
+    return seq;
+  }
+
+  upsert(row: RegistryRow): void {
+    this.sql.exec(
+      `INSERT INTO sessions (id, model, tier, created_at, seq) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET model = excluded.model, tier = excluded.tier,
+         created_at = excluded.created_at, seq = excluded.seq`,
+      row.id,
+      row.model,
+      row.tier,
+      row.createdAt,
+      this.nextSeq(),
+    );
+  }
+
+  remove(id: string): void {
+    this.sql.exec("DELETE FROM sessions WHERE id = ?", id);
+  }
+
+  /** Totals for the whole shard and one page of rows after `after` (exclusive). */
+  page(after: string | null, limit: number): ShardPage {
+    const byModel: Record<string, number> = {};
+    const byTier: Record<string, number> = {};
+    let count = 0;
+    for (const r of this.sql.exec<{ model: string; tier: string; n: number }>(
+      "SELECT model, tier, COUNT(*) AS n FROM sessions GROUP BY model, tier",
+    )) {
+      addCount(byModel, r.model, r.n);
+      addCount(byTier, r.tier, r.n);
+      count += r.n;
+    }
+    const cursor =
+      after === null
+        ? this.sql.exec<RowRecord>("SELECT * FROM sessions ORDER BY id LIMIT ?", limit)
+        : this.sql.exec<RowRecord>("SELECT * FROM sessions WHERE id > ? ORDER BY id LIMIT ?", after, limit);
+    const rows = cursor.toArray().map((r) => ({ id: r.id, model: r.model, tier: r.tier as Tier, createdAt: r.created_at }));
+    return { count, byModel, byTier, rows };
+  }
+
+  /**
+   * Removes every session written before this call: each session object's
+   * storage and alarm, then its row. Works for a time budget, then leaves the
+   * rest to the alarm and reports what is pending.
+   */
+  async clearAll(): Promise<ClearProgress> {
+    this.setMeta("clear_target", Math.max(this.meta("clear_target"), this.meta("seq")));
+    return this.clearPass(Date.now() + CLEAR_REQUEST_BUDGET_MS);
+  }
+
+  private pendingClears(target: number): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sessions WHERE seq <= ?", target).one().n;
+  }
+
+  private async clearPass(deadline: number): Promise<ClearProgress> {
+    const target = this.meta("clear_target");
+    let cleared = 0;
+    // Keyset over seq, so a session that fails to clear is skipped in this pass
+    // (the alarm retries it) instead of being retried in a tight loop.
+    let afterSeq = 0;
+    while (Date.now() < deadline) {
+      const batch = this.sql
+        .exec<RowRecord>(
+          "SELECT id, created_at, seq FROM sessions WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+          afterSeq,
+          target,
+          CLEAR_BATCH,
+        )
+        .toArray();
+      if (batch.length === 0) break;
+      afterSeq = batch[batch.length - 1]!.seq;
+      for (let i = 0; i < batch.length; i += CLEAR_CONCURRENCY) {
+        const outcomes = await Promise.allSettled(batch.slice(i, i + CLEAR_CONCURRENCY).map((row) => this.clearRow(row)));
+        cleared += outcomes.filter((o) => o.status === "fulfilled" && o.value).length;
+      }
+    }
+    const pending = this.pendingClears(target);
+    if (pending > 0) await this.ctx.storage.setAlarm(Date.now() + CLEAR_CONTINUE_DELAY_MS);
+    return { cleared, pending };
+  }
+
+  private async clearRow(row: RowRecord): Promise<boolean> {
+    const stub = this.env.SESSIONS.get(this.env.SESSIONS.idFromName(row.id));
+    await stub.clearIncarnation(row.created_at);
+    // Guarded by seq: a row rewritten meanwhile belongs to a newer incarnation.
+    return this.sql.exec("DELETE FROM sessions WHERE id = ? AND seq = ?", row.id, row.seq).rowsWritten > 0;
+  }
+
+  override async alarm(): Promise<void> {
+    await this.clearPass(Date.now() + CLEAR_REQUEST_BUDGET_MS);
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The session API, once, for both front doors: the HTTP router and the RPC
+ * entrypoint call these methods. Inputs are validated here; past this point
+ * values are typed and trusted.
+ */
+import type { Env } from "./env";
+import { planResolve, type ResolveResult } from "./gateway/resolve-input";
+import { unwrap } from "./objects/reply";
+import { shardStub } from "./objects/registry-client";
+import type { ClearProgress } from "./objects/registry-object";
+import { configFor, type Config } from "./session/config";
+import { SessionError, invalidRequest } from "./session/errors";
+import { deriveSessionId, hashRequestContent } from "./session/hashing";
+import { view } from "./session/memory-store";
+import { addCount, compareIds, sessionInfo, type RegistryRow, type Stats } from "./session/stats";
+import type { Entry, SessionCost, SessionView, Tier } from "./session/types";
+import {
+  optionalBoolean,
+  requireString,
+  validateHash,
+  validateMicros,
+  validateModel,
+  validateSessionId,
+  validateTier,
+  validateToolNames,
+} from "./session/validate";
+import { decodeCursor, encodeCursor } from "./stats-cursor";
+
+/** Reference `GetStats` returns everything; we page, defaulting to 1,000 and capping at 10,000. */
+export const DEFAULT_STATS_LIMIT = 1000;
+export const MAX_STATS_LIMIT = 10_000;
+/** Longest first user message we derive an ID from over the API (the HTTP body limit bounds it too). */
+const MAX_MESSAGE_LENGTH = 8 * 1024 * 1024;
+
+export interface StatsOptions {
+  limit?: number;
+  cursor?: string;
+}
+
+export class SessionApi {
+  readonly config: Config;
+
+  /** Throws `config_invalid` when a var is invalid: every call fails loudly, none falls back. */
+  constructor(private readonly env: Env) {
+    this.config = configFor(env);
+  }
+
+  private session(id: unknown) {
+    const sessionId = validateSessionId(id);
+    if (!this.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
+    return { sessionId, stub: this.env.SESSIONS.get(this.env.SESSIONS.idFromName(sessionId)) };
+  }
+
+  private static view(id: string, entry: Entry | null): SessionView | null {
+    return entry && view(id, entry);
+  }
+
+  async getSession(id: unknown): Promise<SessionView | null> {
+    const { sessionId, stub } = this.session(id);
+    return SessionApi.view(sessionId, unwrap(await stub.get(sessionId)));
+  }
+
+  async setSession(id: unknown, model: unknown, tier: unknown, userExplicit?: unknown): Promise<SessionView> {
+    const m = validateModel("model", model);
+    const t: Tier = validateTier("tier", tier);
+    const explicit = optionalBoolean("userExplicit", userExplicit, false);
+    const { sessionId, stub } = this.session(id);
+    return view(sessionId, unwrap(await stub.set(sessionId, m, t, explicit)));
+  }
+
+  async touchSession(id: unknown): Promise<SessionView | null> {
+    const { sessionId, stub } = this.session(id);
+    return SessionApi.view(sessionId, unwrap(await stub.touch(sessionId)));
+  }
+
+  /** Strikes after recording, or null for an unknown session. */
+  async recordRequestHash(id: unknown, hash: unknown): Promise<number | null> {
+    const h = validateHash("hash", hash);
+    const { sessionId, stub } = this.session(id);
+    return unwrap(await stub.recordHash(sessionId, h));
+  }
+
+  async escalateSession(id: unknown): Promise<SessionView | null> {
+    const { sessionId, stub } = this.session(id);
+    return SessionApi.view(sessionId, unwrap(await stub.escalate(sessionId)));
+  }
+
+  async addSessionCost(id: unknown, micros: unknown): Promise<SessionCost | null> {
+    const n = validateMicros("micros", micros);
+    const { sessionId, stub } = this.session(id);
+    return unwrap(await stub.addCost(sessionId, n));
+  }
+
+  async getSessionCost(id: unknown): Promise<SessionCost | null> {
+    const { sessionId, stub } = this.session(id);
+    return unwrap(await stub.getCost(sessionId));
+  }
+
+  async clearSession(id: unknown): Promise<void> {
+    const { sessionId, stub } = this.session(id);
+    unwrap(await stub.clear(sessionId));
+  }
+
+  deriveSessionId(firstUserMessage: unknown): Promise<string> {
+    return deriveSessionId(requireString("firstUserMessage", firstUserMessage, { max: MAX_MESSAGE_LENGTH }));
+  }
+
+  hashRequestContent(content: unknown, toolNames?: unknown): Promise<string> {
+    return hashRequestContent(requireString("content", content, { max: MAX_MESSAGE_LENGTH }), validateToolNames("toolNames", toolNames));
+  }
+
+  async resolve(input: unknown): Promise<ResolveResult> {
+    const plan = await planResolve(input, this.config);
+    if (plan.sessionId === null) return plan.result;
+    const stub = this.env.SESSIONS.get(this.env.SESSIONS.idFromName(plan.sessionId));
+    const decision = unwrap(await stub.resolve(plan.sessionId, plan.request));
+    return { sessionId: plan.sessionId, source: plan.source, ...decision };
+  }
+
+  private shards() {
+    return Array.from({ length: this.config.registryShards }, (_, k) => shardStub(this.env, k));
+  }
+
+  private get cursorSecret(): string {
+    return this.env.SESSION_ADMIN_TOKEN ?? "";
+  }
+
+  /** Reference `GetStats` over every shard, queried in parallel, with cursor pagination and totals. */
+  async getStats(options: StatsOptions = {}): Promise<Stats> {
+    const limit = options.limit ?? DEFAULT_STATS_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_STATS_LIMIT) {
+      throw invalidRequest("limit", `must be an integer from 1 to ${MAX_STATS_LIMIT}`);
+    }
+    const after = options.cursor === undefined ? null : await decodeCursor(options.cursor, this.cursorSecret);
+    // One extra row per shard tells whether another page exists.
+    const pages = await Promise.all(this.shards().map((shard) => shard.page(after, limit + 1)));
+    const now = Date.now();
+    const byModel: Record<string, number> = {};
+    const byTier: Record<string, number> = {};
+    let count = 0;
+    const rows: RegistryRow[] = [];
+    for (const page of pages) {
+      count += page.count;
+      for (const [model, n] of Object.entries(page.byModel)) addCount(byModel, model, n);
+      for (const [tier, n] of Object.entries(page.byTier)) addCount(byTier, tier, n);
+      rows.push(...page.rows);
+    }
+    rows.sort((a, b) => compareIds(a.id, b.id));
+    const shown = rows.slice(0, limit);
+    const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now)), byModel, byTier };
+    if (rows.length > limit) stats.nextCursor = await encodeCursor(shown[shown.length - 1]!.id, this.cursorSecret);
+    return stats;
+  }
+
+  /** Clears every session in every shard; `pending` > 0 means the shards' alarms are finishing the job. */
+  async clearAll(): Promise<ClearProgress> {
+    const results = await Promise.all(this.shards().map((shard) => shard.clearAll()));
+    return results.reduce((sum, r) => ({ cleared: sum.cleared + r.cleared, pending: sum.pending + r.pending }), { cleared: 0, pending: 0 });
+  }
+}

@@ -1,0 +1,125 @@
+import { DEFAULT_SESSION_HEADER } from "./hashing";
+import { SessionError } from "./errors";
+import { isRoutedTier } from "./tiers";
+import type { RoutedTier } from "./types";
+
+/** Service configuration, parsed once from Worker vars (every var may arrive as a string). */
+export interface Config {
+  enabled: boolean;
+  timeoutMs: number;
+  sessionHeader: string;
+  tierModels: Partial<Record<RoutedTier, string>>;
+  strikeThreshold: number;
+  routingProfiles: readonly string[];
+  budgetMicros: number | undefined;
+  registryShards: number;
+}
+
+/** Reference `DefaultConfig`: 30 minutes idle. */
+export const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
+/** Reference proxy escalates once strikes reach 2, i.e. on the third identical request. */
+export const DEFAULT_STRIKE_THRESHOLD = 2;
+export const DEFAULT_ROUTING_PROFILES = ["auto", "eco", "premium"] as const;
+export const DEFAULT_REGISTRY_SHARDS = 16;
+export const MAX_REGISTRY_SHARDS = 256;
+
+export type Vars = Record<string, unknown>;
+
+/** RFC 7230 token: what a header name may contain. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function fail(name: string, problem: string): never {
+  throw new SessionError("config_invalid", `${name} ${problem}`, { var: name });
+}
+
+function present(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== "";
+}
+
+function parseBool(name: string, value: unknown, fallback: boolean): boolean {
+  if (!present(value)) return fallback;
+  if (value === true || value === "true") return true;
+  if (value === false || value === "false") return false;
+  return fail(name, `must be "true" or "false", got ${JSON.stringify(value)}`);
+}
+
+function parseInteger(name: string, value: unknown, fallback: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (!present(value)) return fallback;
+  const n = typeof value === "number" ? value : typeof value === "string" && /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    return fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function parseJsonish(name: string, value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return fail(name, "is not valid JSON");
+  }
+}
+
+function parseTierModels(value: unknown): Config["tierModels"] {
+  const name = "TIER_MODELS";
+  if (!present(value)) return {};
+  const parsed = parseJsonish(name, value);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return fail(name, 'must be a JSON object from tier to model, e.g. {"SIMPLE":"gemini-2.5-flash"}');
+  }
+  const out: Config["tierModels"] = {};
+  for (const [tier, model] of Object.entries(parsed)) {
+    if (!isRoutedTier(tier)) fail(name, `has unknown tier ${JSON.stringify(tier)}`);
+    if (typeof model !== "string" || model === "") fail(name, `must map ${tier} to a non-empty model name`);
+    out[tier] = model;
+  }
+  return out;
+}
+
+function parseProfiles(value: unknown): readonly string[] {
+  const name = "ROUTING_PROFILES";
+  if (!present(value)) return DEFAULT_ROUTING_PROFILES;
+  const parsed = typeof value === "string" && !value.trim().startsWith("[") ? value.split(",").map((s) => s.trim()) : parseJsonish(name, value);
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((p) => typeof p === "string" && p !== "")) {
+    return fail(name, 'must be a non-empty list of profile names, e.g. "auto,eco,premium" or ["auto"]');
+  }
+  return parsed as string[];
+}
+
+function parseHeader(value: unknown): string {
+  const name = "SESSION_HEADER";
+  if (!present(value)) return DEFAULT_SESSION_HEADER;
+  if (typeof value !== "string" || !HEADER_NAME.test(value)) return fail(name, "must be a valid HTTP header name");
+  return value.toLowerCase();
+}
+
+export function parseConfig(vars: Vars): Config {
+  return {
+    enabled: parseBool("SESSION_ENABLED", vars.SESSION_ENABLED, true),
+    timeoutMs: parseInteger("SESSION_TIMEOUT_MS", vars.SESSION_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, 1)!,
+    sessionHeader: parseHeader(vars.SESSION_HEADER),
+    tierModels: parseTierModels(vars.TIER_MODELS),
+    strikeThreshold: parseInteger("STRIKE_THRESHOLD", vars.STRIKE_THRESHOLD, DEFAULT_STRIKE_THRESHOLD, 1)!,
+    routingProfiles: parseProfiles(vars.ROUTING_PROFILES),
+    budgetMicros: parseInteger("SESSION_BUDGET_MICROS", vars.SESSION_BUDGET_MICROS, undefined, 0),
+    registryShards: parseInteger("REGISTRY_SHARDS", vars.REGISTRY_SHARDS, DEFAULT_REGISTRY_SHARDS, 1, MAX_REGISTRY_SHARDS)!,
+  };
+}
+
+export const defaultConfig: Config = parseConfig({});
+
+const cache = new WeakMap<object, Config>();
+
+/**
+ * Config for a Worker `env`, parsed once per env object. Throws `config_invalid`
+ * naming the var on every call while the value stays invalid: never a silent fallback.
+ */
+export function configFor(env: object): Config {
+  let config = cache.get(env);
+  if (!config) {
+    config = parseConfig(env as Vars);
+    cache.set(env, config);
+  }
+  return config;
+}

@@ -1,0 +1,89 @@
+/**
+ * Session ID derivation and loop-detection hashing, byte-compatible with the
+ * reference Go package so gateways in either language agree on every hash.
+ * Uses only Web Crypto, which both Node and workerd provide.
+ */
+
+/** Reference `HashRequestContent` keeps the first 500 bytes of normalised content. */
+export const HASH_CONTENT_MAX_BYTES = 500;
+/** Reference hashes are the first 16 bytes of the SHA-256 digest. */
+const REQUEST_HASH_BYTES = 16;
+export const DEFAULT_SESSION_HEADER = "x-session-id";
+
+const encoder = new TextEncoder();
+
+/**
+ * Go's `unicode.IsSpace`, which `strings.TrimSpace` uses. JS `trim()` differs
+ * (it strips U+FEFF and keeps U+0085), so a Go gateway would disagree on edges.
+ */
+const GO_TRIM_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+/**
+ * RE2's `\s` is `[\t\n\f\r ]`. The reference meant `\s+` (it wrote `s+`, which
+ * matches the letter s); we implement that intent with RE2's exact class.
+ */
+const RE2_WHITESPACE_RUN = /[\t\n\f\r ]+/g;
+
+function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+/** Compares by Unicode code point, which is UTF-8 byte order: Go's `sort.Strings`. */
+export function compareCodePoints(a: string, b: string): number {
+  const ai = a[Symbol.iterator]();
+  const bi = b[Symbol.iterator]();
+  for (;;) {
+    const x = ai.next();
+    const y = bi.next();
+    if (x.done || y.done) return x.done === y.done ? 0 : x.done ? -1 : 1;
+    const d = x.value.codePointAt(0)! - y.value.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+}
+
+/** The named header's value, matched case-insensitively, or `""`. */
+export function getSessionId(
+  headers: Headers | Record<string, string | undefined> | undefined,
+  name: string = DEFAULT_SESSION_HEADER,
+): string {
+  if (!headers) return "";
+  if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? "";
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === wanted && typeof value === "string") return value;
+  }
+  return "";
+}
+
+/** Lowercase hex SHA-256 of the message's UTF-8 bytes (64 chars). */
+export async function deriveSessionId(firstUserMessage: string): Promise<string> {
+  return hex(await sha256(encoder.encode(firstUserMessage)));
+}
+
+/** Whitespace-normalised content, as `hashRequestContent` hashes it before truncation. */
+export function normalizeContent(content: string): string {
+  return content.replace(GO_TRIM_SPACE, "").replace(RE2_WHITESPACE_RUN, " ");
+}
+
+/**
+ * Short hash of a request for loop detection: normalise whitespace, keep the
+ * first 500 UTF-8 bytes (a cut may split a character), append the sorted tool
+ * names, SHA-256, first 16 bytes as hex.
+ */
+export async function hashRequestContent(content: string, toolNames: readonly string[] = []): Promise<string> {
+  let bytes = encoder.encode(normalizeContent(content));
+  if (bytes.length > HASH_CONTENT_MAX_BYTES) bytes = bytes.subarray(0, HASH_CONTENT_MAX_BYTES);
+  if (toolNames.length > 0) {
+    const suffix = encoder.encode("|tools:" + [...toolNames].sort(compareCodePoints).join(","));
+    const joined = new Uint8Array(bytes.length + suffix.length);
+    joined.set(bytes);
+    joined.set(suffix, bytes.length);
+    bytes = joined;
+  }
+  return hex((await sha256(bytes)).subarray(0, REQUEST_HASH_BYTES));
+}

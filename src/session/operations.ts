@@ -1,0 +1,184 @@
+/**
+ * Every per-session operation as a pure step over the live entry, plus the
+ * effects that follow from a step (what to persist, what the registry must
+ * learn, whether to arm expiry). The Durable Object and MemoryStore are both
+ * thin shells around these, which is what makes them interchangeable.
+ */
+import type { Config } from "./config";
+import { SessionError } from "./errors";
+import { tierRank } from "./tiers";
+import {
+  applyAddCost,
+  applyEscalate,
+  applyRecordHash,
+  applySet,
+  applyTouch,
+  costOf,
+  isExpired,
+} from "./transitions";
+import type { Entry, RoutedTier, SessionCost, Tier } from "./types";
+
+export interface OpContext {
+  now: number;
+  config: Config;
+}
+
+export interface Step<R> {
+  /** The entry after the step; the same object when nothing changed. */
+  next: Entry | undefined;
+  result: R;
+}
+
+export type Op<R> = (live: Entry | undefined, ctx: OpContext) => Step<R>;
+
+/** What the session layer decided for one gateway request (see resolve). */
+export interface ResolveDecision {
+  model: string;
+  tier: Tier;
+  /** The session existed before this request, so its pin applied. */
+  pinned: boolean;
+  userExplicit: boolean;
+  strikes: number;
+  /** True when this request escalated the session. */
+  escalated: boolean;
+  requestCount: number;
+  sessionCostMicros: number;
+}
+
+/** One gateway request, already parsed and validated by the caller. */
+export interface ResolveRequest {
+  choice: { kind: "explicit"; model: string } | { kind: "profile"; model: string; tier: RoutedTier };
+  /** hashRequestContent of the last user message and tool calls; absent when there is no user message. */
+  hash?: string;
+  costMicros?: number;
+}
+
+const unchanged = <R>(live: Entry | undefined, result: R): Step<R> => ({ next: live, result });
+
+export const get: Op<Entry | null> = (live) => unchanged(live, live ?? null);
+
+export const set =
+  (model: string, tier: Tier, userExplicit: boolean): Op<Entry> =>
+  (live, { now }) => {
+    const next = applySet(live, model, tier, userExplicit, now);
+    return { next, result: next };
+  };
+
+export const touch: Op<Entry | null> = (live, { now }) => {
+  if (!live) return unchanged(live, null);
+  const next = applyTouch(live, now);
+  return { next, result: next };
+};
+
+/** Strikes after recording, or null for an unknown session (RPC reports that as 0, like the reference). */
+export const recordHash =
+  (hash: string): Op<number | null> =>
+  (live) => {
+    if (!live) return unchanged(live, null);
+    const next = applyRecordHash(live, hash);
+    return { next, result: next.strikes };
+  };
+
+export const escalate: Op<Entry | null> = (live, { config }) => {
+  if (!live) return unchanged(live, null);
+  const next = applyEscalate(live, config.tierModels);
+  return { next, result: next };
+};
+
+export const addCost =
+  (micros: number): Op<SessionCost | null> =>
+  (live) => {
+    if (!live) return unchanged(live, null);
+    const next = applyAddCost(live, micros);
+    return { next, result: costOf(next) };
+  };
+
+export const getCost: Op<SessionCost | null> = (live) => unchanged(live, live ? costOf(live) : null);
+
+export const clear: Op<void> = () => ({ next: undefined, result: undefined });
+
+/**
+ * The whole session decision for one gateway request, in one step:
+ * budget, pin or upgrade, loop check and escalation, cost.
+ */
+export const resolve =
+  (req: ResolveRequest): Op<ResolveDecision> =>
+  (live, { now, config }) => {
+    const cost = req.costMicros ?? 0;
+    const spent = live?.sessionCostMicros ?? 0;
+    if (config.budgetMicros !== undefined && spent + cost > config.budgetMicros) {
+      throw new SessionError(
+        "session_budget_exceeded",
+        `session cost ${spent} + ${cost} micro-USD would exceed the budget of ${config.budgetMicros}`,
+        { sessionCostMicros: spent, costMicros: cost, budgetMicros: config.budgetMicros },
+      );
+    }
+
+    const { choice } = req;
+    let next: Entry;
+    if (choice.kind === "explicit") {
+      next = applySet(live, choice.model, "", true, now);
+    } else if (!live) {
+      next = applySet(undefined, choice.model, choice.tier, false, now);
+    } else if (!live.userExplicit && tierRank(choice.tier) > tierRank(live.tier)) {
+      // A trivial first message must not trap a later hard request in a cheap tier; tiers never go down.
+      next = applySet(live, choice.model, choice.tier, false, now);
+    } else {
+      next = applyTouch(live, now);
+    }
+
+    let escalated = false;
+    if (req.hash !== undefined) {
+      const before = next.strikes;
+      next = applyRecordHash(next, req.hash);
+      if (next.strikes > before && next.strikes >= config.strikeThreshold && !next.userExplicit) {
+        next = applyEscalate(next, config.tierModels);
+        escalated = true;
+      }
+    }
+    if (req.costMicros !== undefined) next = applyAddCost(next, req.costMicros);
+
+    return {
+      next,
+      result: {
+        model: next.model,
+        tier: next.tier,
+        pinned: live !== undefined,
+        userExplicit: next.userExplicit,
+        strikes: next.strikes,
+        escalated,
+        requestCount: next.requestCount,
+        sessionCostMicros: next.sessionCostMicros,
+      },
+    };
+  };
+
+/** What the registry must learn from a transition. */
+export type RegistryEffect = { kind: "upsert"; entry: Entry } | { kind: "remove" } | undefined;
+
+export interface Effects {
+  /** The entry to keep, undefined to delete; only meaningful when `changed`. */
+  next: Entry | undefined;
+  changed: boolean;
+  /** A new incarnation: arm its expiry alarm. */
+  created: boolean;
+  registry: RegistryEffect;
+}
+
+/** The live entry: what is stored, unless it has expired (an expired entry is gone on sight). */
+export function liveEntry(stored: Entry | undefined, now: number, timeoutMs: number): Entry | undefined {
+  return stored && !isExpired(stored, now, timeoutMs) ? stored : undefined;
+}
+
+/**
+ * Effects of a step that saw `live` (the stored entry unless expired) and
+ * produced `next`. The registry hears only of creation, model change and
+ * removal; never of touches, hashes or cost.
+ */
+export function effectsOf(stored: Entry | undefined, live: Entry | undefined, next: Entry | undefined): Effects {
+  if (next === stored) return { next, changed: false, created: false, registry: undefined };
+  if (!next) return { next, changed: true, created: false, registry: stored ? { kind: "remove" } : undefined };
+  const created = live === undefined;
+  const registry = created || live.model !== next.model ? ({ kind: "upsert", entry: next } as const) : undefined;
+  return { next, changed: true, created, registry };
+}

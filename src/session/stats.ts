@@ -1,0 +1,56 @@
+/** Registry rows and the stats view of them (reference `GetStats`), as pure functions. */
+import { compareCodePoints } from "./hashing";
+import type { Tier } from "./types";
+
+export interface RegistryRow {
+  id: string;
+  model: string;
+  tier: Tier;
+  createdAt: number;
+}
+
+/** Reference `SessionInfo`: a truncated ID, the model and the age in whole seconds. */
+export interface SessionInfo {
+  id: string;
+  model: string;
+  age: number;
+}
+
+export interface Stats {
+  count: number;
+  sessions: SessionInfo[];
+  byModel: Record<string, number>;
+  byTier: Record<string, number>;
+  nextCursor?: string;
+}
+
+/** Reference shows the first 8 characters of an ID, plus "..." when longer. */
+const SHOWN_ID_CHARS = 8;
+
+export function truncateId(id: string): string {
+  return id.length > SHOWN_ID_CHARS ? id.slice(0, SHOWN_ID_CHARS) + "..." : id;
+}
+
+export function sessionInfo(row: RegistryRow, now: number): SessionInfo {
+  return { id: truncateId(row.id), model: row.model, age: Math.max(0, Math.floor((now - row.createdAt) / 1000)) };
+}
+
+/** Code point order is UTF-8 byte order, which is SQLite's BINARY collation: shards and merge agree. */
+export const compareIds = compareCodePoints;
+
+export function addCount(into: Record<string, number>, key: string, n = 1): void {
+  into[key] = (into[key] ?? 0) + n;
+}
+
+/**
+ * FNV-1a over the ID's UTF-16 code units: stable across deploys and runtimes,
+ * so a session always maps to the same registry shard for a given shard count.
+ */
+export function shardOf(id: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
+}

@@ -1,0 +1,35 @@
+/**
+ * The Worker under test: the real entry, with the session object's clock and
+ * registry seam made controllable. Tests and objects share this isolate, so
+ * the controls below reach every object the tests create.
+ */
+import { SessionObject as ProductionSessionObject } from "../../src/objects/session-object";
+import type { RegistryEffect } from "../../src/session/operations";
+
+export { default, RegistryObject, SessionService } from "../../src/index";
+
+export const testClock = {
+  offsetMs: 0,
+  now(): number {
+    return Date.now() + this.offsetMs;
+  },
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  },
+};
+
+/** What the registry seam does: pass through, throw, or never answer. */
+export const registryFault = { mode: "none" as "none" | "throw" | "hang", calls: 0 };
+
+export class SessionObject extends ProductionSessionObject {
+  protected override now(): number {
+    return testClock.now();
+  }
+
+  protected override async tellRegistry(id: string, effect: NonNullable<RegistryEffect>): Promise<void> {
+    registryFault.calls++;
+    if (registryFault.mode === "throw") throw new Error("injected registry failure");
+    if (registryFault.mode === "hang") await new Promise(() => undefined);
+    return super.tellRegistry(id, effect);
+  }
+}
