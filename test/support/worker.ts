@@ -8,10 +8,15 @@ import type { RegistryEffect } from "../../src/session/operations";
 
 export { default, RegistryObject, SessionService } from "../../src/index";
 
+/**
+ * A virtual clock: starts at the real time and moves only when a test says so,
+ * so the objects and a MemoryStore model read identical instants.
+ */
 export const testClock = {
+  base: Date.now(),
   offsetMs: 0,
   now(): number {
-    return Date.now() + this.offsetMs;
+    return this.base + this.offsetMs;
   },
   advance(ms: number): void {
     this.offsetMs += ms;

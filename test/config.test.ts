@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../src/session/config";
+import { SessionError } from "../src/session/errors";
+
+function configError(vars: Record<string, unknown>): SessionError {
+  try {
+    parseConfig(vars);
+  } catch (err) {
+    return err as SessionError;
+  }
+  throw new Error("expected config_invalid");
+}
+
+describe("config", () => {
+  it("has the documented defaults", () => {
+    expect(parseConfig({})).toEqual({
+      enabled: true,
+      timeoutMs: 1_800_000,
+      sessionHeader: "x-session-id",
+      tierModels: {},
+      strikeThreshold: 2,
+      routingProfiles: ["auto", "eco", "premium"],
+      budgetMicros: undefined,
+      registryShards: 16,
+    });
+  });
+
+  it("parses string vars as --var, .dev.vars and the dashboard give them", () => {
+    const c = parseConfig({
+      SESSION_ENABLED: "false",
+      SESSION_TIMEOUT_MS: "5000",
+      SESSION_HEADER: "X-Conversation-Id",
+      TIER_MODELS: '{"SIMPLE":"a","REASONING":"d"}',
+      STRIKE_THRESHOLD: "3",
+      ROUTING_PROFILES: "auto, smart",
+      SESSION_BUDGET_MICROS: "1000000",
+      REGISTRY_SHARDS: "256",
+    });
+    expect(c).toEqual({
+      enabled: false,
+      timeoutMs: 5000,
+      sessionHeader: "x-conversation-id",
+      tierModels: { SIMPLE: "a", REASONING: "d" },
+      strikeThreshold: 3,
+      routingProfiles: ["auto", "smart"],
+      budgetMicros: 1_000_000,
+      registryShards: 256,
+    });
+  });
+
+  it("accepts TIER_MODELS as an object (a wrangler.toml table) and ROUTING_PROFILES as JSON", () => {
+    const c = parseConfig({ TIER_MODELS: { MEDIUM: "kimi-k2.5" }, ROUTING_PROFILES: '["auto"]', SESSION_ENABLED: true, SESSION_TIMEOUT_MS: 10 });
+    expect(c.tierModels).toEqual({ MEDIUM: "kimi-k2.5" });
+    expect(c.routingProfiles).toEqual(["auto"]);
+    expect(c.enabled).toBe(true);
+    expect(c.timeoutMs).toBe(10);
+  });
+
+  it.each([
+    ["SESSION_ENABLED", "yes"],
+    ["SESSION_TIMEOUT_MS", "0"],
+    ["SESSION_TIMEOUT_MS", "30m"],
+    ["SESSION_TIMEOUT_MS", "1e3"],
+    ["SESSION_HEADER", "bad header"],
+    ["TIER_MODELS", "{not json"],
+    ["TIER_MODELS", '["SIMPLE"]'],
+    ["TIER_MODELS", '{"TINY":"x"}'],
+    ["TIER_MODELS", '{"SIMPLE":""}'],
+    ["STRIKE_THRESHOLD", "0"],
+    ["ROUTING_PROFILES", "[]"],
+    ["SESSION_BUDGET_MICROS", "-1"],
+    ["REGISTRY_SHARDS", "0"],
+    ["REGISTRY_SHARDS", "257"],
+  ])("rejects %s=%s with config_invalid naming the var", (name, value) => {
+    const err = configError({ [name]: value });
+    expect(err.code).toBe("config_invalid");
+    expect(err.message).toContain(name);
+  });
+});

@@ -1,0 +1,208 @@
+/** Every HTTP route and every documented error, through the front Worker's fetch. */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { SessionApi } from "../src/service";
+import { freshId } from "./support/ports";
+import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
+
+function expectError(res: { status: number; json: any }, status: number, code: string) {
+  expect(res.status).toBe(status);
+  expect(res.json).toEqual({ error: expect.objectContaining({ code, message: expect.any(String) }) });
+}
+
+describe("health", () => {
+  it("answers without auth", async () => {
+    const res = await call("GET", "/health", { token: null });
+    expect(res).toMatchObject({ status: 200, json: { ok: true } });
+  });
+});
+
+describe("auth", () => {
+  it("rejects a missing or wrong token with 401 and the error shape", async () => {
+    expectError(await call("GET", sessionPath("x"), { token: null }), 401, "unauthorized");
+    expectError(await call("GET", sessionPath("x"), { token: "nope" }), 401, "unauthorized");
+    expectError(await call("GET", sessionPath("x"), { headers: { authorization: "Basic dGVzdA==" }, token: null }), 401, "unauthorized");
+  });
+
+  it("does not accept the admin token on ordinary routes", async () => {
+    expectError(await call("GET", sessionPath("x"), { token: ADMIN_TOKEN }), 401, "unauthorized");
+  });
+});
+
+describe("stateless routes", () => {
+  it("POST /v1/session-id derives the SHA-256 ID", async () => {
+    const res = await call("POST", "/v1/session-id", { body: { firstUserMessage: "hello" } });
+    expect(res).toMatchObject({ status: 200, json: { sessionId: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" } });
+    expectError(await call("POST", "/v1/session-id", { body: {} }), 400, "invalid_request");
+    expectError(await call("POST", "/v1/session-id", { body: { firstUserMessage: 7 } }), 400, "invalid_request");
+  });
+
+  it("POST /v1/hash hashes content and tool names", async () => {
+    expect((await call("POST", "/v1/hash", { body: { content: "  hello   world\n\tfoo  " } })).json).toEqual({ hash: "43e514827182845c1c519a921b089ef5" });
+    expect((await call("POST", "/v1/hash", { body: { content: "fix the bug", toolNames: ["write_file", "read_file"] } })).json).toEqual({
+      hash: "091f622a4f22136f896f0b310357249e",
+    });
+    const bad = await call("POST", "/v1/hash", { body: { content: "x", toolNames: ["a", 1] } });
+    expectError(bad, 400, "invalid_request");
+    expect(bad.json.error.message).toContain("toolNames[1]");
+  });
+});
+
+describe("session routes", () => {
+  it("PUT creates, GET reads, touch, hashes, escalate, cost, DELETE", async () => {
+    const id = freshId("http");
+    expectError(await call("GET", sessionPath(id)), 404, "session_not_found");
+
+    const put = await call("PUT", sessionPath(id), { body: { model: "gemini-2.5-flash", tier: "SIMPLE" } });
+    expect(put.status).toBe(200);
+    expect(put.json).toMatchObject({ id, model: "gemini-2.5-flash", tier: "SIMPLE", requestCount: 1, userExplicit: false, recentHashes: [] });
+    expect(Object.keys(put.json).sort()).toEqual(
+      ["createdAt", "escalated", "id", "lastUsedAt", "model", "recentHashes", "requestCount", "sessionCostMicros", "strikes", "tier", "userExplicit"].sort(),
+    );
+
+    expect((await call("GET", sessionPath(id))).json).toEqual(put.json);
+    expect((await call("POST", sessionPath(id, "/touch"))).json).toMatchObject({ requestCount: 2 });
+    expect((await call("POST", sessionPath(id, "/hashes"), { body: { hash: "h1" } })).json).toEqual({ strikes: 0 });
+    expect((await call("POST", sessionPath(id, "/hashes"), { body: { hash: "h1" } })).json).toEqual({ strikes: 1 });
+    expect((await call("POST", sessionPath(id, "/escalate"))).json).toMatchObject({ tier: "MEDIUM", model: "kimi-k2.5", escalated: true, strikes: 1 });
+    expect((await call("POST", sessionPath(id, "/cost"), { body: { micros: 1500 } })).json).toEqual({ sessionCostMicros: 1500, costUSD: 0.0015 });
+    expect((await call("GET", sessionPath(id, "/cost"))).json).toEqual({ sessionCostMicros: 1500, costUSD: 0.0015 });
+
+    const del = await call("DELETE", sessionPath(id));
+    expect(del.status).toBe(204);
+    expect(del.json).toBeUndefined();
+    expect((await call("DELETE", sessionPath(id))).status).toBe(204);
+    expectError(await call("GET", sessionPath(id)), 404, "session_not_found");
+  });
+
+  it("answers 404 session_not_found for operations on an unknown session", async () => {
+    const id = freshId("missing");
+    expectError(await call("POST", sessionPath(id, "/touch")), 404, "session_not_found");
+    expectError(await call("POST", sessionPath(id, "/hashes"), { body: { hash: "h" } }), 404, "session_not_found");
+    expectError(await call("POST", sessionPath(id, "/escalate")), 404, "session_not_found");
+    expectError(await call("POST", sessionPath(id, "/cost"), { body: { micros: 1 } }), 404, "session_not_found");
+    expectError(await call("GET", sessionPath(id, "/cost")), 404, "session_not_found");
+    expectError(await call("GET", sessionPath(id)), 404, "session_not_found");
+  });
+
+  it("PUT with userExplicit pins the model against escalation", async () => {
+    const id = freshId("pin");
+    await call("PUT", sessionPath(id), { body: { model: "mine", tier: "", userExplicit: true } });
+    expect((await call("POST", sessionPath(id, "/escalate"))).json).toMatchObject({ model: "mine", tier: "", escalated: false, userExplicit: true });
+  });
+
+  it("accepts IDs with odd but legal characters, percent-encoded in the path", async () => {
+    const id = freshId("odd/ünï cödé?#%");
+    expect((await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } })).json.id).toBe(id);
+    expect((await call("GET", sessionPath(id))).json.id).toBe(id);
+  });
+});
+
+describe("errors", () => {
+  it("400 invalid_json for malformed JSON, bad UTF-8 and deep nesting", async () => {
+    const id = freshId("json");
+    expectError(await call("PUT", sessionPath(id), { rawBody: "{not json" }), 400, "invalid_json");
+    expectError(await call("PUT", sessionPath(id), { rawBody: new Uint8Array([0x7b, 0xff, 0x7d]) }), 400, "invalid_json");
+    expectError(await call("PUT", sessionPath(id), { rawBody: "[".repeat(60_000) }), 400, "invalid_json");
+    const deep = '{"model":"m","tier":"SIMPLE","x":' + "[".repeat(30_000) + "]".repeat(30_000) + "}";
+    expect((await call("PUT", sessionPath(id), { rawBody: deep })).status).toBe(200);
+    await call("DELETE", sessionPath(id));
+    expectError(await call("PUT", sessionPath(id), { rawBody: "" }), 400, "invalid_json");
+    expectError(await call("PUT", sessionPath(id), { rawBody: "[1,2]" }), 400, "invalid_request");
+    expectError(await call("GET", sessionPath(id)), 404, "session_not_found");
+  });
+
+  it("400 invalid_request naming the field", async () => {
+    const id = freshId("field");
+    const cases: [string, string, unknown, string][] = [
+      ["PUT", "", { tier: "SIMPLE" }, "model"],
+      ["PUT", "", { model: "", tier: "SIMPLE" }, "model"],
+      ["PUT", "", { model: "m" }, "tier"],
+      ["PUT", "", { model: "m", tier: "simple" }, "tier"],
+      ["PUT", "", { model: "m", tier: "SIMPLE", userExplicit: "yes" }, "userExplicit"],
+      ["POST", "/hashes", {}, "hash"],
+      ["POST", "/cost", { micros: -1 }, "micros"],
+      ["POST", "/cost", { micros: 1.5 }, "micros"],
+      ["POST", "/cost", { micros: "5" }, "micros"],
+      ["POST", "/cost", { micros: 1e300 }, "micros"],
+    ];
+    for (const [method, suffix, body, field] of cases) {
+      const res = await call(method, sessionPath(id, suffix), { body });
+      expectError(res, 400, "invalid_request");
+      expect(res.json.error.message, JSON.stringify(body)).toContain(field);
+    }
+    expectError(await call("GET", sessionPath(id)), 404, "session_not_found");
+  });
+
+  it("400 invalid_session_id for empty, over-long, control-character and badly encoded IDs", async () => {
+    expectError(await call("GET", sessionPath("x".repeat(257))), 400, "invalid_session_id");
+    expectError(await call("GET", sessionPath("bad\u0001id")), 400, "invalid_session_id");
+    expectError(await call("GET", sessionPath("tab\tid")), 400, "invalid_session_id");
+    expectError(await call("GET", "/v1/sessions/%E0%A4%A"), 400, "invalid_session_id");
+    expectError(await call("PUT", "/v1/sessions/%00", { body: { model: "m", tier: "SIMPLE" } }), 400, "invalid_session_id");
+    expect((await call("GET", sessionPath("x".repeat(256)))).status).toBe(404);
+  });
+
+  it("413 payload_too_large over 64 KiB, by Content-Length and by streaming", async () => {
+    const id = freshId("big");
+    const big = JSON.stringify({ model: "m", tier: "SIMPLE", pad: "x".repeat(64 * 1024) });
+    expectError(await call("PUT", sessionPath(id), { rawBody: big }), 413, "payload_too_large");
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(big));
+        c.close();
+      },
+    });
+    expectError(await call("PUT", sessionPath(id), { rawBody: stream }), 413, "payload_too_large");
+    expectError(await call("GET", sessionPath(id)), 404, "session_not_found");
+  });
+
+  it("404 for unknown routes and 405 with Allow for wrong methods", async () => {
+    expectError(await call("GET", "/v1/nope"), 404, "not_found");
+    expectError(await call("GET", "/nope", { token: null }), 404, "not_found");
+    expectError(await call("GET", "/v1/sessions/a/b/c"), 404, "not_found");
+    const wrong = await call("POST", sessionPath("x"));
+    expectError(wrong, 405, "method_not_allowed");
+    expect(wrong.headers.get("allow")).toBe("GET, PUT, DELETE");
+    expectError(await call("GET", sessionPath("x", "/touch")), 405, "method_not_allowed");
+    expectError(await call("DELETE", "/health", { token: null }), 405, "method_not_allowed");
+    expectError(await call("PATCH", "/v1/hash"), 405, "method_not_allowed");
+  });
+});
+
+describe("configuration errors", () => {
+  it("answers 500 config_invalid naming the var on every /v1 call, and never falls back", async () => {
+    const bad = { ...env, TIER_MODELS: "{oops" };
+    expect(() => new SessionApi(bad)).toThrow(/TIER_MODELS/);
+    const { router } = await import("../src/http/router");
+    for (const [method, path] of [["GET", "/v1/sessions/x"], ["POST", "/v1/hash"], ["GET", "/v1/stats"]] as const) {
+      const res = await router.fetch(new Request(`http://x${path}`, { method, headers: { authorization: "Bearer test-token" } }), bad, {} as ExecutionContext);
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: { code: "config_invalid", message: expect.stringContaining("TIER_MODELS"), var: "TIER_MODELS" } });
+    }
+  });
+
+  it("fails closed with 503 auth_not_configured when no token is set", async () => {
+    const { router } = await import("../src/http/router");
+    const noTokens = { ...env, SESSION_API_TOKEN: undefined, SESSION_ADMIN_TOKEN: "" };
+    for (const path of ["/v1/sessions/x", "/v1/stats"]) {
+      const res = await router.fetch(new Request(`http://x${path}`, { headers: { authorization: "Bearer anything" } }), noTokens, {} as ExecutionContext);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as any).error.code).toBe("auth_not_configured");
+    }
+  });
+
+  it("answers 404 sessions_disabled on session routes when SESSION_ENABLED=false, and stores nothing", async () => {
+    const { router } = await import("../src/http/router");
+    const disabled = { ...env, SESSION_ENABLED: "false" };
+    const id = freshId("disabled");
+    const put = await router.fetch(
+      new Request(`http://x${sessionPath(id)}`, { method: "PUT", headers: { authorization: "Bearer test-token" }, body: JSON.stringify({ model: "m", tier: "SIMPLE" }) }),
+      disabled,
+      {} as ExecutionContext,
+    );
+    expect(put.status).toBe(404);
+    expect(((await put.json()) as any).error.code).toBe("sessions_disabled");
+    expectError(await call("GET", sessionPath(id)), 404, "session_not_found");
+  });
+});

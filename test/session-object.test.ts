@@ -1,0 +1,153 @@
+/** The Durable Object shell: persistence across eviction, alarm expiry, concurrency, clear. */
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { SessionObject } from "../src/objects/session-object";
+import { configFor } from "../src/session/config";
+import { shardOf } from "../src/session/stats";
+import { freshId } from "./support/ports";
+import { testClock } from "./support/worker";
+
+const svc = exports.SessionService;
+const timeoutMs = configFor(env).timeoutMs;
+const stubOf = (id: string) => env.SESSIONS.get(env.SESSIONS.idFromName(id));
+
+async function storage(id: string) {
+  return runInDurableObject(stubOf(id), async (_obj: SessionObject, state) => ({
+    stored: state.storage.kv.get<{ id: string; entry: unknown }>("session"),
+    alarm: await state.storage.getAlarm(),
+  }));
+}
+
+async function registryHas(id: string): Promise<boolean> {
+  const shard = env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${shardOf(id, configFor(env).registryShards)}`));
+  const page = await shard.page(null, 100_000);
+  return page.rows.some((r) => r.id === id);
+}
+
+describe("persistence", () => {
+  it("keeps every field across eviction", async () => {
+    const id = freshId("evict");
+    await svc.setSession(id, "gemini-2.5-flash", "SIMPLE");
+    testClock.advance(1500);
+    await svc.touchSession(id);
+    await svc.recordRequestHash(id, "a");
+    await svc.recordRequestHash(id, "a");
+    await svc.escalateSession(id);
+    await svc.addSessionCost(id, 4321);
+    await svc.setSession(id, "pinned-by-user", "", true);
+    const before = await svc.getSession(id);
+    expect(before).toMatchObject({ userExplicit: true, escalated: true, strikes: 1, sessionCostMicros: 4321, requestCount: 3 });
+
+    await evictDurableObject(stubOf(id));
+    const after = await svc.getSession(id);
+    expect(after).toEqual(before);
+    // Every field, named, so a field added later cannot silently escape this test.
+    for (const field of ["model", "tier", "createdAt", "lastUsedAt", "requestCount", "recentHashes", "strikes", "escalated", "userExplicit", "sessionCostMicros", "id"] as const) {
+      expect(after![field], field).toEqual(before![field]);
+    }
+  });
+
+  it("writes storage before answering: what is stored equals what was returned", async () => {
+    const id = freshId("durable");
+    const returned = await svc.setSession(id, "m", "MEDIUM");
+    const { stored } = await storage(id);
+    const { id: _id, ...entry } = returned;
+    expect(stored).toEqual({ id, entry });
+  });
+
+  it("creates no storage for reads of a session that does not exist", async () => {
+    const id = freshId("absent");
+    expect(await svc.getSession(id)).toBeNull();
+    expect(await svc.touchSession(id)).toBeNull();
+    const state = await runInDurableObject(stubOf(id), (_o, s) => ({ size: s.storage.sql.databaseSize, alarm: s.storage.getAlarm() }));
+    expect(await state.alarm).toBeNull();
+    expect((await storage(id)).stored).toBeUndefined();
+  });
+});
+
+describe("alarm expiry", () => {
+  it("arms once at creation for lastUsedAt + timeout and does not re-arm on touch", async () => {
+    const id = freshId("arm");
+    const created = await svc.setSession(id, "m", "SIMPLE");
+    expect((await storage(id)).alarm).toBe(created.createdAt + timeoutMs);
+    testClock.advance(60_000);
+    await svc.touchSession(id);
+    await svc.setSession(id, "m", "SIMPLE");
+    await svc.addSessionCost(id, 1);
+    expect((await storage(id)).alarm).toBe(created.createdAt + timeoutMs);
+  });
+
+  it("re-arms on wake for the new deadline when the session was used since", async () => {
+    const id = freshId("rearm");
+    await svc.setSession(id, "m", "SIMPLE");
+    testClock.advance(timeoutMs - 1000);
+    const touched = await svc.touchSession(id);
+    testClock.advance(1001);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
+    expect((await storage(id)).alarm).toBe(touched!.lastUsedAt + timeoutMs + 1);
+    expect(await svc.getSession(id)).toEqual(touched);
+  });
+
+  it("deletes storage, alarm and registry row once idle past the timeout", async () => {
+    const id = freshId("expire");
+    await svc.setSession(id, "m", "SIMPLE");
+    expect(await registryHas(id)).toBe(true);
+    testClock.advance(timeoutMs + 1);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
+    expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
+    expect(await registryHas(id)).toBe(false);
+    // Delivered again (at-least-once): still nothing, still no error.
+    await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
+    expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
+  });
+
+  it("deletes an expired entry on sight, before its alarm runs", async () => {
+    const id = freshId("sight");
+    await svc.setSession(id, "m", "SIMPLE");
+    testClock.advance(timeoutMs + 1);
+    expect(await svc.getSession(id)).toBeNull();
+    expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
+    expect(await registryHas(id)).toBe(false);
+  });
+
+  it("re-creates a fresh incarnation after expiry", async () => {
+    const id = freshId("again");
+    await svc.setSession(id, "m", "SIMPLE");
+    await svc.addSessionCost(id, 99);
+    testClock.advance(timeoutMs + 1);
+    const again = await svc.setSession(id, "n", "MEDIUM");
+    expect(again).toMatchObject({ model: "n", tier: "MEDIUM", requestCount: 1, sessionCostMicros: 0, createdAt: testClock.now() });
+    expect((await storage(id)).alarm).toBe(testClock.now() + timeoutMs);
+  });
+});
+
+describe("concurrency", () => {
+  it("loses no update: 200 concurrent touches after a set give requestCount 201", async () => {
+    const id = freshId("concurrent");
+    await svc.setSession(id, "m", "SIMPLE");
+    await Promise.all(Array.from({ length: 200 }, () => svc.touchSession(id)));
+    expect((await svc.getSession(id))!.requestCount).toBe(201);
+    await evictDurableObject(stubOf(id));
+    expect((await svc.getSession(id))!.requestCount).toBe(201);
+  });
+
+  it("creates one incarnation when many sets race on a new session", async () => {
+    const id = freshId("race");
+    const results = await Promise.all(Array.from({ length: 50 }, () => svc.setSession(id, "m", "SIMPLE")));
+    expect(new Set(results.map((r) => r.createdAt)).size).toBe(1);
+    expect((await svc.getSession(id))!.requestCount).toBe(50);
+  });
+});
+
+describe("clear", () => {
+  it("removes entry, storage, alarm and registry row, and is fine twice", async () => {
+    const id = freshId("clear");
+    await svc.setSession(id, "m", "SIMPLE");
+    await svc.clearSession(id);
+    await svc.clearSession(id);
+    expect(await svc.getSession(id)).toBeNull();
+    expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
+    expect(await registryHas(id)).toBe(false);
+  });
+});

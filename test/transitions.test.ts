@@ -1,0 +1,125 @@
+import { describe, expect, it } from "vitest";
+import { nextTier, tierRank } from "../src/session/tiers";
+import {
+  applyAddCost,
+  applyEscalate,
+  applyRecordHash,
+  applySet,
+  applyTouch,
+  costOf,
+  createEntry,
+  isExpired,
+} from "../src/session/transitions";
+import { SessionError } from "../src/session/errors";
+
+const T0 = 1_700_000_000_000;
+
+describe("tier order", () => {
+  it("ranks SIMPLE 0, MEDIUM 1, COMPLEX 2, REASONING 3, and '' or unknown as 1", () => {
+    expect(["SIMPLE", "MEDIUM", "COMPLEX", "REASONING", "", "BOGUS"].map(tierRank)).toEqual([0, 1, 2, 3, 1, 1]);
+  });
+
+  it("escalates one step: SIMPLE→MEDIUM, MEDIUM→COMPLEX, COMPLEX→REASONING, REASONING stays, '' (rank 1)→COMPLEX", () => {
+    expect(nextTier("SIMPLE")).toBe("MEDIUM");
+    expect(nextTier("MEDIUM")).toBe("COMPLEX");
+    expect(nextTier("COMPLEX")).toBe("REASONING");
+    expect(nextTier("REASONING")).toBe("REASONING");
+    expect(nextTier("")).toBe("COMPLEX");
+  });
+});
+
+describe("expiry", () => {
+  it("expires only when idle strictly longer than the timeout", () => {
+    const e = createEntry("m", "SIMPLE", false, T0);
+    expect(isExpired(e, T0 + 1000, 1000)).toBe(false);
+    expect(isExpired(e, T0 + 1001, 1000)).toBe(true);
+  });
+});
+
+describe("set", () => {
+  it("creates with createdAt = lastUsedAt = now, one request, empty hashes, no strikes, no cost", () => {
+    expect(applySet(undefined, "m", "MEDIUM", false, T0)).toEqual({
+      model: "m",
+      tier: "MEDIUM",
+      createdAt: T0,
+      lastUsedAt: T0,
+      requestCount: 1,
+      recentHashes: [],
+      strikes: 0,
+      escalated: false,
+      userExplicit: false,
+      sessionCostMicros: 0,
+    });
+  });
+
+  it("updates lastUsedAt and requestCount, and moves model and tier only when the model differs", () => {
+    const e = { ...createEntry("m", "SIMPLE", false, T0), strikes: 2, sessionCostMicros: 5, recentHashes: ["h"] };
+    const same = applySet(e, "m", "COMPLEX", false, T0 + 5);
+    expect(same).toMatchObject({ model: "m", tier: "SIMPLE", lastUsedAt: T0 + 5, requestCount: 2, strikes: 2, sessionCostMicros: 5, recentHashes: ["h"] });
+    const moved = applySet(e, "n", "COMPLEX", false, T0 + 6);
+    expect(moved).toMatchObject({ model: "n", tier: "COMPLEX", createdAt: T0, requestCount: 2 });
+  });
+
+  it("keeps userExplicit sticky once true", () => {
+    const explicit = applySet(undefined, "m", "", true, T0);
+    expect(applySet(explicit, "n", "SIMPLE", false, T0).userExplicit).toBe(true);
+    expect(applySet(createEntry("m", "SIMPLE", false, T0), "m", "SIMPLE", true, T0).userExplicit).toBe(true);
+  });
+});
+
+describe("touch", () => {
+  it("bumps lastUsedAt and requestCount only", () => {
+    const e = createEntry("m", "SIMPLE", false, T0);
+    expect(applyTouch(e, T0 + 9)).toEqual({ ...e, lastUsedAt: T0 + 9, requestCount: 2 });
+  });
+});
+
+describe("recordRequestHash", () => {
+  it("gives 0,1,2,2,3 for a,a,a,b,b and keeps the last 3 hashes", () => {
+    let e = createEntry("m", "SIMPLE", false, T0);
+    const strikes: number[] = [];
+    for (const h of ["a", "a", "a", "b", "b"]) {
+      e = applyRecordHash(e, h);
+      strikes.push(e.strikes);
+    }
+    expect(strikes).toEqual([0, 1, 2, 2, 3]);
+    expect(e.recentHashes).toEqual(["a", "b", "b"]);
+  });
+
+  it("never resets strikes", () => {
+    let e = createEntry("m", "SIMPLE", false, T0);
+    for (const h of ["a", "a", "b", "c", "d"]) e = applyRecordHash(e, h);
+    expect(e.strikes).toBe(1);
+  });
+});
+
+describe("escalate", () => {
+  const models = { MEDIUM: "mid", COMPLEX: "big" };
+
+  it("moves one tier up, marks escalated, keeps strikes, and follows TIER_MODELS", () => {
+    const e = { ...createEntry("small", "SIMPLE", false, T0), strikes: 3 };
+    expect(applyEscalate(e, models)).toMatchObject({ tier: "MEDIUM", model: "mid", escalated: true, strikes: 3 });
+  });
+
+  it("keeps the model when TIER_MODELS does not name the new tier", () => {
+    const e = createEntry("big", "COMPLEX", false, T0);
+    expect(applyEscalate(e, models)).toMatchObject({ tier: "REASONING", model: "big", escalated: true });
+  });
+
+  it("leaves a userExplicit session unchanged", () => {
+    const e = createEntry("mine", "", true, T0);
+    expect(applyEscalate(e, models)).toBe(e);
+  });
+});
+
+describe("cost", () => {
+  it("adds micros and reports USD as micros / 1e6", () => {
+    const e = applyAddCost(applyAddCost(createEntry("m", "SIMPLE", false, T0), 1200), 800);
+    expect(costOf(e)).toEqual({ sessionCostMicros: 2000, costUSD: 0.002 });
+  });
+
+  it("refuses a total beyond a safe integer", () => {
+    const e = applyAddCost(createEntry("m", "SIMPLE", false, T0), Number.MAX_SAFE_INTEGER);
+    expect(() => applyAddCost(e, 1)).toThrow(SessionError);
+  });
+});
