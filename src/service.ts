@@ -6,14 +6,14 @@
 import type { Env } from "./env";
 import { planResolve, type ResolveResult } from "./gateway/resolve-input";
 import { unwrap } from "./objects/reply";
-import { shardStub } from "./objects/registry-client";
-import type { ClearProgress } from "./objects/registry-object";
+import { REGISTRY_READ_TIMEOUT_MS, registryCall, shardStub } from "./objects/registry-client";
+import { CLEAR_REQUEST_BUDGET_MS, type ClearProgress } from "./objects/registry-object";
 import { configFor, type Config } from "./session/config";
 import { SessionError, invalidRequest } from "./session/errors";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { view } from "./session/memory-store";
 import { addCount, compareIds, sessionInfo, type RegistryRow, type Stats } from "./session/stats";
-import type { Entry, SessionCost, SessionView, Tier } from "./session/types";
+import { systemClock, type Clock, type Entry, type SessionCost, type SessionView, type Tier } from "./session/types";
 import {
   optionalBoolean,
   requireString,
@@ -41,7 +41,10 @@ export class SessionApi {
   readonly config: Config;
 
   /** Throws `config_invalid` when a var is invalid: every call fails loudly, none falls back. */
-  constructor(private readonly env: Env) {
+  constructor(
+    private readonly env: Env,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.config = configFor(env);
   }
 
@@ -133,8 +136,12 @@ export class SessionApi {
     }
     const after = options.cursor === undefined ? null : await decodeCursor(options.cursor, this.cursorSecret);
     // One extra row per shard tells whether another page exists.
-    const pages = await Promise.all(this.shards().map((shard) => shard.page(after, limit + 1)));
-    const now = Date.now();
+    const pages = await registryCall(
+      "list sessions",
+      () => Promise.all(this.shards().map((shard) => shard.page(after, limit + 1))),
+      REGISTRY_READ_TIMEOUT_MS,
+    );
+    const now = this.clock();
     const byModel: Record<string, number> = {};
     const byTier: Record<string, number> = {};
     let count = 0;
@@ -154,7 +161,11 @@ export class SessionApi {
 
   /** Clears every session in every shard; `pending` > 0 means the shards' alarms are finishing the job. */
   async clearAll(): Promise<ClearProgress> {
-    const results = await Promise.all(this.shards().map((shard) => shard.clearAll()));
+    const results = await registryCall(
+      "clear sessions",
+      () => Promise.all(this.shards().map((shard) => shard.clearAll())),
+      CLEAR_REQUEST_BUDGET_MS + REGISTRY_READ_TIMEOUT_MS,
+    );
     return results.reduce((sum, r) => ({ cleared: sum.cleared + r.cleared, pending: sum.pending + r.pending }), { cleared: 0, pending: 0 });
   }
 }

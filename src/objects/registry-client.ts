@@ -9,6 +9,8 @@ import { shardOf, type RegistryRow } from "../session/stats";
  * session object, whose calls are serialised behind the write.
  */
 export const REGISTRY_TIMEOUT_MS = 5_000;
+/** Stats read every shard; a large page takes longer than a single-row write. */
+export const REGISTRY_READ_TIMEOUT_MS = 15_000;
 
 export function shardName(k: number): string {
   return `shard-${k}`;
@@ -34,19 +36,19 @@ async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-/** Runs one registry write, turning any failure or hang into 503 `registry_unavailable`. */
-export async function registryWrite<T>(what: string, write: () => Promise<T>): Promise<T> {
+/** Runs one registry call, turning any failure or hang into 503 `registry_unavailable`. */
+export async function registryCall<T>(what: string, work: () => Promise<T>, timeoutMs = REGISTRY_TIMEOUT_MS): Promise<T> {
   try {
-    return await withTimeout(write(), REGISTRY_TIMEOUT_MS);
+    return await withTimeout(work(), timeoutMs);
   } catch (err) {
     throw new SessionError("registry_unavailable", `session registry could not ${what}: ${(err as Error).message}`);
   }
 }
 
-export function upsertRow(env: Env, row: RegistryRow): Promise<void> {
-  return registryWrite("record the session", () => shardFor(env, row.id).upsert(row));
+export async function upsertRow(env: Env, row: RegistryRow): Promise<void> {
+  await shardFor(env, row.id).upsert(row);
 }
 
-export function removeRow(env: Env, id: string): Promise<void> {
-  return registryWrite("remove the session", () => shardFor(env, id).remove(id));
+export async function removeRow(env: Env, id: string): Promise<void> {
+  await shardFor(env, id).remove(id);
 }

@@ -11,7 +11,7 @@ import type { Tier } from "../session/types";
 /** Session clears in flight at once per shard: bounded so a 10,000-session clear does not flood the runtime. */
 export const CLEAR_CONCURRENCY = 32;
 /** Rows a clear pass reads at a time. */
-const CLEAR_BATCH = 256;
+export const CLEAR_BATCH = 256;
 /** Wall time a clear request spends before handing the rest to the shard's alarm. */
 export const CLEAR_REQUEST_BUDGET_MS = 10_000;
 /** When the alarm continues a clear: right away, but at least 1 ms ahead (a setAlarm(now) inside alarm() is dropped locally). */
@@ -106,6 +106,15 @@ export class RegistryObject extends DurableObject<Env> {
     return { count, byModel, byTier, rows };
   }
 
+  /** Wall time one clear pass may take; a seam so tests can force the 202-and-alarm path. */
+  protected get clearBudgetMs(): number {
+    return CLEAR_REQUEST_BUDGET_MS;
+  }
+
+  protected get clearBatchSize(): number {
+    return CLEAR_BATCH;
+  }
+
   /**
    * Removes every session written before this call: each session object's
    * storage and alarm, then its row. Works for a time budget, then leaves the
@@ -113,7 +122,7 @@ export class RegistryObject extends DurableObject<Env> {
    */
   async clearAll(): Promise<ClearProgress> {
     this.setMeta("clear_target", Math.max(this.meta("clear_target"), this.meta("seq")));
-    return this.clearPass(Date.now() + CLEAR_REQUEST_BUDGET_MS);
+    return this.clearPass(Date.now() + this.clearBudgetMs);
   }
 
   private pendingClears(target: number): number {
@@ -132,7 +141,7 @@ export class RegistryObject extends DurableObject<Env> {
           "SELECT id, created_at, seq FROM sessions WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
           afterSeq,
           target,
-          CLEAR_BATCH,
+          this.clearBatchSize,
         )
         .toArray();
       if (batch.length === 0) break;
@@ -155,6 +164,6 @@ export class RegistryObject extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    await this.clearPass(Date.now() + CLEAR_REQUEST_BUDGET_MS);
+    await this.clearPass(Date.now() + this.clearBudgetMs);
   }
 }

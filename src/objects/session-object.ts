@@ -10,7 +10,7 @@ import * as ops from "../session/operations";
 import { effectsOf, liveEntry, type RegistryEffect } from "../session/operations";
 import { expiresAt, isExpired } from "../session/transitions";
 import type { Entry, SessionCost, Tier } from "../session/types";
-import { removeRow, upsertRow } from "./registry-client";
+import { registryCall, removeRow, upsertRow } from "./registry-client";
 import { toReply, type Reply } from "./reply";
 
 /** The one key this object stores: its session ID and entry together. */
@@ -45,7 +45,7 @@ export class SessionObject extends DurableObject<Env> {
     return configFor(this.env);
   }
 
-  /** Applies a registry effect. A seam so fault tests can make the registry throw or hang. */
+  /** Sends a registry effect. A seam so fault tests can make the registry throw or hang. */
   protected async tellRegistry(id: string, effect: NonNullable<RegistryEffect>): Promise<void> {
     if (effect.kind === "upsert") {
       const { model, tier, createdAt } = effect.entry;
@@ -53,6 +53,12 @@ export class SessionObject extends DurableObject<Env> {
     } else {
       await removeRow(this.env, id);
     }
+  }
+
+  /** A registry effect, bounded in time; any failure or hang becomes 503 `registry_unavailable`. */
+  private registry(id: string, effect: NonNullable<RegistryEffect>): Promise<void> {
+    const what = effect.kind === "upsert" ? "record the session" : "remove the session";
+    return registryCall(what, () => this.tellRegistry(id, effect));
   }
 
   private exclusive<R>(work: () => Promise<R>): Promise<R> {
@@ -88,7 +94,7 @@ export class SessionObject extends DurableObject<Env> {
           // An expired entry seen by a read is left to the alarm, which retries.
           if (fx.registry) {
             try {
-              await this.tellRegistry(id, fx.registry);
+              await this.registry(id, fx.registry);
             } catch (err) {
               if (live) throw err;
               return step.result;
@@ -100,11 +106,11 @@ export class SessionObject extends DurableObject<Env> {
 
         // Registry before storage on creation, so a live session is never missing
         // from it; a failure leaves no orphan because nothing was stored yet.
-        if (fx.registry) await this.tellRegistry(id, fx.registry);
+        if (fx.registry) await this.registry(id, fx.registry);
         try {
           this.persist(id, fx.next);
         } catch (err) {
-          if (fx.created) await this.tellRegistry(id, { kind: "remove" }).catch(() => undefined);
+          if (fx.created) await this.registry(id, { kind: "remove" }).catch(() => undefined);
           throw err;
         }
         this.stored = fx.next;
@@ -185,7 +191,7 @@ export class SessionObject extends DurableObject<Env> {
       const timeoutMs = this.config.timeoutMs;
       if (isExpired(stored, this.now(), timeoutMs)) {
         // A registry failure throws, and the platform retries the alarm.
-        await this.tellRegistry(id, { kind: "remove" });
+        await this.registry(id, { kind: "remove" });
         await this.forget();
       } else {
         // +1 ms: the deadline itself is not yet expired, and a setAlarm(now) made

@@ -3,10 +3,11 @@
  * registry seam made controllable. Tests and objects share this isolate, so
  * the controls below reach every object the tests create.
  */
+import { RegistryObject as ProductionRegistryObject } from "../../src/objects/registry-object";
 import { SessionObject as ProductionSessionObject } from "../../src/objects/session-object";
 import type { RegistryEffect } from "../../src/session/operations";
 
-export { default, RegistryObject, SessionService } from "../../src/index";
+export { default, SessionService } from "../../src/index";
 
 /**
  * A virtual clock: starts at the real time and moves only when a test says so,
@@ -36,5 +37,18 @@ export class SessionObject extends ProductionSessionObject {
     if (registryFault.mode === "throw") throw new Error("injected registry failure");
     if (registryFault.mode === "hang") await new Promise(() => undefined);
     return super.tellRegistry(id, effect);
+  }
+}
+
+/** Clear-all pacing; tests shrink it to force the 202-and-alarm path. Undefined means production values. */
+export const clearPacing: { budgetMs?: number; batchSize?: number } = {};
+
+export class RegistryObject extends ProductionRegistryObject {
+  protected override get clearBudgetMs(): number {
+    return clearPacing.budgetMs ?? super.clearBudgetMs;
+  }
+
+  protected override get clearBatchSize(): number {
+    return clearPacing.batchSize ?? super.clearBatchSize;
   }
 }

@@ -1,0 +1,10 @@
+// Types for `env` and `exports` from "cloudflare:workers" inside the tests.
+type EdgeSessionEnv = import("../src/env").Env;
+
+declare namespace Cloudflare {
+  interface Env extends EdgeSessionEnv {}
+  interface GlobalProps {
+    mainModule: typeof import("./support/worker");
+    durableNamespaces: "SessionObject" | "RegistryObject";
+  }
+}

@@ -1,0 +1,221 @@
+/** Registry shards: stats, pagination, lifecycle rows, clear-all at scale, failure on create, admin auth. */
+import { listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { SessionApi } from "../src/service";
+import { configFor } from "../src/session/config";
+import { shardOf } from "../src/session/stats";
+import { ADMIN_TOKEN, API_TOKEN, call } from "./support/http";
+import { freshId } from "./support/ports";
+import { clearPacing, registryFault, testClock } from "./support/worker";
+
+const svc = exports.SessionService;
+const shards = configFor(env).registryShards;
+const stubOf = (id: string) => env.SESSIONS.get(env.SESSIONS.idFromName(id));
+
+/** IDs whose first eight characters are unique, so truncated stats IDs identify them. */
+async function createMany(n: number, prefix: string, concurrency = 50): Promise<string[]> {
+  const ids = Array.from({ length: n }, (_, i) => `${String(i).padStart(5, "0")}${prefix.slice(0, 3)}-${crypto.randomUUID()}`);
+  for (let i = 0; i < ids.length; i += concurrency) {
+    await Promise.all(ids.slice(i, i + concurrency).map((id) => svc.setSession(id, i % 2 ? "kimi-k2.5" : "gemini-2.5-flash", i % 2 ? "MEDIUM" : "SIMPLE")));
+  }
+  return ids;
+}
+
+async function clearEverything() {
+  const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
+  expect(res.status).toBe(200);
+  return res.json;
+}
+
+afterEach(() => {
+  registryFault.mode = "none";
+  delete clearPacing.budgetMs;
+  delete clearPacing.batchSize;
+});
+
+describe("stats", () => {
+  it("spreads sessions over several shards and reports count, truncated IDs in order, age and totals", async () => {
+    await clearEverything();
+    const ids = ["zeta-session-1", "alpha-session-2", "short", "mid-sized-3", "b"];
+    const models = ["gemini-2.5-flash", "kimi-k2.5", "kimi-k2.5", "gemini-3.1-pro", "mine"];
+    const tiers = ["SIMPLE", "MEDIUM", "MEDIUM", "COMPLEX", ""] as const;
+    const start = testClock.now();
+    for (let i = 0; i < ids.length; i++) {
+      await svc.setSession(ids[i]!, models[i]!, tiers[i]!, tiers[i] === "");
+      testClock.advance(1000);
+    }
+    expect(new Set(ids.map((id) => shardOf(id, shards))).size).toBeGreaterThan(2);
+
+    const api = new SessionApi(env, () => start + 10_999);
+    const stats = await api.getStats();
+    expect(stats).toEqual({
+      count: 5,
+      sessions: [
+        { id: "alpha-se...", model: "kimi-k2.5", age: 9 },
+        { id: "b", model: "mine", age: 6 },
+        { id: "mid-size...", model: "gemini-3.1-pro", age: 7 },
+        { id: "short", model: "kimi-k2.5", age: 8 },
+        { id: "zeta-ses...", model: "gemini-2.5-flash", age: 10 },
+      ],
+      byModel: { "gemini-2.5-flash": 1, "kimi-k2.5": 2, "gemini-3.1-pro": 1, mine: 1 },
+      byTier: { SIMPLE: 1, MEDIUM: 2, COMPLEX: 1, "": 1 },
+    });
+    // Exactly eight characters stay, and an eight-character ID is shown whole.
+    await svc.setSession("12345678", "m", "SIMPLE");
+    expect((await api.getStats()).sessions.map((s) => s.id)).toContain("12345678");
+  });
+
+  it("reflects a model change (set with a new model, escalation to a new model) but not a touch", async () => {
+    await clearEverything();
+    const id = freshId("model");
+    await svc.setSession(id, "gemini-2.5-flash", "SIMPLE");
+    await svc.setSession(id, "gemini-3.1-pro", "COMPLEX");
+    expect((await svc.getStats()).byModel).toEqual({ "gemini-3.1-pro": 1 });
+    await svc.escalateSession(id);
+    expect((await svc.getStats()).byModel).toEqual({ "grok-4-1-fast-reasoning": 1 });
+    expect((await svc.getStats()).byTier).toEqual({ REASONING: 1 });
+  });
+
+  it("paginates with limit and nextCursor, returning every session exactly once, with no full IDs", async () => {
+    await clearEverything();
+    const ids = await createMany(230, "page");
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const q = new URLSearchParams({ limit: "37", ...(cursor ? { cursor } : {}) });
+      const res = await call("GET", `/v1/stats?${q}`, { token: ADMIN_TOKEN });
+      expect(res.status).toBe(200);
+      expect(res.json.count).toBe(230);
+      expect(res.json.sessions.length).toBeLessThanOrEqual(37);
+      seen.push(...res.json.sessions.map((s: { id: string }) => s.id));
+      cursor = res.json.nextCursor;
+      if (cursor) for (const id of ids) expect(cursor).not.toContain(id);
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(Math.ceil(230 / 37));
+    expect(seen).toEqual(ids.map((id) => id.slice(0, 8) + "..."));
+    expect(new Set(seen).size).toBe(230);
+  });
+
+  it("rejects a bad limit or a forged cursor with 400", async () => {
+    for (const q of ["limit=0", "limit=10001", "limit=abc", "limit=1&limit=2", "cursor=not-a-cursor", "cursor=AAAA"]) {
+      const res = await call("GET", `/v1/stats?${q}`, { token: ADMIN_TOKEN });
+      expect(res.status, q).toBe(400);
+      expect(res.json.error.code).toBe("invalid_request");
+    }
+  });
+});
+
+describe("lifecycle rows", () => {
+  it("removes the row when a session expires and when it is cleared", async () => {
+    await clearEverything();
+    const [a, b] = [freshId("exp"), freshId("clr")];
+    await svc.setSession(a, "m", "SIMPLE");
+    await svc.setSession(b, "m", "SIMPLE");
+    expect((await svc.getStats()).count).toBe(2);
+    await svc.clearSession(b);
+    expect((await svc.getStats()).count).toBe(1);
+    testClock.advance(configFor(env).timeoutMs + 1);
+    expect(await runDurableObjectAlarm(stubOf(a))).toBe(true);
+    expect((await svc.getStats()).count).toBe(0);
+  });
+});
+
+describe("registry failure while creating a session", () => {
+  it("answers 503 registry_unavailable and leaves no orphan session", async () => {
+    const id = freshId("regfail");
+    registryFault.mode = "throw";
+    const res = await call("PUT", `/v1/sessions/${id}`, { body: { model: "m", tier: "SIMPLE" } });
+    expect(res.status).toBe(503);
+    expect(res.json.error.code).toBe("registry_unavailable");
+    const state = await runInDurableObject(stubOf(id), async (_o, s) => ({ kv: s.storage.kv.get("session"), alarm: await s.storage.getAlarm() }));
+    expect(state).toEqual({ kv: undefined, alarm: null });
+    registryFault.mode = "none";
+    expect((await call("GET", `/v1/sessions/${id}`)).status).toBe(404);
+    // The next attempt succeeds and is registered.
+    expect((await call("PUT", `/v1/sessions/${id}`, { body: { model: "m", tier: "SIMPLE" } })).status).toBe(200);
+    expect((await svc.getStats()).sessions.some((s) => s.id === id.slice(0, 8) + "...")).toBe(true);
+  });
+
+  it("does not touch the registry on touch, hash, cost or escalation without a model change", async () => {
+    const id = freshId("quiet");
+    // REASONING escalates to its own TIER_MODELS model: no model change.
+    await svc.setSession(id, "grok-4-1-fast-reasoning", "REASONING");
+    const before = registryFault.calls;
+    await svc.touchSession(id);
+    await svc.recordRequestHash(id, "h");
+    await svc.addSessionCost(id, 5);
+    expect((await svc.escalateSession(id))!.escalated).toBe(true);
+    await svc.setSession(id, "grok-4-1-fast-reasoning", "SIMPLE");
+    await svc.getSession(id);
+    expect(registryFault.calls).toBe(before);
+  });
+});
+
+describe("clear all", () => {
+  it("clears 2,000 sessions: storage, alarms and rows, with no surviving entry", async () => {
+    await clearEverything();
+    const ids = await createMany(2000, "bulk");
+    expect((await svc.getStats({ limit: 1 })).count).toBe(2000);
+    const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
+    expect(res).toMatchObject({ status: 200, json: { cleared: 2000 } });
+    expect((await svc.getStats()).count).toBe(0);
+
+    const known = new Set(ids.map((id) => env.SESSIONS.idFromName(id).toString()));
+    const listed = await listDurableObjectIds(env.SESSIONS);
+    expect(listed.filter((id) => known.has(id.toString())).length).toBe(2000);
+    for (const id of listed) {
+      const state = await runInDurableObject(env.SESSIONS.get(id), async (_o, s) => ({ kv: s.storage.kv.get("session"), alarm: await s.storage.getAlarm() }));
+      expect(state).toEqual({ kv: undefined, alarm: null });
+    }
+  });
+
+  it("answers 202 with pending when it cannot finish in one request, and the shards' alarms finish", async () => {
+    await clearEverything();
+    await createMany(200, "slow");
+    clearPacing.budgetMs = 1;
+    clearPacing.batchSize = 2;
+    const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
+    expect(res.status).toBe(202);
+    expect(res.json.pending).toBeGreaterThan(0);
+    expect(res.json.cleared + res.json.pending).toBe(200);
+    delete clearPacing.budgetMs;
+    for (let k = 0; k < shards; k++) {
+      const shard = env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${k}`));
+      while (await runDurableObjectAlarm(shard));
+    }
+    expect((await svc.getStats()).count).toBe(0);
+  });
+
+  it("does not lose a session created after the clear began", async () => {
+    await clearEverything();
+    await createMany(300, "before");
+    clearPacing.batchSize = 4;
+    const clearing = call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
+    // Wait until the clear is visibly under way, then create a new session.
+    while ((await svc.getStats({ limit: 1 })).count === 300) await new Promise((r) => setTimeout(r, 1));
+    const late = freshId("late");
+    await svc.setSession(late, "m", "SIMPLE");
+    await clearing;
+    expect(await svc.getSession(late)).not.toBeNull();
+    const stats = await svc.getStats();
+    expect(stats.count).toBe(1);
+    expect(stats.sessions[0]!.id).toBe(late.slice(0, 8) + "...");
+  });
+});
+
+describe("admin auth", () => {
+  it("needs the admin token: the API token gets 403, no token 401", async () => {
+    for (const [method, path] of [["GET", "/v1/stats"], ["DELETE", "/v1/sessions"]] as const) {
+      expect((await call(method, path, { token: null })).json.error.code).toBe("unauthorized");
+      expect((await call(method, path, { token: null })).status).toBe(401);
+      expect((await call(method, path, { token: "wrong" })).status).toBe(401);
+      const api = await call(method, path, { token: API_TOKEN });
+      expect(api.status).toBe(403);
+      expect(api.json.error.code).toBe("forbidden");
+      expect((await call(method, path, { token: ADMIN_TOKEN })).status).toBe(200);
+    }
+  });
+});
