@@ -1,6 +1,14 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+const PROJECT = "edge-session";
+/**
+ * The plugin runs the Worker under test as "vitest-plugin-runner-<project>"
+ * and re-points only its own self-bindings, so an auxiliary Worker binds to
+ * that name.
+ */
+const WORKER_UNDER_TEST = `vitest-plugin-runner-${PROJECT}`;
+
 export default defineConfig({
   plugins: [
     cloudflareTest({
@@ -11,11 +19,25 @@ export default defineConfig({
         bindings: {
           SESSION_API_TOKEN: "test-token",
           SESSION_ADMIN_TOKEN: "test-admin-token",
+          // 1,000 USD: high enough for every other test, reachable by the budget test.
+          SESSION_BUDGET_MICROS: "1000000000",
         },
+        workers: [
+          {
+            // A second Worker with a service binding to SessionService, as a gateway would have.
+            name: "test-gateway",
+            modules: true,
+            scriptPath: "./test/fixtures/gateway-worker.js",
+            compatibilityDate: "2026-11-01",
+            serviceBindings: { SESSION: { name: WORKER_UNDER_TEST, entrypoint: "SessionService" } },
+          },
+        ],
+        serviceBindings: { GATEWAY: "test-gateway" },
       },
     }),
   ],
   test: {
+    name: PROJECT,
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
   },

@@ -8,3 +8,10 @@ declare namespace Cloudflare {
     durableNamespaces: "SessionObject" | "RegistryObject";
   }
 }
+
+declare namespace Cloudflare {
+  interface Env {
+    /** The test gateway Worker (test/fixtures/gateway-worker.js). */
+    GATEWAY: Fetcher;
+  }
+}

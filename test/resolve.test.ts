@@ -1,0 +1,267 @@
+/** POST /v1/resolve and RPC resolve: the whole session decision for one gateway request. */
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { configFor } from "../src/session/config";
+import { deriveSessionId } from "../src/session/hashing";
+import { anthropic, openai, SYSTEM } from "./support/bodies";
+import { call, sessionPath } from "./support/http";
+import { freshId } from "./support/ports";
+
+const MEDIUM = { model: "kimi-k2.5", tier: "MEDIUM" };
+const SIMPLE = { model: "gemini-2.5-flash", tier: "SIMPLE" };
+const COMPLEX = { model: "gemini-3.1-pro", tier: "COMPLEX" };
+
+async function resolve(input: unknown) {
+  const res = await call("POST", "/v1/resolve", { body: input });
+  return { ...res, pinnedHeader: res.headers.get("x-session-pinned") };
+}
+
+function expectError(res: { status: number; json: any }, status: number, code: string, field?: string) {
+  expect(res.status).toBe(status);
+  expect(res.json.error.code).toBe(code);
+  if (field) expect(res.json.error.message).toContain(field);
+}
+
+describe("session ID", () => {
+  it("derives from the first user message of an OpenAI body (string content), ignoring the system prompt", async () => {
+    const first = `derive me ${crypto.randomUUID()}`;
+    const res = await resolve({ body: openai("auto", [{ user: first, tools: ["read_file"] }, { user: "and then?" }]), routed: MEDIUM });
+    expect(res.json).toMatchObject({ sessionId: await deriveSessionId(first), source: "derived", model: "kimi-k2.5", pinned: false });
+  });
+
+  it("derives from the first user message of an Anthropic body (text parts joined with \\n); system is not a user message", async () => {
+    const body = anthropic("auto", [{ user: "part one" }]);
+    const tag = crypto.randomUUID();
+    (body.messages[0] as any).content = [{ type: "text", text: `part one ${tag}` }, { type: "image", source: {} }, { type: "text", text: "part two" }];
+    const res = await resolve({ body, routed: MEDIUM });
+    expect(res.json.sessionId).toBe(await deriveSessionId(`part one ${tag}\npart two`));
+    expect(res.json.sessionId).not.toBe(await deriveSessionId(SYSTEM));
+  });
+
+  it("prefers sessionId over the header, and the header (case-insensitive) over derivation", async () => {
+    const [a, b] = [freshId("explicit"), freshId("header")];
+    const body = openai("auto", [{ user: "hello" }]);
+    expect((await resolve({ sessionId: a, headers: { "x-session-id": b }, body, routed: MEDIUM })).json).toMatchObject({ sessionId: a, source: "explicit" });
+    expect((await resolve({ headers: { "X-Session-ID": b }, body, routed: MEDIUM })).json).toMatchObject({ sessionId: b, source: "header" });
+  });
+
+  it("with no ID and no user message answers sessionId null with the would-be model, storing nothing", async () => {
+    const res = await resolve({ body: { model: "auto", messages: [{ role: "system", content: "only system" }] }, routed: SIMPLE });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ sessionId: null, model: "gemini-2.5-flash", pinned: false, requestCount: 0 });
+    expect((await resolve({ body: { model: "gpt-x", messages: [] } })).json).toMatchObject({ sessionId: null, model: "gpt-x", userExplicit: true });
+  });
+});
+
+describe("pinning", () => {
+  it("keeps a 3-turn conversation on its first model, with one requestCount increment per resolve", async () => {
+    const id = freshId("pin");
+    const first = await resolve({ sessionId: id, body: openai("auto", [{ user: "hi" }]), routed: MEDIUM });
+    expect(first.json).toMatchObject({ model: "kimi-k2.5", tier: "MEDIUM", pinned: false, requestCount: 1 });
+    expect(first.pinnedHeader).toBe("false");
+    const second = await resolve({ sessionId: id, body: openai("auto", [{ user: "hi" }, { user: "tell me more" }]), routed: SIMPLE });
+    expect(second.json).toMatchObject({ model: "kimi-k2.5", tier: "MEDIUM", pinned: true, requestCount: 2 });
+    expect(second.pinnedHeader).toBe("true");
+    const third = await resolve({ sessionId: id, body: openai("auto", [{ user: "hi" }, { user: "x" }, { user: "ok" }]), routed: MEDIUM });
+    expect(third.json).toMatchObject({ model: "kimi-k2.5", pinned: true, requestCount: 3 });
+  });
+
+  it("upgrades when the router ranks a later request higher, and never goes down (ClawRouter issue 61)", async () => {
+    const id = freshId("upgrade");
+    await resolve({ sessionId: id, body: openai("auto", [{ user: "hi" }]), routed: SIMPLE });
+    const hard = await resolve({ sessionId: id, body: openai("auto", [{ user: "prove this theorem" }]), routed: COMPLEX });
+    expect(hard.json).toMatchObject({ model: "gemini-3.1-pro", tier: "COMPLEX", pinned: true });
+    const easy = await resolve({ sessionId: id, body: openai("auto", [{ user: "thanks" }]), routed: SIMPLE });
+    expect(easy.json).toMatchObject({ model: "gemini-3.1-pro", tier: "COMPLEX" });
+    const same = await resolve({ sessionId: id, body: openai("auto", [{ user: "more" }]), routed: { model: "other-complex", tier: "COMPLEX" } });
+    expect(same.json).toMatchObject({ model: "gemini-3.1-pro", tier: "COMPLEX", requestCount: 4 });
+  });
+
+  it("pins an explicit model, which survives later profile requests and escalation attempts", async () => {
+    const id = freshId("explicit");
+    const pick = await resolve({ sessionId: id, body: openai("claude-opus-4", [{ user: "use my model" }]) });
+    expect(pick.json).toMatchObject({ model: "claude-opus-4", tier: "", userExplicit: true });
+    for (const routed of [COMPLEX, { model: "grok-4-1-fast-reasoning", tier: "REASONING" }]) {
+      const res = await resolve({ sessionId: id, body: openai("auto", [{ user: "loop" }]), routed });
+      expect(res.json).toMatchObject({ model: "claude-opus-4", userExplicit: true, escalated: false });
+    }
+    // The same looping content a third and fourth time: strikes rise, escalation is refused.
+    const third = await resolve({ sessionId: id, body: openai("auto", [{ user: "loop" }]), routed: COMPLEX });
+    const fourth = await resolve({ sessionId: id, body: openai("auto", [{ user: "loop" }]), routed: COMPLEX });
+    expect(third.json).toMatchObject({ model: "claude-opus-4", strikes: 2, escalated: false });
+    expect(fourth.json).toMatchObject({ model: "claude-opus-4", strikes: 3, escalated: false });
+    expect((await call("POST", sessionPath(id, "/escalate"))).json).toMatchObject({ model: "claude-opus-4", escalated: false });
+  });
+
+  it("lets a new explicit model replace an old explicit one", async () => {
+    const id = freshId("switch");
+    await resolve({ sessionId: id, body: openai("model-a", [{ user: "x" }]) });
+    expect((await resolve({ sessionId: id, body: openai("model-b", [{ user: "y" }]) })).json).toMatchObject({ model: "model-b", userExplicit: true });
+  });
+});
+
+describe("loop check", () => {
+  it("escalates on the third and fourth identical requests (OpenAI tool loop)", async () => {
+    const id = freshId("loop");
+    const body = openai("auto", [{ user: "fix the failing test" }, { tools: ["run_tests"] }]);
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push((await resolve({ sessionId: id, body, routed: SIMPLE })).json);
+    expect(results.map((r) => [r.strikes, r.escalated, r.tier, r.model])).toEqual([
+      [0, false, "SIMPLE", "gemini-2.5-flash"],
+      [1, false, "SIMPLE", "gemini-2.5-flash"],
+      [2, true, "MEDIUM", "kimi-k2.5"],
+      [3, true, "COMPLEX", "gemini-3.1-pro"],
+    ]);
+    expect((await call("GET", sessionPath(id))).json).toMatchObject({ escalated: true, tier: "COMPLEX", model: "gemini-3.1-pro", requestCount: 4 });
+  });
+
+  it("escalates an Anthropic tool_use loop the same way", async () => {
+    const id = freshId("loop-anthropic");
+    const body = anthropic("auto", [{ user: "refactor it" }, { tools: ["edit_file"] }]);
+    const strikes = [];
+    for (let i = 0; i < 3; i++) strikes.push((await resolve({ sessionId: id, body, routed: SIMPLE })).json);
+    expect(strikes.map((r) => [r.strikes, r.escalated])).toEqual([[0, false], [1, false], [2, true]]);
+  });
+
+  it("does not strike when the tool call differs", async () => {
+    const id = freshId("no-loop");
+    const results = [];
+    for (const tool of ["read_file", "write_file", "run_tests", "read_file"]) {
+      results.push((await resolve({ sessionId: id, body: openai("auto", [{ user: "fix it" }, { tools: [tool] }]), routed: SIMPLE })).json);
+    }
+    expect(results.map((r) => r.strikes)).toEqual([0, 0, 0, 0]);
+    expect(results.every((r) => !r.escalated && r.tier === "SIMPLE")).toBe(true);
+  });
+
+  it("treats tool names as a set: order of calls does not matter", async () => {
+    const id = freshId("order");
+    await resolve({ sessionId: id, body: openai("auto", [{ user: "go" }, { tools: ["a", "b"] }]), routed: SIMPLE });
+    expect((await resolve({ sessionId: id, body: openai("auto", [{ user: "go" }, { tools: ["b", "a"] }]), routed: SIMPLE })).json.strikes).toBe(1);
+  });
+});
+
+describe("cost and budget", () => {
+  it("adds costMicros on each resolve", async () => {
+    const id = freshId("cost");
+    await resolve({ sessionId: id, body: openai("auto", [{ user: "a" }]), routed: MEDIUM, costMicros: 1200 });
+    const res = await resolve({ sessionId: id, body: openai("auto", [{ user: "b" }]), routed: MEDIUM, costMicros: 800 });
+    expect(res.json.sessionCostMicros).toBe(2000);
+    expect((await call("GET", sessionPath(id, "/cost"))).json).toEqual({ sessionCostMicros: 2000, costUSD: 0.002 });
+  });
+
+  it("answers 429 session_budget_exceeded with the current cost, recording nothing", async () => {
+    const budget = configFor(env).budgetMicros!;
+    const id = freshId("budget");
+    await resolve({ sessionId: id, body: openai("auto", [{ user: "a" }]), routed: MEDIUM, costMicros: 1000 });
+    await call("POST", sessionPath(id, "/cost"), { body: { micros: budget - 5000 } });
+    const before = (await call("GET", sessionPath(id))).json;
+    expect(before.sessionCostMicros).toBe(budget - 4000);
+
+    const over = await resolve({ sessionId: id, body: openai("auto", [{ user: "b" }]), routed: COMPLEX, costMicros: 4001 });
+    expect(over.status).toBe(429);
+    expect(over.json.error).toMatchObject({ code: "session_budget_exceeded", sessionCostMicros: budget - 4000, costMicros: 4001, budgetMicros: budget });
+    expect((await call("GET", sessionPath(id))).json).toEqual(before);
+
+    // Exactly reaching the budget is allowed; anything beyond it, even with no cost given, is not.
+    const exact = await resolve({ sessionId: id, body: openai("auto", [{ user: "c" }]), routed: MEDIUM, costMicros: 4000 });
+    expect(exact.json.sessionCostMicros).toBe(budget);
+    await call("POST", sessionPath(id, "/cost"), { body: { micros: 1 } });
+    expect((await resolve({ sessionId: id, body: openai("auto", [{ user: "d" }]), routed: MEDIUM })).status).toBe(429);
+  });
+});
+
+describe("bad input", () => {
+  it("rejects each malformed input with 400 naming the field, and stores nothing", async () => {
+    const id = freshId("bad");
+    const cases: [unknown, string][] = [
+      [{ sessionId: id }, "body"],
+      [{ sessionId: id, body: "text" }, "body"],
+      [{ sessionId: id, body: [] }, "body"],
+      [{ sessionId: id, body: { model: "auto", messages: "hi" }, routed: MEDIUM }, "messages"],
+      [{ sessionId: id, body: { model: "auto" }, routed: MEDIUM }, "messages"],
+      [{ sessionId: id, body: { model: "auto", messages: [1] }, routed: MEDIUM }, "messages[0]"],
+      [{ sessionId: id, body: { messages: [] }, routed: MEDIUM }, "model"],
+      [{ sessionId: id, body: openai("auto", [{ user: "x" }]) }, "routed"],
+      [{ sessionId: id, body: openai("eco", [{ user: "x" }]), routed: "MEDIUM" }, "routed"],
+      [{ sessionId: id, body: openai("auto", [{ user: "x" }]), routed: { model: "m", tier: "HUGE" } }, "routed.tier"],
+      [{ sessionId: id, body: openai("auto", [{ user: "x" }]), routed: { model: "m", tier: "" } }, "routed.tier"],
+      [{ sessionId: id, body: openai("auto", [{ user: "x" }]), routed: { tier: "SIMPLE" } }, "routed.model"],
+      [{ sessionId: id, body: openai("auto", [{ user: "x" }]), routed: MEDIUM, costMicros: -5 }, "costMicros"],
+      [{ sessionId: id, body: openai("auto", [{ user: "x" }]), routed: MEDIUM, costMicros: "5" }, "costMicros"],
+      [{ headers: "x", body: openai("auto", [{ user: "x" }]), routed: MEDIUM }, "headers"],
+      [{ headers: { "x-session-id": 5 }, body: openai("auto", [{ user: "x" }]), routed: MEDIUM }, "headers"],
+    ];
+    for (const [input, field] of cases) {
+      const res = await resolve(input);
+      expect(res.status, JSON.stringify(input)).toBe(400);
+      expect(res.json.error.code).toBe("invalid_request");
+      expect(res.json.error.message).toContain(field);
+    }
+    expectError(await resolve({ sessionId: "", body: openai("auto", [{ user: "x" }]), routed: MEDIUM }), 400, "invalid_session_id");
+    expectError(await resolve({ headers: { "x-session-id": "a\u0000b" }, body: openai("auto", [{ user: "x" }]), routed: MEDIUM }), 400, "invalid_session_id");
+    expectError(await call("POST", "/v1/resolve", { rawBody: "{" }), 400, "invalid_json");
+    expect((await call("GET", sessionPath(id))).status).toBe(404);
+  });
+
+  it("accepts bodies up to 8 MiB and answers 413 above", async () => {
+    const id = freshId("large");
+    const filler = "x".repeat(7 * 1024 * 1024);
+    const ok = await resolve({ sessionId: id, body: openai("auto", [{ user: filler }, { user: "latest" }]), routed: MEDIUM });
+    expect(ok.status).toBe(200);
+    const big = await resolve({ sessionId: freshId("too-large"), body: openai("auto", [{ user: "x".repeat(8 * 1024 * 1024) }]), routed: MEDIUM });
+    expectError(big, 413, "payload_too_large");
+  });
+
+  it("ignores fields it does not read", async () => {
+    const res = await resolve({ sessionId: freshId("extra"), body: { ...openai("auto", [{ user: "x" }]), n: 3, response_format: { type: "json_object" } }, routed: MEDIUM, extra: true });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe("routing profiles", () => {
+  it("treats auto, eco and premium as profiles and anything else as an explicit model", async () => {
+    for (const profile of ["auto", "eco", "premium"]) {
+      const res = await resolve({ sessionId: freshId(profile), body: openai(profile, [{ user: "x" }]), routed: MEDIUM });
+      expect(res.json).toMatchObject({ model: "kimi-k2.5", userExplicit: false });
+    }
+    expect((await resolve({ sessionId: freshId("auto2"), body: openai("Auto", [{ user: "x" }]) })).json).toMatchObject({ model: "Auto", userExplicit: true });
+  });
+});
+
+describe("RPC through a service binding", () => {
+  async function viaGateway(method: string, ...args: unknown[]) {
+    const res = await env.GATEWAY.fetch("http://gateway/", { method: "POST", body: JSON.stringify({ method, args }) });
+    return (await res.json()) as { ok?: any; error?: string };
+  }
+
+  it("resolves from a second Worker, the way a gateway Worker would", async () => {
+    const id = freshId("binding");
+    const body = openai("auto", [{ user: "loop forever" }, { tools: ["read_file"] }]);
+    const out = [];
+    for (let i = 0; i < 3; i++) out.push((await viaGateway("resolve", { headers: { "x-session-id": id }, body, routed: SIMPLE, costMicros: 10 })).ok);
+    expect(out.map((r) => [r.source, r.pinned, r.strikes, r.escalated, r.model, r.sessionCostMicros])).toEqual([
+      ["header", false, 0, false, "gemini-2.5-flash", 10],
+      ["header", true, 1, false, "gemini-2.5-flash", 20],
+      ["header", true, 2, true, "kimi-k2.5", 30],
+    ]);
+    expect((await viaGateway("getSession", id)).ok).toMatchObject({ id, requestCount: 3, escalated: true });
+  });
+
+  it("reports errors with their code in the message", async () => {
+    expect((await viaGateway("resolve", { body: { model: "auto", messages: [] } })).error).toMatch(/^invalid_request: routed/);
+    expect((await viaGateway("setSession", "", "m", "SIMPLE")).error).toMatch(/^invalid_session_id: /);
+  });
+
+  it("calls the other operations, as exports.SessionService does", async () => {
+    const id = freshId("rpc");
+    expect(await exports.SessionService.deriveSessionId("hello")).toBe("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    expect(await exports.SessionService.hashRequestContent("fix the bug", ["write_file", "read_file"])).toBe("091f622a4f22136f896f0b310357249e");
+    expect(await exports.SessionService.recordRequestHash(id, "h")).toBe(0);
+    expect(await exports.SessionService.getSessionCostUSD(id)).toBe(0);
+    await exports.SessionService.setSession(id, "m", "SIMPLE");
+    expect(await exports.SessionService.addSessionCost(id, 2_500_000)).toEqual({ sessionCostMicros: 2_500_000, costUSD: 2.5 });
+    expect(await exports.SessionService.getSessionCostUSD(id)).toBe(2.5);
+    await exports.SessionService.clearSession(id);
+    expect(await exports.SessionService.getSession(id)).toBeNull();
+  });
+});
