@@ -124,6 +124,7 @@ export class MemoryStore {
 
   clearSession(id: string): void {
     validateSessionId(id);
+    this.checkEnabled();
     this.run(id, ops.clear);
   }
 

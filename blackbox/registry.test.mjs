@@ -1,0 +1,85 @@
+/** Issue 3's contract from outside: admin auth, stats with truncation, order, totals and paging, clear-all. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./client.mjs";
+
+/** IDs whose first 8 characters are unique and random, so truncated stats IDs identify them. */
+const uniqueId = (n) => `${crypto.randomUUID().slice(0, 8)}-bb-registry-${n}`;
+
+async function allStats(limit) {
+  const sessions = [];
+  let cursor;
+  let first;
+  do {
+    const q = new URLSearchParams({ limit: String(limit), ...(cursor ? { cursor } : {}) });
+    const res = await call("GET", `/v1/stats?${q}`, { token: ADMIN_TOKEN });
+    assert.equal(res.status, 200);
+    first ??= res.json;
+    sessions.push(...res.json.sessions);
+    cursor = res.json.nextCursor;
+  } while (cursor);
+  return { first, sessions };
+}
+
+describe("registry over HTTP", () => {
+  it("admin routes: 401 without a token, 403 with the API token", async () => {
+    for (const [method, path] of [["GET", "/v1/stats"], ["DELETE", "/v1/sessions"]]) {
+      const none = await call(method, path, { token: null });
+      assert.equal(none.status, 401);
+      assert.equal(none.json.error.code, "unauthorized");
+      const api = await call(method, path, { token: API_TOKEN });
+      assert.equal(api.status, 403);
+      assert.equal(api.json.error.code, "forbidden");
+    }
+  });
+
+  it("stats: count, truncated IDs sorted, age in whole seconds, byModel and byTier, paging exactly once", async () => {
+    const ids = Array.from({ length: 25 }, (_, i) => uniqueId(i));
+    for (const [i, id] of ids.entries()) {
+      const res = await call("PUT", sessionPath(id), { body: { model: i % 2 ? "kimi-k2.5" : "gemini-2.5-flash", tier: i % 2 ? "MEDIUM" : "SIMPLE" } });
+      assert.equal(res.status, 200);
+    }
+    const { first, sessions } = await allStats(7);
+    assert.ok(first.count >= 25);
+    assert.equal(sessions.length, first.count);
+    const shown = sessions.map((s) => s.id);
+    assert.deepEqual(shown, [...shown].sort());
+    for (const id of ids) {
+      const mine = sessions.filter((s) => s.id === id.slice(0, 8) + "...");
+      assert.equal(mine.length, 1, `${id} listed exactly once`);
+      assert.ok(Number.isInteger(mine[0].age) && mine[0].age >= 0 && mine[0].age < 120);
+    }
+    assert.ok(first.byModel["kimi-k2.5"] >= 12 && first.byModel["gemini-2.5-flash"] >= 13);
+    assert.ok(first.byTier.MEDIUM >= 12 && first.byTier.SIMPLE >= 13);
+    for (const s of sessions) assert.ok(!ids.includes(s.id), "no full IDs in stats");
+  });
+
+  it("a model change shows in stats; clear removes the row", async () => {
+    const id = uniqueId("model");
+    await call("PUT", sessionPath(id), { body: { model: "gemini-2.5-flash", tier: "SIMPLE" } });
+    await call("POST", sessionPath(id, "/escalate"));
+    let { sessions } = await allStats(10000);
+    assert.equal(sessions.find((s) => s.id === id.slice(0, 8) + "...").model, "kimi-k2.5");
+    await call("DELETE", sessionPath(id));
+    ({ sessions } = await allStats(10000));
+    assert.equal(sessions.find((s) => s.id === id.slice(0, 8) + "..."), undefined);
+  });
+
+  it("rejects bad paging parameters with 400", async () => {
+    for (const q of ["limit=0", "limit=10001", "cursor=forged"]) {
+      const res = await call("GET", `/v1/stats?${q}`, { token: ADMIN_TOKEN });
+      assert.equal(res.status, 400);
+      assert.equal(res.json.error.code, "invalid_request");
+    }
+  });
+
+  it("clear-all removes every session and answers {cleared}", async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => uniqueId(`clear-${i}`));
+    for (const id of ids) await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } });
+    const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
+    assert.equal(res.status, 200);
+    assert.ok(res.json.cleared >= 10);
+    assert.equal((await call("GET", "/v1/stats", { token: ADMIN_TOKEN })).json.count, 0);
+    for (const id of ids) assert.equal((await call("GET", sessionPath(id))).status, 404);
+  });
+});
