@@ -12,7 +12,7 @@ import { configFor, type Config } from "./session/config";
 import { SessionError, invalidRequest } from "./session/errors";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { view } from "./session/memory-store";
-import { addCount, compareIds, sessionInfo, type RegistryRow, type Stats } from "./session/stats";
+import { addCount, mergeSorted, sessionInfo, type Stats } from "./session/stats";
 import { systemClock, type Clock, type Entry, type SessionCost, type SessionView, type Tier } from "./session/types";
 import {
   optionalBoolean,
@@ -145,14 +145,12 @@ export class SessionApi {
     const byModel: Record<string, number> = {};
     const byTier: Record<string, number> = {};
     let count = 0;
-    const rows: RegistryRow[] = [];
     for (const page of pages) {
       count += page.count;
       for (const [model, n] of Object.entries(page.byModel)) addCount(byModel, model, n);
       for (const [tier, n] of Object.entries(page.byTier)) addCount(byTier, tier, n);
-      rows.push(...page.rows);
     }
-    rows.sort((a, b) => compareIds(a.id, b.id));
+    const rows = mergeSorted(pages.map((p) => p.rows), limit + 1);
     const shown = rows.slice(0, limit);
     const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now)), byModel, byTier };
     if (rows.length > limit) stats.nextCursor = await encodeCursor(shown[shown.length - 1]!.id, this.cursorSecret);

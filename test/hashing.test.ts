@@ -66,3 +66,21 @@ describe("hashRequestContent", () => {
     expect(["b", "a", "ab"].sort(compareCodePoints)).toEqual(["a", "ab", "b"]);
   });
 });
+
+describe("compareCodePoints", () => {
+  it("agrees with UTF-8 byte order on random strings, surrogates included", () => {
+    const alphabet = ["a", "z", "\u00e9", "\ud7ff", "\ue000", "\uff5e", "\uffff", "\u{10000}", "\u{1F600}", "\u{10FFFF}"];
+    const rand = (n: number) => Array.from({ length: n }, () => alphabet[Math.floor(Math.random() * alphabet.length)]).join("");
+    const enc = new TextEncoder();
+    const bytewise = (a: string, b: string) => {
+      const x = enc.encode(a);
+      const y = enc.encode(b);
+      for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+      return x.length - y.length;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const [a, b] = [rand(1 + (i % 4)), rand(1 + ((i >> 2) % 4))];
+      expect(Math.sign(compareCodePoints(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(Math.sign(bytewise(a, b)));
+    }
+  });
+});

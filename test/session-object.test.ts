@@ -1,12 +1,12 @@
 /** The Durable Object shell: persistence across eviction, alarm expiry, concurrency, clear. */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { SessionObject } from "../src/objects/session-object";
 import { configFor } from "../src/session/config";
 import { shardOf } from "../src/session/stats";
 import { freshId } from "./support/ports";
-import { testClock } from "./support/worker";
+import { registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
 const timeoutMs = configFor(env).timeoutMs;
@@ -149,5 +149,30 @@ describe("clear", () => {
     expect(await svc.getSession(id)).toBeNull();
     expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
     expect(await registryHas(id)).toBe(false);
+  });
+});
+
+describe("hot path cost", () => {
+  it("does one storage write and no alarm write per request on an existing session, and no registry call", async () => {
+    const id = freshId("hot");
+    await svc.setSession(id, "kimi-k2.5", "MEDIUM");
+    const spies = await runInDurableObject(stubOf(id), (_obj: SessionObject, state) => ({
+      put: vi.spyOn(state.storage.kv, "put"),
+      alarm: vi.spyOn(state.storage, "setAlarm"),
+      deleteAll: vi.spyOn(state.storage, "deleteAll"),
+    }));
+    const registryBefore = registryFault.calls;
+    const body = { model: "auto", messages: [{ role: "user", content: "hello" }] };
+    for (let turn = 0; turn < 5; turn++) {
+      await svc.resolve({ sessionId: id, body: { ...body, messages: [...body.messages, { role: "user", content: `turn ${turn}` }] }, routed: { model: "gemini-2.5-flash", tier: "SIMPLE" }, costMicros: 10 });
+    }
+    await svc.touchSession(id);
+    await svc.recordRequestHash(id, "h");
+    await svc.addSessionCost(id, 1);
+    await svc.getSession(id);
+    expect(spies.put).toHaveBeenCalledTimes(8);
+    expect(spies.alarm).not.toHaveBeenCalled();
+    expect(spies.deleteAll).not.toHaveBeenCalled();
+    expect(registryFault.calls).toBe(registryBefore);
   });
 });

@@ -33,17 +33,25 @@ async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
-/** Compares by Unicode code point, which is UTF-8 byte order: Go's `sort.Strings`. */
+/**
+ * Compares by Unicode code point, which is UTF-8 byte order: Go's `sort.Strings`
+ * and SQLite's BINARY collation. UTF-16 code-unit order differs only where a
+ * surrogate meets a code unit at or above U+E000, so those are remapped.
+ */
 export function compareCodePoints(a: string, b: string): number {
-  const ai = a[Symbol.iterator]();
-  const bi = b[Symbol.iterator]();
-  for (;;) {
-    const x = ai.next();
-    const y = bi.next();
-    if (x.done || y.done) return x.done === y.done ? 0 : x.done ? -1 : 1;
-    const d = x.value.codePointAt(0)! - y.value.codePointAt(0)!;
-    if (d !== 0) return d;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x !== y) {
+      if (x >= 0xd800 && y >= 0xd800) {
+        x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+        y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+      }
+      return x - y;
+    }
   }
+  return a.length - b.length;
 }
 
 /** The named header's value, matched case-insensitively, or `""`. */

@@ -54,3 +54,19 @@ export function shardOf(id: string, shards: number): number {
   }
   return (h >>> 0) % shards;
 }
+
+/** The first `limit` rows of several lists each sorted by ID, in ID order (a k-way merge). */
+export function mergeSorted(lists: readonly RegistryRow[][], limit: number): RegistryRow[] {
+  const heads = lists.map(() => 0);
+  const out: RegistryRow[] = [];
+  while (out.length < limit) {
+    let best = -1;
+    for (let k = 0; k < lists.length; k++) {
+      const row = lists[k]![heads[k]!];
+      if (row && (best === -1 || compareIds(row.id, lists[best]![heads[best]!]!.id) < 0)) best = k;
+    }
+    if (best === -1) break;
+    out.push(lists[best]![heads[best]!++]!);
+  }
+  return out;
+}

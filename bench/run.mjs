@@ -1,0 +1,253 @@
+#!/usr/bin/env node
+/**
+ * npm run bench [-- --quick]
+ *
+ * Starts the bench Worker under `wrangler dev` (request logging off) and drives
+ * it over loopback with autocannon. Every scenario is reported as a ratio to
+ * `floor-object` from the same run: a Worker request that reaches a Durable
+ * Object which does nothing. Full runs write bench/results/latest.{json,md};
+ * --quick runs a few seconds per scenario and fails only on errors.
+ */
+import autocannon from "autocannon";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startDevServer } from "../scripts/dev-server.mjs";
+import { benchMemoryStore } from "./memory-store.mjs";
+
+const quick = process.argv.includes("--quick");
+const DURATION_S = quick ? 2 : 6;
+const WARMUP_S = quick ? 0 : 1;
+const CONNECTIONS = 10;
+const HOT_SESSIONS = 1000;
+const STATS_SESSIONS = quick ? 1000 : 10_000;
+const API = { authorization: "Bearer bench-token", "content-type": "application/json" };
+const ADMIN = { authorization: "Bearer bench-admin-token" };
+const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
+
+/** A realistic ~2 KB OpenAI chat body; `turn` varies the last message as a live conversation does. */
+function openaiBody(turn) {
+  const filler = "The function reads the config, validates each field and returns a typed object. ".repeat(20);
+  return {
+    model: "auto",
+    messages: [
+      { role: "system", content: "You are a senior engineer. Answer precisely and cite file names." },
+      { role: "user", content: `Review src/config.ts. ${filler}` },
+      { role: "assistant", content: "It validates vars but misses TIER_MODELS edge cases." },
+      { role: "user", content: `Turn ${turn}: propose a fix for the TIER_MODELS parsing.` },
+    ],
+    temperature: 0.2,
+    stream: false,
+  };
+}
+
+function resolveInput(sessionId, turn) {
+  return JSON.stringify({ sessionId, body: openaiBody(turn), routed: { model: "kimi-k2.5", tier: "MEDIUM" }, costMicros: 150 });
+}
+
+function run(baseUrl, opts) {
+  const base = { url: baseUrl, connections: CONNECTIONS, ...(opts.amount === undefined ? { duration: DURATION_S } : {}) };
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({ ...base, ...opts }, (err, result) =>
+      err ? reject(err) : resolve(result),
+    );
+    autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
+  });
+}
+
+function summarize(name, r) {
+  return {
+    scenario: name,
+    requestsPerSec: Math.round(r.requests.average),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    errors: r.errors + r.timeouts + r.non2xx,
+    requests: r.requests.total,
+  };
+}
+
+async function scenario(baseUrl, name, opts) {
+  if (WARMUP_S > 0) await run(baseUrl, { ...opts, duration: WARMUP_S });
+  const s = summarize(name, await run(baseUrl, opts));
+  console.log(`${name.padEnd(17)} ${String(s.requestsPerSec).padStart(7)} req/s  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms  errors ${s.errors}`);
+  return s;
+}
+
+/** Creates sessions with exactly `n` PUTs, several in flight; returns how many failed. */
+async function createSessions(baseUrl, prefix, n) {
+  let i = 0;
+  const r = await run(baseUrl, {
+    amount: n,
+    requests: [
+      {
+        method: "PUT",
+        headers: API,
+        setupRequest: (req) => ({ ...req, path: `/v1/sessions/${prefix}-${i++}`, body: JSON.stringify({ model: "kimi-k2.5", tier: "MEDIUM" }) }),
+      },
+    ],
+  });
+  return r.errors + r.timeouts + r.non2xx;
+}
+
+async function getJson(url, headers) {
+  const res = await fetch(url, { headers });
+  return { status: res.status, json: await res.json() };
+}
+
+async function clearAllTimed(baseUrl) {
+  const t0 = performance.now();
+  const res = await fetch(`${baseUrl}/v1/sessions`, { method: "DELETE", headers: ADMIN });
+  const first = await res.json();
+  let count = first.pending ?? 0;
+  while (count > 0) {
+    await new Promise((r) => setTimeout(r, 100));
+    count = (await getJson(`${baseUrl}/v1/stats?limit=1`, ADMIN)).json.count;
+  }
+  return { ms: Math.round(performance.now() - t0), status: res.status, ...first };
+}
+
+function table(rows, floor) {
+  const lines = ["| scenario | req/s | p50 ms | p99 ms | errors | req/s ÷ floor-object | p99 ÷ floor-object |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.scenario} | ${r.requestsPerSec} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${(r.requestsPerSec / floor.requestsPerSec).toFixed(2)} | ${(r.p99Ms / floor.p99Ms).toFixed(2)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+const started = Date.now();
+// Object storage on tmpfs when the machine has one: the figures then measure the
+// runtime and this code, not the local disk's fsync, which production does not use.
+const stateRoot = existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
+const stateDir = mkdtempSync(path.join(stateRoot, "edge-session-bench-"));
+const server = await startDevServer(["-c", "bench/wrangler.toml", "--persist-to", stateDir]);
+const { baseUrl } = server;
+let failed = false;
+try {
+  const rows = [];
+  rows.push(await scenario(baseUrl, "floor-http", { requests: [{ method: "GET", path: "/health" }] }));
+  // Warm the floor's objects, as the hot sessions below exist before they are measured.
+  let w = 0;
+  await run(baseUrl, { amount: HOT_SESSIONS, requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object?k=${w++}` }) }] });
+  let k = 0;
+  const floor = await scenario(baseUrl, "floor-object", {
+    requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object?k=${k++ % HOT_SESSIONS}` }) }],
+  });
+  rows.push(floor);
+
+  const setupErrors = await createSessions(baseUrl, "hot", HOT_SESSIONS);
+  if (setupErrors) throw new Error(`creating hot sessions: ${setupErrors} errors`);
+  let turn = 0;
+  rows.push(
+    await scenario(baseUrl, "resolve-hot", {
+      requests: [{ method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`hot-${turn % HOT_SESSIONS}`, turn++) }) }],
+    }),
+  );
+  let fresh = 0;
+  rows.push(
+    await scenario(baseUrl, "resolve-new", {
+      requests: [{ method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`new-${fresh++}`, 0) }) }],
+    }),
+  );
+  // The parts of resolve-new, measured alone: what the platform charges for a new object, and the registry write.
+  let nn = 0;
+  rows.push(await scenario(baseUrl, "floor-new-object", { requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-new-object?k=${nn++}` }) }] }));
+  let rw = 0;
+  rows.push(await scenario(baseUrl, "registry-write", { requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/registry-write?k=${rw++}` }) }] }));
+  let t = 0;
+  rows.push(
+    await scenario(baseUrl, "touch", {
+      requests: [{ method: "POST", headers: API, setupRequest: (req) => ({ ...req, path: `/v1/sessions/hot-${t++ % HOT_SESSIONS}/touch` }) }],
+    }),
+  );
+  let h = 0;
+  rows.push(
+    await scenario(baseUrl, "hashes", {
+      requests: [
+        {
+          method: "POST",
+          headers: API,
+          setupRequest: (req) => ({ ...req, path: `/v1/sessions/hot-${h % HOT_SESSIONS}/hashes`, body: JSON.stringify({ hash: `h${h++ % 7}` }) }),
+        },
+      ],
+    }),
+  );
+
+  // Stats and clear-all at scale: exactly STATS_SESSIONS live sessions.
+  const reset = await clearAllTimed(baseUrl);
+  console.log(`reset: cleared ${reset.cleared} in ${reset.ms} ms`);
+  const t0 = performance.now();
+  const createErrors = await createSessions(baseUrl, "stats", STATS_SESSIONS);
+  const createMs = Math.round(performance.now() - t0);
+  const live = (await getJson(`${baseUrl}/v1/stats?limit=1`, ADMIN)).json.count;
+  console.log(`created ${live} sessions in ${createMs} ms (${createErrors} errors)`);
+  const stats = await scenario(baseUrl, "stats", { requests: [{ method: "GET", path: "/v1/stats", headers: ADMIN }] });
+  stats.scenario = `stats (${live} live)`;
+  rows.push(stats);
+
+  const storage = (await getJson(`${baseUrl}/bench/storage?id=stats-0&shards=16`, {})).json;
+  const registryBytes = storage.registry.reduce((s, r) => s + r.bytes, 0);
+  const registryRows = storage.registry.reduce((s, r) => s + r.rows, 0);
+  const registryRowBytes = storage.registry.reduce((s, r) => s + r.rowBytes, 0);
+  const clear = await clearAllTimed(baseUrl);
+  console.log(`clear-all of ${live}: ${clear.ms} ms (first answer ${clear.status}, cleared ${clear.cleared}, pending ${clear.pending ?? 0})`);
+
+  const memory = await benchMemoryStore(quick);
+  for (const m of memory) console.log(`MemoryStore ${m.op.padEnd(8)} ${m.opsPerSec.toLocaleString("en-US")} ops/s`);
+
+  const result = {
+    date: new Date().toISOString().slice(0, 10),
+    machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    settings: { connections: CONNECTIONS, durationSeconds: DURATION_S, hotSessions: HOT_SESSIONS, quick },
+    scenarios: rows,
+    createSessions: { sessions: live, ms: createMs, errors: createErrors },
+    clearAll: { sessions: live, ms: clear.ms, firstStatus: clear.status, errors: clear.status >= 300 && clear.status !== 202 ? 1 : 0 },
+    storage: {
+      sessionObjectDatabaseBytes: storage.session.database,
+      sessionEntryBytes: storage.session.entry,
+      registryFileBytesPerRow: registryRows ? Math.round(registryBytes / registryRows) : null,
+      registryRowBytes: registryRows ? Math.round(registryRowBytes / registryRows) : null,
+      registryRows,
+    },
+    memoryStore: memory,
+    elapsedSeconds: Math.round((Date.now() - started) / 1000),
+  };
+  const md = [
+    `Measured ${result.date} on ${result.machine.cores} cores (${result.machine.cpu}), ${result.machine.platform}, Node ${result.machine.node}, ` +
+      `wrangler dev (local workerd, object storage in ${stateRoot}), autocannon ${CONNECTIONS} connections × ${DURATION_S} s per scenario.`,
+    "",
+    table(rows, floor),
+    "",
+    `| measure | value |`,
+    `| --- | ---: |`,
+    `| create ${live} sessions (PUT, ${CONNECTIONS} in flight) | ${createMs} ms |`,
+    `| clear-all of ${live} sessions, time to finish | ${clear.ms} ms |`,
+    `| session object: SQLite file (page-granular) | ${storage.session.database} bytes |`,
+    `| session object: the stored entry itself | ${storage.session.entry} bytes |`,
+    `| registry: SQLite files ÷ rows (${registryRows} rows) | ${result.storage.registryFileBytesPerRow} bytes |`,
+    `| registry: one row's own bytes | ${result.storage.registryRowBytes} bytes |`,
+    ...memory.map((m) => `| MemoryStore ${m.op} (one core) | ${m.opsPerSec.toLocaleString("en-US")} ops/s |`),
+  ].join("\n");
+  console.log("\n" + md + "\n");
+  if (!quick) {
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(resultsDir + "latest.json", JSON.stringify(result, null, 2) + "\n");
+    writeFileSync(resultsDir + "latest.md", md + "\n");
+    console.log("wrote bench/results/latest.json and latest.md");
+  }
+  const errors = rows.reduce((s, r) => s + r.errors, 0) + createErrors + result.clearAll.errors + setupErrors;
+  if (errors > 0) {
+    console.error(`benchmark saw ${errors} errors`);
+    failed = true;
+  }
+  console.log(`elapsed ${result.elapsedSeconds} s`);
+} catch (err) {
+  console.error(err);
+  failed = true;
+} finally {
+  server.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
