@@ -1,0 +1,139 @@
+/**
+ * End to end: the official OpenAI SDK, pointed at the example gateway, which
+ * resolves every request through edge-session over a service binding and
+ * forwards to a fake upstream on loopback that records the model of each call.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import OpenAI, { RateLimitError } from "openai";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
+import { startDevServer } from "../scripts/dev-server.mjs";
+
+/** USD per million tokens; "pricey-model" exists to reach the budget in one call. */
+const PRICES = {
+  "gemini-2.5-flash": { input: 0.3, output: 2.5 },
+  "kimi-k2.5": { input: 0.6, output: 2.5 },
+  "gemini-3.1-pro": { input: 2, output: 12 },
+  "grok-4-1-fast-reasoning": { input: 0.2, output: 0.5 },
+  "pricey-model": { input: 50_000, output: 50_000 },
+};
+const BUDGET_MICROS = 1_000_000;
+
+let upstream;
+let server;
+let openai;
+
+/**
+ * `--var` reaches only the first Worker of a multi-config `wrangler dev`, so the
+ * session service gets its budget from a copy of its config next to the original.
+ */
+const SESSION_CONFIG = ".e2e-wrangler.toml";
+
+before(async () => {
+  upstream = await startFakeUpstream();
+  const config = readFileSync("wrangler.toml", "utf8").replace("[vars]\n", `[vars]\nSESSION_BUDGET_MICROS = "${BUDGET_MICROS}"\n`);
+  writeFileSync(SESSION_CONFIG, config);
+  server = await startDevServer([
+    "-c", "examples/gateway/wrangler.toml",
+    "-c", SESSION_CONFIG,
+    "--var", `UPSTREAM_BASE_URL:${upstream.url}`,
+    "--var", `MODEL_PRICES:${JSON.stringify(PRICES)}`,
+  ]);
+  openai = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "unused-by-the-example", maxRetries: 0 });
+});
+
+after(async () => {
+  server?.stop();
+  rmSync(SESSION_CONFIG, { force: true });
+  await upstream?.close();
+});
+
+const tag = () => crypto.randomUUID();
+const user = (content) => ({ role: "user", content });
+const assistant = (content) => ({ role: "assistant", content });
+
+/** Calls the gateway; returns the completion, the session headers and the model the upstream saw. */
+async function chat(params, headers = {}) {
+  const before = upstream.calls.length;
+  const { data, response } = await openai.chat.completions.create(params, { headers }).withResponse();
+  return {
+    data,
+    sessionId: response.headers.get("x-session-id"),
+    model: response.headers.get("x-session-model"),
+    pinned: response.headers.get("x-session-pinned"),
+    upstreamModel: upstream.calls[before]?.model,
+  };
+}
+
+async function session(id) {
+  const res = await fetch(`${server.baseUrl}/sessions/${encodeURIComponent(id)}`);
+  return res.json();
+}
+
+const micros = (model, usage) => Math.round(usage.prompt_tokens * PRICES[model].input + usage.completion_tokens * PRICES[model].output);
+
+describe("example gateway with the OpenAI SDK", () => {
+  it("keeps a 3-turn conversation on one model", async () => {
+    const opening = user(`Summarise how a session layer for an LLM gateway works, in detail, ${tag()}. `.repeat(4));
+    const turns = [[opening], [opening, assistant("…"), user("thanks")], [opening, assistant("…"), user("thanks"), assistant("…"), user("one more")]];
+    const seen = [];
+    for (const messages of turns) seen.push(await chat({ model: "auto", messages }));
+    assert.deepEqual(seen.map((s) => s.upstreamModel), ["kimi-k2.5", "kimi-k2.5", "kimi-k2.5"]);
+    assert.deepEqual(seen.map((s) => s.pinned), ["false", "true", "true"]);
+    assert.equal(new Set(seen.map((s) => s.sessionId)).size, 1);
+    assert.equal(seen[2].data.choices[0].message.content, "echo from kimi-k2.5");
+  });
+
+  it("upgrades the tier when a later turn is harder", async () => {
+    const opening = user(`hi ${tag()}`);
+    const first = await chat({ model: "auto", messages: [opening] });
+    const harder = await chat({ model: "auto", messages: [opening, assistant("hello"), user("Please refactor the architecture of this service")] });
+    assert.equal(first.upstreamModel, "gemini-2.5-flash");
+    assert.equal(harder.upstreamModel, "gemini-3.1-pro");
+    assert.equal(harder.sessionId, first.sessionId);
+  });
+
+  it("escalates after three identical looping requests", async () => {
+    const messages = [user(`run the tests ${tag()}`), { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "run_tests", arguments: "{}" } }] }, { role: "tool", tool_call_id: "c1", content: "1 failed" }];
+    const models = [];
+    for (let i = 0; i < 3; i++) models.push((await chat({ model: "auto", messages })).upstreamModel);
+    assert.deepEqual(models, ["gemini-2.5-flash", "gemini-2.5-flash", "kimi-k2.5"]);
+  });
+
+  it("pins an explicit model, also for later profile requests", async () => {
+    const id = `explicit-${tag()}`;
+    const pick = await chat({ model: "my-own-model", messages: [user("use mine")] }, { "x-session-id": id });
+    const later = await chat({ model: "auto", messages: [user("use mine"), assistant("ok"), user("Please refactor the architecture")] }, { "x-session-id": id });
+    assert.equal(pick.upstreamModel, "my-own-model");
+    assert.equal(later.upstreamModel, "my-own-model");
+    assert.equal((await session(id)).userExplicit, true);
+  });
+
+  it("adds streaming and non-streaming costs up to the upstream's usage", async () => {
+    const id = `cost-${tag()}`;
+    const before = upstream.calls.length;
+    await chat({ model: "auto", messages: [user("first question")] }, { "x-session-id": id });
+    const stream = await openai.chat.completions.create({ model: "auto", stream: true, messages: [user("first question"), assistant("…"), user("second")] }, { headers: { "x-session-id": id } });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+    assert.equal(text.trim(), "echo from gemini-2.5-flash");
+    const calls = upstream.calls.slice(before);
+    assert.deepEqual(calls.map((c) => c.stream), [false, true]);
+    const expected = calls.reduce((sum, c) => sum + micros(c.model, c.usage), 0);
+    assert.ok(expected > 0);
+    assert.equal((await session(id)).sessionCostMicros, expected);
+  });
+
+  it("answers 429 past the session budget, which the SDK raises as RateLimitError", async () => {
+    const id = `budget-${tag()}`;
+    await chat({ model: "pricey-model", messages: [user("expensive")] }, { "x-session-id": id });
+    assert.ok((await session(id)).sessionCostMicros > BUDGET_MICROS);
+    const calls = upstream.calls.length;
+    await assert.rejects(
+      () => openai.chat.completions.create({ model: "pricey-model", messages: [user("expensive"), assistant("…"), user("again")] }, { headers: { "x-session-id": id } }),
+      (err) => err instanceof RateLimitError && err.status === 429 && err.code === "session_budget_exceeded",
+    );
+    assert.equal(upstream.calls.length, calls, "a refused request never reaches the upstream");
+  });
+});
