@@ -13,5 +13,8 @@ declare namespace Cloudflare {
   interface Env {
     /** The test gateway Worker (test/fixtures/gateway-worker.js). */
     GATEWAY: Fetcher;
+    MODEL_RUNS: string;
+    MODEL_SEED: string;
+    FUZZ_RUNS: string;
   }
 }
