@@ -1,0 +1,140 @@
+/**
+ * Fuzzing every HTTP route with random and malformed methods, paths, headers,
+ * bodies, encodings, huge numbers, deep JSON and odd session IDs.
+ * Invariants: no 5xx; every error in the documented shape; a rejected request
+ * changes no state (checked with a read before and after).
+ *
+ * FUZZ_RUNS=50000 npm test -- fuzz   runs more.
+ */
+import { env, exports } from "cloudflare:workers";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, API_TOKEN } from "./support/http";
+
+const runs = Number(env.FUZZ_RUNS);
+const svc = exports.SessionService;
+/** A few real IDs per run, so some requests hit live sessions and state checks mean something. */
+const pool = Array.from({ length: 4 }, (_, i) => `fuzz-${i}-${crypto.randomUUID().slice(0, 8)}`);
+
+const oddId = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom(...pool) },
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc.constantFrom("", "%", "%E0%A4%A", "%00", "%2F", "..", ".", "a%20b", "x".repeat(300), "\u{1F600}", "%FF%FE", "id;drop", "?x=1"),
+);
+
+function encodeSegment(raw: string, mode: number): string {
+  if (mode === 0) return encodeURIComponent(raw);
+  if (mode === 1) return raw.replace(/[\s#?/]/g, "_");
+  return raw.split("").map((c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0").slice(-2)).join("");
+}
+
+const path = fc.oneof(
+  { weight: 3, arbitrary: fc
+    .tuple(
+      fc.constantFrom("/v1/sessions/", "/v1/sessions/", "/v1/sessions/"),
+      oddId,
+      fc.constantFrom("", "/touch", "/hashes", "/escalate", "/cost", "/unknown", "/", "/touch/x"),
+      fc.integer({ min: 0, max: 2 }),
+    )
+    .map(([prefix, id, suffix, mode]) => ({ path: prefix + encodeSegment(id, mode) + suffix, id })) },
+  fc
+    .constantFrom("/health", "/v1/resolve", "/v1/hash", "/v1/session-id", "/v1/stats", "/v1/sessions", "/", "/v1", "/v1/", "/v2/resolve", "//v1//hash", "/v1/stats?limit=0", "/v1/stats?limit=99999999999", "/v1/stats?cursor=%ZZ", "/v1/stats?limit=5&limit=6")
+    .map((p) => ({ path: p, id: undefined as string | undefined })),
+);
+
+const hugeNumber = fc.constantFrom(1e308, -1e308, 2 ** 53, 2 ** 53 + 2, -0, 0.1, 1e-320, Number.MAX_SAFE_INTEGER, 123456789012345678901234567890);
+const anyValue: fc.Arbitrary<unknown> = fc.oneof(fc.jsonValue({ maxDepth: 3 }), hugeNumber, fc.string({ maxLength: 20 }), fc.constant(null));
+const messages = fc.array(
+  fc.oneof(
+    fc.record({ role: fc.constantFrom("user", "assistant", "system", "tool", 5), content: fc.oneof(fc.string({ maxLength: 30 }), fc.array(fc.record({ type: fc.constantFrom("text", "image", "tool_use"), text: anyValue, name: anyValue }), { maxLength: 3 }), anyValue) }),
+    anyValue,
+  ),
+  { maxLength: 4 },
+);
+const shapedBody = fc.oneof(
+  fc.record({ model: anyValue, tier: fc.oneof(fc.constantFrom("", "SIMPLE", "MEDIUM", "COMPLEX", "REASONING", "simple"), anyValue), userExplicit: anyValue }, { requiredKeys: [] }),
+  fc.record({ hash: anyValue }, { requiredKeys: [] }),
+  fc.record({ micros: fc.oneof(fc.integer(), hugeNumber, anyValue) }, { requiredKeys: [] }),
+  fc.record({ content: anyValue, toolNames: fc.oneof(fc.array(anyValue, { maxLength: 3 }), anyValue) }, { requiredKeys: [] }),
+  fc.record({ firstUserMessage: anyValue }, { requiredKeys: [] }),
+  fc.record(
+    {
+      sessionId: fc.oneof(fc.constantFrom(...pool), anyValue),
+      headers: fc.oneof(fc.dictionary(fc.constantFrom("x-session-id", "X-Session-Id", "other"), fc.oneof(fc.constantFrom(...pool), anyValue)), anyValue),
+      body: fc.oneof(fc.record({ model: fc.oneof(fc.constantFrom("auto", "eco", "premium", "my-model"), anyValue), messages, system: anyValue }, { requiredKeys: [] }), anyValue),
+      routed: fc.oneof(fc.record({ model: anyValue, tier: fc.oneof(fc.constantFrom("SIMPLE", "COMPLEX", ""), anyValue) }, { requiredKeys: [] }), anyValue),
+      costMicros: fc.oneof(fc.integer({ min: -5, max: 5000 }), hugeNumber, anyValue),
+    },
+    { requiredKeys: [] },
+  ),
+);
+const deep = fc.integer({ min: 1, max: 3000 }).map((n) => "[".repeat(n) + "]".repeat(n));
+const body = fc.oneof(
+  { weight: 1, arbitrary: fc.constant(undefined) },
+  { weight: 5, arbitrary: shapedBody.map((b) => JSON.stringify(b)) },
+  { weight: 1, arbitrary: fc.json({ maxDepth: 4 }) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 50 }) },
+  { weight: 1, arbitrary: deep },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.constantFrom("{", "null", "[]", '"str"', "1e999", '{"model":"m","tier":"SIMPLE"', "\ufeff{}", '{"__proto__":{"x":1}}') },
+);
+const auth = fc.constantFrom<string | undefined>(undefined, ...Array<string>(8).fill(`Bearer ${API_TOKEN}`), `Bearer ${ADMIN_TOKEN}`, "Bearer wrong", "Bearer", `bearer ${API_TOKEN}`, `Basic ${API_TOKEN}`, `Bearer  ${API_TOKEN} x`);
+const method = fc.constantFrom("GET", "GET", "POST", "POST", "PUT", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND");
+const contentType = fc.constantFrom<string | undefined>(undefined, "application/json", "text/plain", "application/json; charset=latin1", "multipart/form-data");
+
+const request = fc.record({ method, target: path, auth, body, contentType });
+
+async function snapshot(): Promise<unknown[]> {
+  return Promise.all(pool.map((id) => svc.getSession(id)));
+}
+
+describe("fuzzing every route", () => {
+  it(`${runs} random and malformed requests: no 5xx, errors in shape, no state change when rejected`, async () => {
+    // Some pool sessions exist, so rejected writes to them have something to change.
+    await svc.setSession(pool[0]!, "gemini-2.5-flash", "SIMPLE");
+    await svc.setSession(pool[1]!, "mine", "", true);
+    const statuses = new Map<number, number>();
+    // State changes only on success, so the last snapshot stays valid until a request succeeds.
+    let known = await snapshot();
+    const accepted = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        const headers = new Headers();
+        if (r.auth !== undefined) headers.set("authorization", r.auth);
+        if (r.contentType !== undefined) headers.set("content-type", r.contentType);
+        const hasBody = r.body !== undefined && r.method !== "GET" && r.method !== "HEAD";
+        const res = await exports.default.fetch(
+          new Request(`http://fuzz.test${r.target.path}`, { method: r.method, headers, body: hasBody ? (r.body as BodyInit) : undefined }),
+        );
+        const text = await res.text();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        expect(res.status, `${r.method} ${r.target.path}`).toBeLessThan(500);
+        expect(res.headers.get("access-control-allow-origin")).toBeNull();
+        const mutating = !["GET", "HEAD", "OPTIONS"].includes(r.method);
+        if (res.status >= 400) {
+          if (r.method !== "HEAD") {
+            const parsed = JSON.parse(text);
+            expect(Object.keys(parsed)).toEqual(["error"]);
+            expect(typeof parsed.error.code).toBe("string");
+            expect(typeof parsed.error.message).toBe("string");
+          }
+          if (mutating) {
+            expect(await snapshot()).toEqual(known);
+            // A rejected request on an ID outside the pool must not have created it either.
+            const target = r.target.id;
+            if (target && !pool.includes(target) && !accepted.has(target) && target.length > 0 && target.length <= 256 && !/[\u0000-\u001f\u007f-\u009f]/.test(target)) {
+              expect(await svc.getSession(target)).toBeNull();
+            }
+          }
+        } else if (mutating) {
+          known = await snapshot();
+          if (r.target.id !== undefined) accepted.add(r.target.id);
+        }
+      }),
+      { numRuns: runs, verbose: 1 },
+    );
+    // The fuzzer must reach both sides: successes and each family of rejection.
+    for (const status of [200, 400, 401, 404, 405]) expect(statuses.get(status) ?? 0, `status ${status}`).toBeGreaterThan(0);
+  });
+});
