@@ -20,7 +20,9 @@ async function call<T>(work: (api: SessionApi) => Promise<T>, env: Env): Promise
     return await work(new SessionApi(env));
   } catch (err) {
     if (err instanceof SessionError) throw new Error(`${err.code}: ${err.message}`);
-    throw err;
+    // Like HTTP's 500: logged here, never shown to the caller.
+    console.error("unhandled error", err instanceof Error ? (err.stack ?? err.message) : String(err));
+    throw new Error("internal_error: internal error");
   }
 }
 

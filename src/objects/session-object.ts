@@ -10,7 +10,7 @@ import * as ops from "../session/operations";
 import { effectsOf, liveEntry, type RegistryEffect } from "../session/operations";
 import { expiresAt, isExpired } from "../session/transitions";
 import type { Entry, SessionCost, Tier } from "../session/types";
-import { registryCall, removeRow, upsertRow } from "./registry-client";
+import { REGISTRY_TIMEOUT_MS, registryCall, removeRow, upsertRow } from "./registry-client";
 import { toReply, type Reply } from "./reply";
 
 /** The one key this object stores: its session ID and entry together. */
@@ -55,10 +55,15 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 
+  /** How long a registry write may take; a seam so fault tests need not wait the full time. */
+  protected get registryTimeoutMs(): number {
+    return REGISTRY_TIMEOUT_MS;
+  }
+
   /** A registry effect, bounded in time; any failure or hang becomes 503 `registry_unavailable`. */
   private registry(id: string, effect: NonNullable<RegistryEffect>): Promise<void> {
     const what = effect.kind === "upsert" ? "record the session" : "remove the session";
-    return registryCall(what, () => this.tellRegistry(id, effect));
+    return registryCall(what, () => this.tellRegistry(id, effect), this.registryTimeoutMs);
   }
 
   private exclusive<R>(work: () => Promise<R>): Promise<R> {

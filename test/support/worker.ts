@@ -25,11 +25,15 @@ export const testClock = {
 };
 
 /** What the registry seam does: pass through, throw, or never answer. */
-export const registryFault = { mode: "none" as "none" | "throw" | "hang", calls: 0 };
+export const registryFault = { mode: "none" as "none" | "throw" | "hang", calls: 0, timeoutMs: undefined as number | undefined };
 
 export class SessionObject extends ProductionSessionObject {
   protected override now(): number {
     return testClock.now();
+  }
+
+  protected override get registryTimeoutMs(): number {
+    return registryFault.timeoutMs ?? super.registryTimeoutMs;
   }
 
   protected override async tellRegistry(id: string, effect: NonNullable<RegistryEffect>): Promise<void> {
