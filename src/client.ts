@@ -37,6 +37,8 @@ export interface SessionClientOptions {
   adminToken?: string;
   /** A fetch to use instead of the global one (tests, service bindings). */
   fetch?: typeof fetch;
+  /** Sent with every call, e.g. the tenant header when SESSION_NAMESPACE_HEADER is set: { "x-tenant-id": "acme" }. */
+  headers?: Record<string, string>;
 }
 
 export interface ClearAllResult {
@@ -54,7 +56,7 @@ export function createSessionClient(options: SessionClientOptions) {
     if (admin && !token) throw new SessionApiError(0, "unauthorized", "adminToken is required for this call");
     const res = await doFetch(base + path, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: { ...options.headers, authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (res.status === 204) return undefined as T;

@@ -15,4 +15,5 @@ export interface Env {
   ROUTING_PROFILES?: string | string[];
   SESSION_BUDGET_MICROS?: string | number;
   REGISTRY_SHARDS?: string | number;
+  SESSION_NAMESPACE_HEADER?: string;
 }

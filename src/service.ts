@@ -12,7 +12,7 @@ import { configFor, type Config } from "./session/config";
 import { SessionError, invalidRequest } from "./session/errors";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { view } from "./session/memory-store";
-import { addCount, mergeSorted, sessionInfo, type Stats } from "./session/stats";
+import { addCount, mergeSorted, namespacedKey, sessionInfo, type Stats } from "./session/stats";
 import { systemClock, type Clock, type Entry, type SessionCost, type SessionView, type Tier } from "./session/types";
 import {
   optionalBoolean,
@@ -22,6 +22,7 @@ import {
   validateModel,
   validateSessionId,
   validateTier,
+  validateNamespace,
   validateToolNames,
 } from "./session/validate";
 import { decodeCursor, encodeCursor } from "./stats-cursor";
@@ -40,18 +41,33 @@ export interface StatsOptions {
 export class SessionApi {
   readonly config: Config;
 
-  /** Throws `config_invalid` when a var is invalid: every call fails loudly, none falls back. */
+  /**
+   * Throws `config_invalid` when a var is invalid: every call fails loudly, none falls back.
+   * `namespace` scopes every session to a tenant (see SECURITY.md); it comes from the
+   * SESSION_NAMESPACE_HEADER of the gateway's call, or from RPC `forNamespace`.
+   */
   constructor(
     private readonly env: Env,
     private readonly clock: Clock = systemClock,
+    private readonly namespace?: string,
   ) {
     this.config = configFor(env);
+  }
+
+  /** The object name and registry key of a session: the ID, prefixed by its tenant's namespace. */
+  private keyOf(sessionId: string): string {
+    if (this.namespace !== undefined) return namespacedKey(validateNamespace(this.namespace, this.config.namespaceHeader), sessionId);
+    if (this.config.namespaceHeader !== undefined) {
+      throw invalidRequest(this.config.namespaceHeader, "header is required: sessions are scoped by tenant (SESSION_NAMESPACE_HEADER)");
+    }
+    return sessionId;
   }
 
   private session(id: unknown) {
     const sessionId = validateSessionId(id);
     if (!this.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
-    return { sessionId, stub: this.env.SESSIONS.get(this.env.SESSIONS.idFromName(sessionId)) };
+    const key = this.keyOf(sessionId);
+    return { sessionId, key, stub: this.env.SESSIONS.get(this.env.SESSIONS.idFromName(key)) };
   }
 
   private static view(id: string, entry: Entry | null): SessionView | null {
@@ -59,49 +75,49 @@ export class SessionApi {
   }
 
   async getSession(id: unknown): Promise<SessionView | null> {
-    const { sessionId, stub } = this.session(id);
-    return SessionApi.view(sessionId, unwrap(await stub.get(sessionId)));
+    const { sessionId, key, stub } = this.session(id);
+    return SessionApi.view(sessionId, unwrap(await stub.get(key)));
   }
 
   async setSession(id: unknown, model: unknown, tier: unknown, userExplicit?: unknown): Promise<SessionView> {
     const m = validateModel("model", model);
     const t: Tier = validateTier("tier", tier);
     const explicit = optionalBoolean("userExplicit", userExplicit, false);
-    const { sessionId, stub } = this.session(id);
-    return view(sessionId, unwrap(await stub.set(sessionId, m, t, explicit)));
+    const { sessionId, key, stub } = this.session(id);
+    return view(sessionId, unwrap(await stub.set(key, m, t, explicit)));
   }
 
   async touchSession(id: unknown): Promise<SessionView | null> {
-    const { sessionId, stub } = this.session(id);
-    return SessionApi.view(sessionId, unwrap(await stub.touch(sessionId)));
+    const { sessionId, key, stub } = this.session(id);
+    return SessionApi.view(sessionId, unwrap(await stub.touch(key)));
   }
 
   /** Strikes after recording, or null for an unknown session. */
   async recordRequestHash(id: unknown, hash: unknown): Promise<number | null> {
     const h = validateHash("hash", hash);
-    const { sessionId, stub } = this.session(id);
-    return unwrap(await stub.recordHash(sessionId, h));
+    const { sessionId, key, stub } = this.session(id);
+    return unwrap(await stub.recordHash(key, h));
   }
 
   async escalateSession(id: unknown): Promise<SessionView | null> {
-    const { sessionId, stub } = this.session(id);
-    return SessionApi.view(sessionId, unwrap(await stub.escalate(sessionId)));
+    const { sessionId, key, stub } = this.session(id);
+    return SessionApi.view(sessionId, unwrap(await stub.escalate(key)));
   }
 
   async addSessionCost(id: unknown, micros: unknown): Promise<SessionCost | null> {
     const n = validateMicros("micros", micros);
-    const { sessionId, stub } = this.session(id);
-    return unwrap(await stub.addCost(sessionId, n));
+    const { sessionId, key, stub } = this.session(id);
+    return unwrap(await stub.addCost(key, n));
   }
 
   async getSessionCost(id: unknown): Promise<SessionCost | null> {
-    const { sessionId, stub } = this.session(id);
-    return unwrap(await stub.getCost(sessionId));
+    const { sessionId, key, stub } = this.session(id);
+    return unwrap(await stub.getCost(key));
   }
 
   async clearSession(id: unknown): Promise<void> {
-    const { sessionId, stub } = this.session(id);
-    unwrap(await stub.clear(sessionId));
+    const { sessionId, key, stub } = this.session(id);
+    unwrap(await stub.clear(key));
   }
 
   deriveSessionId(firstUserMessage: unknown): Promise<string> {
@@ -115,8 +131,9 @@ export class SessionApi {
   async resolve(input: unknown): Promise<ResolveResult> {
     const plan = await planResolve(input, this.config);
     if (plan.sessionId === null) return plan.result;
-    const stub = this.env.SESSIONS.get(this.env.SESSIONS.idFromName(plan.sessionId));
-    const decision = unwrap(await stub.resolve(plan.sessionId, plan.request));
+    const key = this.keyOf(plan.sessionId);
+    const stub = this.env.SESSIONS.get(this.env.SESSIONS.idFromName(key));
+    const decision = unwrap(await stub.resolve(key, plan.request));
     return { sessionId: plan.sessionId, source: plan.source, ...decision };
   }
 
@@ -152,7 +169,8 @@ export class SessionApi {
     }
     const rows = mergeSorted(pages.map((p) => p.rows), limit + 1);
     const shown = rows.slice(0, limit);
-    const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now)), byModel, byTier };
+    const namespaced = this.config.namespaceHeader !== undefined;
+    const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now, namespaced)), byModel, byTier };
     if (rows.length > limit) stats.nextCursor = await encodeCursor(shown[shown.length - 1]!.id, this.cursorSecret);
     return stats;
   }

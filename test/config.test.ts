@@ -22,6 +22,7 @@ describe("config", () => {
       routingProfiles: ["auto", "eco", "premium"],
       budgetMicros: undefined,
       registryShards: 16,
+      namespaceHeader: undefined,
     });
   });
 
@@ -35,6 +36,7 @@ describe("config", () => {
       ROUTING_PROFILES: "auto, smart",
       SESSION_BUDGET_MICROS: "1000000",
       REGISTRY_SHARDS: "256",
+      SESSION_NAMESPACE_HEADER: "X-Tenant-Id",
     });
     expect(c).toEqual({
       enabled: false,
@@ -45,6 +47,7 @@ describe("config", () => {
       routingProfiles: ["auto", "smart"],
       budgetMicros: 1_000_000,
       registryShards: 256,
+      namespaceHeader: "x-tenant-id",
     });
   });
 
@@ -71,6 +74,7 @@ describe("config", () => {
     ["SESSION_BUDGET_MICROS", "-1"],
     ["REGISTRY_SHARDS", "0"],
     ["REGISTRY_SHARDS", "257"],
+    ["SESSION_NAMESPACE_HEADER", "x tenant"],
   ])("rejects %s=%s with config_invalid naming the var", (name, value) => {
     const err = configError({ [name]: value });
     expect(err.code).toBe("config_invalid");

@@ -5,6 +5,8 @@
 import { AutoRouter, json, type IRequest } from "itty-router";
 import type { Env } from "../env";
 import { SessionApi } from "../service";
+import { configFor } from "../session/config";
+import { systemClock } from "../session/types";
 import { SessionError, invalidRequest } from "../session/errors";
 import { requireAdminToken, requireApiToken } from "./auth";
 import { readJsonObject, RESOLVE_BODY_LIMIT } from "./body";
@@ -16,7 +18,9 @@ type Guard = (request: Request, env: Env) => Promise<void>;
 /** Config first (an invalid var fails every /v1 call), then the route's token. */
 function guarded(guard: Guard, handler: Handler) {
   return async (request: IRequest, env: Env) => {
-    const api = new SessionApi(env);
+    const namespaceHeader = configFor(env).namespaceHeader;
+    const namespace = namespaceHeader === undefined ? undefined : (request.headers.get(namespaceHeader) ?? undefined);
+    const api = new SessionApi(env, systemClock, namespace);
     await guard(request, env);
     return handler(request, api, env);
   };

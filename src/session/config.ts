@@ -13,6 +13,8 @@ export interface Config {
   routingProfiles: readonly string[];
   budgetMicros: number | undefined;
   registryShards: number;
+  /** When set, every session call must name its tenant in this header; sessions are scoped by it. */
+  namespaceHeader: string | undefined;
 }
 
 /** Reference `DefaultConfig`: 30 minutes idle. */
@@ -87,9 +89,10 @@ function parseProfiles(value: unknown): readonly string[] {
   return parsed as string[];
 }
 
-function parseHeader(value: unknown): string {
-  const name = "SESSION_HEADER";
-  if (!present(value)) return DEFAULT_SESSION_HEADER;
+function parseHeader(name: string, value: unknown, fallback: string): string;
+function parseHeader(name: string, value: unknown, fallback: undefined): string | undefined;
+function parseHeader(name: string, value: unknown, fallback: string | undefined): string | undefined {
+  if (!present(value)) return fallback;
   if (typeof value !== "string" || !HEADER_NAME.test(value)) return fail(name, "must be a valid HTTP header name");
   return value.toLowerCase();
 }
@@ -98,12 +101,13 @@ export function parseConfig(vars: Vars): Config {
   return {
     enabled: parseBool("SESSION_ENABLED", vars.SESSION_ENABLED, true),
     timeoutMs: parseInteger("SESSION_TIMEOUT_MS", vars.SESSION_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, 1)!,
-    sessionHeader: parseHeader(vars.SESSION_HEADER),
+    sessionHeader: parseHeader("SESSION_HEADER", vars.SESSION_HEADER, DEFAULT_SESSION_HEADER),
     tierModels: parseTierModels(vars.TIER_MODELS),
     strikeThreshold: parseInteger("STRIKE_THRESHOLD", vars.STRIKE_THRESHOLD, DEFAULT_STRIKE_THRESHOLD, 1)!,
     routingProfiles: parseProfiles(vars.ROUTING_PROFILES),
     budgetMicros: parseInteger("SESSION_BUDGET_MICROS", vars.SESSION_BUDGET_MICROS, undefined, 0),
     registryShards: parseInteger("REGISTRY_SHARDS", vars.REGISTRY_SHARDS, DEFAULT_REGISTRY_SHARDS, 1, MAX_REGISTRY_SHARDS)!,
+    namespaceHeader: parseHeader("SESSION_NAMESPACE_HEADER", vars.SESSION_NAMESPACE_HEADER, undefined),
   };
 }
 

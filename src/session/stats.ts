@@ -31,8 +31,18 @@ export function truncateId(id: string): string {
   return id.length > SHOWN_ID_CHARS ? id.slice(0, SHOWN_ID_CHARS) + "..." : id;
 }
 
-export function sessionInfo(row: RegistryRow, now: number): SessionInfo {
-  return { id: truncateId(row.id), model: row.model, age: Math.max(0, Math.floor((now - row.createdAt) / 1000)) };
+/** Separates a tenant's namespace from the session ID in object names and registry keys; namespaces never contain it. */
+export const NAMESPACE_SEPARATOR = ":";
+
+export function namespacedKey(namespace: string, sessionId: string): string {
+  return namespace + NAMESPACE_SEPARATOR + sessionId;
+}
+
+/** A registry row as stats shows it; with namespaces, `tenant:` stays whole and the ID is truncated. */
+export function sessionInfo(row: RegistryRow, now: number, namespaced = false): SessionInfo {
+  const cut = namespaced ? row.id.indexOf(NAMESPACE_SEPARATOR) + 1 : 0;
+  const id = row.id.slice(0, cut) + truncateId(row.id.slice(cut));
+  return { id, model: row.model, age: Math.max(0, Math.floor((now - row.createdAt) / 1000)) };
 }
 
 /** Code point order is UTF-8 byte order, which is SQLite's BINARY collation: shards and merge agree. */

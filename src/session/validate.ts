@@ -69,3 +69,11 @@ export function validateToolNames(field: string, value: unknown): string[] {
   value.forEach((name, i) => requireString(`${field}[${i}]`, name));
   return value as string[];
 }
+
+/** Tenant namespaces: short, and free of the separator so a key splits one way only. */
+const NAMESPACE = /^[A-Za-z0-9._~-]{1,64}$/;
+
+export function validateNamespace(value: string, header = "namespace"): string {
+  if (!NAMESPACE.test(value)) throw invalidRequest(header, "must be 1 to 64 characters from A-Z a-z 0-9 . _ ~ -");
+  return value;
+}

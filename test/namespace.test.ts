@@ -1,0 +1,73 @@
+/** Tenant scope: with SESSION_NAMESPACE_HEADER set, the same session ID in two tenants is two sessions. */
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createSessionClient } from "../src/client";
+import { router } from "../src/http/router";
+import { SessionApi } from "../src/service";
+import { ADMIN_TOKEN, API_TOKEN } from "./support/http";
+import { freshId } from "./support/ports";
+
+const scoped = { ...env, SESSION_NAMESPACE_HEADER: "x-tenant-id" };
+const viaScopedWorker: typeof fetch = (input, init) => router.fetch(new Request(input as RequestInfo, init), scoped, {} as ExecutionContext);
+const tenant = (name: string) =>
+  createSessionClient({ baseUrl: "http://sessions.test", token: API_TOKEN, adminToken: ADMIN_TOKEN, fetch: viaScopedWorker, headers: { "x-tenant-id": name } });
+
+const body = (text: string) => ({ model: "auto", messages: [{ role: "user", content: text }] });
+
+describe("tenant namespaces over HTTP", () => {
+  it("keeps a derived session per tenant: the same first message in two tenants is two sessions", async () => {
+    const [a, b] = [tenant(`a-${crypto.randomUUID().slice(0, 8)}`), tenant(`b-${crypto.randomUUID().slice(0, 8)}`)];
+    const first = `hello ${crypto.randomUUID()}`;
+    const ra = await a.resolve({ body: body(first), routed: { model: "gemini-2.5-flash", tier: "SIMPLE" }, costMicros: 100 });
+    const rb = await b.resolve({ body: body(first), routed: { model: "gemini-3.1-pro", tier: "COMPLEX" }, costMicros: 5 });
+    expect(ra.sessionId).toBe(rb.sessionId);
+    expect([ra.pinned, rb.pinned]).toEqual([false, false]);
+    expect(await a.getSession(ra.sessionId!)).toMatchObject({ model: "gemini-2.5-flash", sessionCostMicros: 100, id: ra.sessionId });
+    expect(await b.getSession(rb.sessionId!)).toMatchObject({ model: "gemini-3.1-pro", sessionCostMicros: 5 });
+  });
+
+  it("a header session ID from one tenant never reaches another tenant's session", async () => {
+    const id = freshId("shared");
+    const [a, b] = [tenant("acme"), tenant("globex")];
+    await a.setSession(id, "secret-model", "", true);
+    expect(await b.getSession(id)).toBeNull();
+    expect((await b.resolve({ headers: { "x-session-id": id }, body: body("x"), routed: { model: "m", tier: "SIMPLE" } })).pinned).toBe(false);
+    expect((await a.getSession(id))!.requestCount).toBe(1);
+  });
+
+  it("requires a valid tenant header on session routes, not on stateless or admin routes", async () => {
+    const none = createSessionClient({ baseUrl: "http://sessions.test", token: API_TOKEN, adminToken: ADMIN_TOKEN, fetch: viaScopedWorker });
+    expect(await none.getSession("x").catch((e) => [e.status, e.code, e.details.field])).toEqual([400, "invalid_request", "x-tenant-id"]);
+    expect(await none.resolve({ sessionId: "x", body: body("x"), routed: { model: "m", tier: "SIMPLE" } }).catch((e) => e.status)).toBe(400);
+    expect(await tenant("bad:tenant").getSession("x").catch((e) => [e.status, e.code])).toEqual([400, "invalid_request"]);
+    expect(await none.deriveSessionId("hello")).toMatch(/^2cf24dba/);
+    expect((await none.getStats({ limit: 1 })).count).toBeGreaterThanOrEqual(0);
+  });
+
+  it("shows the tenant whole and the session ID truncated in stats", async () => {
+    const name = `t${crypto.randomUUID().slice(0, 6)}`;
+    const id = `conversation-${crypto.randomUUID()}`;
+    await tenant(name).setSession(id, "m", "SIMPLE");
+    const api = new SessionApi(scoped);
+    const all = [];
+    let cursor: string | undefined;
+    do {
+      const page = await api.getStats({ limit: 10_000, cursor });
+      all.push(...page.sessions);
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(all.map((s) => s.id)).toContain(`${name}:conversa...`);
+  });
+});
+
+describe("tenant namespaces over RPC", () => {
+  it("forNamespace scopes every call, pipelined in one round trip", async () => {
+    const id = freshId("rpc-tenant");
+    await exports.SessionService.forNamespace("acme").setSession(id, "acme-model", "SIMPLE");
+    expect(await exports.SessionService.forNamespace("globex").getSession(id)).toBeNull();
+    expect(await exports.SessionService.getSession(id)).toBeNull();
+    expect((await exports.SessionService.forNamespace("acme").getSession(id))!.model).toBe("acme-model");
+    const err = await exports.SessionService.forNamespace("no spaces").getSession(id).then(() => null, (e: Error) => e.message);
+    expect(err).toMatch(/^invalid_request: namespace/);
+  });
+});
