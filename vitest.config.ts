@@ -21,7 +21,7 @@ export default defineConfig({
           SESSION_ADMIN_TOKEN: "test-admin-token",
           // 1,000 USD: high enough for every other test, reachable by the budget test.
           SESSION_BUDGET_MICROS: "1000000000",
-          // How many random histories the model-based test checks; raise it on demand: MODEL_RUNS=5000 npm test
+          // How many random histories the model-based test checks; raise it on demand: MODEL_RUNS=5000 npm run test:unit
           MODEL_RUNS: process.env.MODEL_RUNS ?? "300",
           MODEL_SEED: process.env.MODEL_SEED ?? "",
           FUZZ_RUNS: process.env.FUZZ_RUNS ?? "5000",

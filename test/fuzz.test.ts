@@ -4,7 +4,7 @@
  * Invariants: no 5xx; every error in the documented shape; a rejected request
  * changes no state (checked with a read before and after).
  *
- * FUZZ_RUNS=50000 npm test -- fuzz   runs more.
+ * FUZZ_RUNS=50000 npm run test:unit -- fuzz   runs more.
  */
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";

@@ -3,7 +3,7 @@
  * sessions, applied to MemoryStore (the model) and to the real Durable Objects
  * through RPC (the system). Every observable result must be identical.
  *
- * MODEL_RUNS=5000 npm test -- model-based   checks more; MODEL_SEED=<seed> replays a failure.
+ * MODEL_RUNS=5000 npm run test:unit -- model-based   checks more; MODEL_SEED=<seed> replays a failure.
  */
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";

@@ -10,7 +10,7 @@ export interface ChatBody {
   messages: Record<string, unknown>[];
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

@@ -7,9 +7,9 @@ import type { Config } from "../session/config";
 import { invalidRequest } from "../session/errors";
 import { deriveSessionId, getSessionId, hashRequestContent } from "../session/hashing";
 import type { ResolveDecision, ResolveRequest } from "../session/operations";
-import { isRoutedTier } from "../session/tiers";
-import { validateMicros, validateModel, validateSessionId } from "../session/validate";
-import { firstUserText, lastAssistantToolNames, lastUserText, parseChatBody } from "./messages";
+import type { RoutedTier } from "../session/types";
+import { validateMicros, validateModel, validateRoutedTier, validateSessionId } from "../session/validate";
+import { firstUserText, isObject, lastAssistantToolNames, lastUserText, parseChatBody } from "./messages";
 
 export interface ResolveInput {
   headers?: Record<string, string>;
@@ -30,10 +30,6 @@ export type ResolvePlan =
   | { sessionId: string; source: SessionSource; request: ResolveRequest }
   | { sessionId: null; result: ResolveResult };
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function parseHeaders(value: unknown): Record<string, string> | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) throw invalidRequest("headers", "must be an object of header names to string values");
@@ -43,18 +39,13 @@ function parseHeaders(value: unknown): Record<string, string> | undefined {
   return value as Record<string, string>;
 }
 
-function parseRouted(value: unknown, required: boolean): { model: string; tier: ReturnType<typeof validateTierStrict> } | undefined {
+function parseRouted(value: unknown, required: boolean): { model: string; tier: RoutedTier } | undefined {
   if (value === undefined) {
     if (required) throw invalidRequest("routed", "is required when body.model is a routing profile");
     return undefined;
   }
   if (!isObject(value)) throw invalidRequest("routed", "must be an object {model, tier}");
-  return { model: validateModel("routed.model", value.model), tier: validateTierStrict(value.tier) };
-}
-
-function validateTierStrict(value: unknown) {
-  if (!isRoutedTier(value)) throw invalidRequest("routed.tier", 'must be one of "SIMPLE", "MEDIUM", "COMPLEX", "REASONING"');
-  return value;
+  return { model: validateModel("routed.model", value.model), tier: validateRoutedTier("routed.tier", value.tier) };
 }
 
 export async function planResolve(raw: unknown, config: Config): Promise<ResolvePlan> {

@@ -5,12 +5,11 @@
  */
 import { planResolve, type ResolveResult } from "../gateway/resolve-input";
 import { defaultConfig, type Config } from "./config";
-import * as ops from "./operations";
-import { type Stats, type RegistryRow, sessionInfo, compareIds, addCount } from "./stats";
-import { type Clock, type Entry, type SessionCost, type SessionView, systemClock, type Tier } from "./types";
-import { liveEntry } from "./operations";
-import { isExpired } from "./transitions";
 import { SessionError } from "./errors";
+import * as ops from "./operations";
+import { addCount, compareIds, sessionInfo, type RegistryRow, type Stats } from "./stats";
+import { isExpired } from "./transitions";
+import { systemClock, type Clock, type Entry, type SessionCost, type SessionView, type Tier } from "./types";
 import {
   optionalBoolean,
   validateHash,
@@ -27,7 +26,7 @@ export interface MemoryStoreOptions {
   sweepIntervalMs?: number;
 }
 
-/** Reference store sweeps expired sessions in the background; once a minute is its cadence order. */
+/** The reference store sweeps expired sessions in the background; we default to once a minute. */
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 
 export function view(id: string, entry: Entry): SessionView {
@@ -54,7 +53,7 @@ export class MemoryStore {
   private run<R>(id: string, op: ops.Op<R>): R {
     const now = this.clock();
     const stored = this.entries.get(id);
-    const live = liveEntry(stored, now, this.config.timeoutMs);
+    const live = ops.liveEntry(stored, now, this.config.timeoutMs);
     const step = op(live, { now, config: this.config });
     if (step.next !== stored) {
       if (step.next) this.entries.set(id, step.next);

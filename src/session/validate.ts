@@ -1,6 +1,6 @@
 import { invalidRequest, SessionError } from "./errors";
-import { isTier } from "./tiers";
-import type { Tier } from "./types";
+import { isRoutedTier, isTier } from "./tiers";
+import type { RoutedTier, Tier } from "./types";
 
 /** Longest session ID we accept; derived IDs are 64 hex chars. */
 export const MAX_SESSION_ID_LENGTH = 256;
@@ -42,6 +42,12 @@ export function validateModel(field: string, value: unknown): string {
 
 export function validateTier(field: string, value: unknown): Tier {
   if (!isTier(value)) throw invalidRequest(field, 'must be one of "SIMPLE", "MEDIUM", "COMPLEX", "REASONING" or ""');
+  return value;
+}
+
+/** A router's decision names one of the four tiers; `""` marks explicit pins only. */
+export function validateRoutedTier(field: string, value: unknown): RoutedTier {
+  if (!isRoutedTier(value)) throw invalidRequest(field, 'must be one of "SIMPLE", "MEDIUM", "COMPLEX", "REASONING"');
   return value;
 }
 
