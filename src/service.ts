@@ -12,7 +12,7 @@ import { configFor, type Config } from "./session/config";
 import { SessionError, invalidRequest } from "./session/errors";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { view } from "./session/memory-store";
-import { addCount, mergeSorted, namespacedKey, sessionInfo, type Stats } from "./session/stats";
+import { addCount, compareIds, mergeSorted, namespacedKey, sessionInfo, type Stats } from "./session/stats";
 import { systemClock, type Clock, type Entry, type SessionCost, type SessionView, type Tier } from "./session/types";
 import {
   optionalBoolean,
@@ -30,6 +30,9 @@ import { decodeCursor, encodeCursor } from "./stats-cursor";
 /** Reference `GetStats` returns everything; we page, defaulting to 1,000 and capping at 10,000. */
 export const DEFAULT_STATS_LIMIT = 1000;
 export const MAX_STATS_LIMIT = 10_000;
+/** Each shard is first asked for its even share of a page, times this, plus a few rows. */
+const PAGE_SHARE_SLACK = 1.5;
+const PAGE_SHARE_EXTRA = 8;
 /** Longest first user message we derive an ID from over the API (the HTTP body limit bounds it too). */
 const MAX_MESSAGE_LENGTH = 8 * 1024 * 1024;
 
@@ -152,22 +155,42 @@ export class SessionApi {
       throw invalidRequest("limit", `must be an integer from 1 to ${MAX_STATS_LIMIT}`);
     }
     const after = options.cursor === undefined ? null : await decodeCursor(options.cursor, this.cursorSecret);
-    // One extra row per shard tells whether another page exists.
+    const shards = this.shards();
     const pages = await registryCall(
       "list sessions",
-      () => Promise.all(this.shards().map((shard) => shard.page(after, limit + 1))),
+      async () => {
+        // Sessions hash evenly over shards, so a share of the page from each usually
+        // settles it; a shard that returned a full share may hold more rows before the
+        // cut, and only those shards are asked again, for a whole page.
+        const share = Math.min(limit + 1, Math.ceil(((limit + 1) * PAGE_SHARE_SLACK) / shards.length) + PAGE_SHARE_EXTRA);
+        const first = await Promise.all(shards.map((shard) => shard.page(after, share, true)));
+        const lists = first.map((p) => p.rows);
+        const full = lists.map((rows, k) => (rows.length === share && share < limit + 1 ? k : -1)).filter((k) => k >= 0);
+        if (full.length > 0) {
+          const cut = full.map((k) => lists[k]!.at(-1)!.id).sort(compareIds)[0]!;
+          const settled = lists.reduce((n, rows) => n + rows.filter((r) => compareIds(r.id, cut) <= 0).length, 0);
+          if (settled < limit + 1) {
+            const more = await Promise.all(full.map((k) => shards[k]!.page(lists[k]!.at(-1)!.id, limit + 1, false)));
+            full.forEach((k, i) => lists[k]!.push(...more[i]!.rows));
+          } else {
+            // Rows past the cut may come before rows a full shard did not send.
+            lists.forEach((rows, k) => (lists[k] = rows.filter((r) => compareIds(r.id, cut) <= 0)));
+          }
+        }
+        return { totals: first, lists };
+      },
       REGISTRY_READ_TIMEOUT_MS,
     );
     const now = this.clock();
     const byModel: Record<string, number> = {};
     const byTier: Record<string, number> = {};
     let count = 0;
-    for (const page of pages) {
+    for (const page of pages.totals) {
       count += page.count;
       for (const [model, n] of Object.entries(page.byModel)) addCount(byModel, model, n);
       for (const [tier, n] of Object.entries(page.byTier)) addCount(byTier, tier, n);
     }
-    const rows = mergeSorted(pages.map((p) => p.rows), limit + 1);
+    const rows = mergeSorted(pages.lists, limit + 1);
     const shown = rows.slice(0, limit);
     const namespaced = this.config.namespaceHeader !== undefined;
     const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now, namespaced)), byModel, byTier };

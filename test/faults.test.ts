@@ -19,7 +19,7 @@ async function stored(id: string) {
 
 async function registryHas(id: string): Promise<boolean> {
   const shard = env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${shardOf(id, configFor(env).registryShards)}`));
-  return (await shard.page(null, 100_000)).rows.some((r) => r.id === id);
+  return (await shard.page(null, 100_000, false)).rows.some((r) => r.id === id);
 }
 
 afterEach(() => {

@@ -99,6 +99,29 @@ describe("stats", () => {
     expect(new Set(seen).size).toBe(230);
   });
 
+  it("pages exactly once in order for every page size, including the refill path for uneven shards", async () => {
+    await clearEverything();
+    // Thirty sessions in one shard make that shard hold far more than its share of a page.
+    const skewed: string[] = [];
+    while (skewed.length < 30) {
+      const id = `${String(skewed.length).padStart(5, "0")}skw-${crypto.randomUUID()}`;
+      if (shardOf(id, shards) === 0) skewed.push(id);
+    }
+    for (const id of skewed) await svc.setSession(id, "m", "SIMPLE");
+    const ids = [...(await createMany(90, "zsize")), ...skewed].sort();
+    for (const limit of [1, 2, 3, 5, 7, 15, 16, 17, 33, 60, 119, 120, 121, 1000]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await svc.getStats({ limit, cursor });
+        expect(page.sessions.length).toBeLessThanOrEqual(limit);
+        seen.push(...page.sessions.map((x) => x.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      expect(seen, `limit ${limit}`).toEqual(ids.map((id) => id.slice(0, 8) + "..."));
+    }
+  });
+
   it("rejects a bad limit or a forged cursor with 400", async () => {
     for (const q of ["limit=0", "limit=10001", "limit=abc", "limit=1&limit=2", "cursor=not-a-cursor", "cursor=AAAA"]) {
       const res = await call("GET", `/v1/stats?${q}`, { token: ADMIN_TOKEN });

@@ -21,7 +21,7 @@ async function storage(id: string) {
 
 async function registryHas(id: string): Promise<boolean> {
   const shard = env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${shardOf(id, configFor(env).registryShards)}`));
-  const page = await shard.page(null, 100_000);
+  const page = await shard.page(null, 100_000, false);
   return page.rows.some((r) => r.id === id);
 }
 

@@ -18,6 +18,7 @@ export const CLEAR_REQUEST_BUDGET_MS = 10_000;
 const CLEAR_CONTINUE_DELAY_MS = 1;
 
 export interface ShardPage {
+  /** Totals: zero unless asked for. */
   count: number;
   byModel: Record<string, number>;
   byTier: Record<string, number>;
@@ -89,14 +90,15 @@ export class RegistryObject extends DurableObject<Env> {
     this.sql.exec("DELETE FROM sessions WHERE id = ?", id);
   }
 
-  /** Totals for the whole shard and one page of rows after `after` (exclusive). */
-  page(after: string | null, limit: number): ShardPage {
+  /** One page of rows after `after` (exclusive), in ID order, with the shard's totals when asked. */
+  page(after: string | null, limit: number, withTotals: boolean): ShardPage {
     const byModel: Record<string, number> = {};
     const byTier: Record<string, number> = {};
     let count = 0;
-    for (const r of this.sql.exec<{ model: string; tier: string; n: number }>(
-      "SELECT model, tier, COUNT(*) AS n FROM sessions GROUP BY model, tier",
-    )) {
+    const totals = withTotals
+      ? this.sql.exec<{ model: string; tier: string; n: number }>("SELECT model, tier, COUNT(*) AS n FROM sessions GROUP BY model, tier")
+      : [];
+    for (const r of totals) {
       addCount(byModel, r.model, r.n);
       addCount(byTier, r.tier, r.n);
       count += r.n;
