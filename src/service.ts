@@ -66,11 +66,15 @@ export class SessionApi {
     return sessionId;
   }
 
+  private stubOf(key: string) {
+    return this.env.SESSIONS.get(this.env.SESSIONS.idFromName(key));
+  }
+
   private session(id: unknown) {
     const sessionId = validateSessionId(id);
     if (!this.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
     const key = this.keyOf(sessionId);
-    return { sessionId, key, stub: this.env.SESSIONS.get(this.env.SESSIONS.idFromName(key)) };
+    return { sessionId, key, stub: this.stubOf(key) };
   }
 
   private static view(id: string, entry: Entry | null): SessionView | null {
@@ -135,8 +139,7 @@ export class SessionApi {
     const plan = await planResolve(input, this.config);
     if (plan.sessionId === null) return plan.result;
     const key = this.keyOf(plan.sessionId);
-    const stub = this.env.SESSIONS.get(this.env.SESSIONS.idFromName(key));
-    const decision = unwrap(await stub.resolve(key, plan.request));
+    const decision = unwrap(await this.stubOf(key).resolve(key, plan.request));
     return { sessionId: plan.sessionId, source: plan.source, ...decision };
   }
 
@@ -169,12 +172,10 @@ export class SessionApi {
         if (full.length > 0) {
           const cut = full.map((k) => lists[k]!.at(-1)!.id).sort(compareIds)[0]!;
           const settled = lists.reduce((n, rows) => n + rows.filter((r) => compareIds(r.id, cut) <= 0).length, 0);
+          // With limit + 1 rows known up to the cut, the merge below takes only those.
           if (settled < limit + 1) {
             const more = await Promise.all(full.map((k) => shards[k]!.page(lists[k]!.at(-1)!.id, limit + 1, false)));
             full.forEach((k, i) => lists[k]!.push(...more[i]!.rows));
-          } else {
-            // Rows past the cut may come before rows a full shard did not send.
-            lists.forEach((rows, k) => (lists[k] = rows.filter((r) => compareIds(r.id, cut) <= 0)));
           }
         }
         return { totals: first, lists };

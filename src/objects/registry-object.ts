@@ -11,7 +11,7 @@ import type { Tier } from "../session/types";
 /** Session clears in flight at once per shard: bounded so a 10,000-session clear does not flood the runtime. */
 export const CLEAR_CONCURRENCY = 32;
 /** Rows a clear pass reads at a time. */
-export const CLEAR_BATCH = 256;
+const CLEAR_BATCH = 256;
 /** Wall time a clear request spends before handing the rest to the shard's alarm. */
 export const CLEAR_REQUEST_BUDGET_MS = 10_000;
 /** When the alarm continues a clear: right away, but at least 1 ms ahead (a setAlarm(now) inside alarm() is dropped locally). */
