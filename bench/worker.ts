@@ -6,6 +6,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
 import app from "../src/index";
+import { shardFor, shardStub } from "../src/objects/registry-client";
 
 export { SessionObject, RegistryObject, SessionService } from "../src/index";
 
@@ -43,7 +44,7 @@ export default {
     // The registry write a creation awaits, alone.
     if (url.pathname === "/bench/registry-write") {
       const id = `bench-row-${url.searchParams.get("k") ?? "0"}`;
-      await env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${Number(url.searchParams.get("k")) % 16}`)).upsert({ id, model: "m", tier: "SIMPLE", createdAt: 1 });
+      await shardFor(env, id).upsert({ id, model: "m", tier: "SIMPLE", createdAt: 1 });
       return Response.json({});
     }
     if (url.pathname === "/bench/storage") {
@@ -51,7 +52,7 @@ export default {
       const shards = Number(url.searchParams.get("shards") ?? "16");
       const session = await env.SESSIONS.get(env.SESSIONS.idFromName(id)).storedBytes();
       const registry = await Promise.all(
-        Array.from({ length: shards }, (_, k) => env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${k}`)).storedBytes()),
+        Array.from({ length: shards }, (_, k) => shardStub(env, k).storedBytes()),
       );
       return Response.json({ session, registry });
     }

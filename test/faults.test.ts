@@ -4,23 +4,13 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SessionObject } from "../src/objects/session-object";
 import { configFor } from "../src/session/config";
-import { shardOf } from "../src/session/stats";
 import { call, sessionPath } from "./support/http";
+import { registryHas, storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/ports";
 import { registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
 const timeoutMs = configFor(env).timeoutMs;
-const stubOf = (id: string) => env.SESSIONS.get(env.SESSIONS.idFromName(id));
-
-async function stored(id: string) {
-  return runInDurableObject(stubOf(id), async (_o: SessionObject, s) => ({ kv: s.storage.kv.get<{ entry: unknown }>("session"), alarm: await s.storage.getAlarm() }));
-}
-
-async function registryHas(id: string): Promise<boolean> {
-  const shard = env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${shardOf(id, configFor(env).registryShards)}`));
-  return (await shard.page(null, 100_000, false)).rows.some((r) => r.id === id);
-}
 
 afterEach(() => {
   registryFault.mode = "none";
@@ -36,7 +26,7 @@ describe("registry faults during create", () => {
       const res = await call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "x" }] }, routed: { model: "m", tier: "SIMPLE" } } });
       expect(res.status).toBe(503);
       expect(res.json.error.code).toBe("registry_unavailable");
-      expect(await stored(id)).toEqual({ kv: undefined, alarm: null });
+      expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
       registryFault.mode = "none";
       expect(await svc.getSession(id)).toBeNull();
       expect((await svc.setSession(id, "m", "SIMPLE")).requestCount).toBe(1);
@@ -61,13 +51,13 @@ describe("alarm faults", () => {
     testClock.advance(timeoutMs + 1);
     registryFault.mode = "throw";
     await expect(runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm())).rejects.toThrow(/registry/);
-    expect((await stored(id)).kv).toBeDefined();
+    expect((await storedState(id)).kv).toBeDefined();
     expect(await registryHas(id)).toBe(true);
     registryFault.mode = "none";
     // The platform retries a failed alarm; each retry is safe, however many arrive.
     await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
     await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
-    expect(await stored(id)).toEqual({ kv: undefined, alarm: null });
+    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await registryHas(id)).toBe(false);
   });
 
@@ -77,7 +67,7 @@ describe("alarm faults", () => {
     await runDurableObjectAlarm(stubOf(id));
     await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
     expect(await svc.getSession(id)).toEqual(entry);
-    expect((await stored(id)).alarm).toBe(entry.lastUsedAt + timeoutMs + 1);
+    expect((await storedState(id)).alarm).toBe(entry.lastUsedAt + timeoutMs + 1);
   });
 });
 
@@ -98,7 +88,7 @@ describe("storage write failing in the middle of a method", () => {
     expect(JSON.stringify(res.json)).not.toContain("disk full");
     // Memory kept the old entry, as storage did.
     expect(await svc.getSession(id)).toEqual(before);
-    expect((await stored(id)).kv!.entry).toEqual((({ id: _id, ...e }) => e)(before!));
+    expect((await storedState(id)).kv!.entry).toEqual((({ id: _id, ...e }) => e)(before!));
     expect((await svc.touchSession(id))!.requestCount).toBe(before!.requestCount + 1);
   });
 
@@ -113,7 +103,7 @@ describe("storage write failing in the middle of a method", () => {
     const err = await svc.setSession(id, "m", "SIMPLE").then(() => null, (e: Error) => e);
     expect(err?.message).toBe("internal_error: internal error");
     expect(await registryHas(id)).toBe(false);
-    expect(await stored(id)).toEqual({ kv: undefined, alarm: null });
+    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await svc.getSession(id)).toBeNull();
   });
 });

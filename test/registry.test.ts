@@ -1,17 +1,18 @@
 /** Registry shards: stats, pagination, lifecycle rows, clear-all at scale, failure on create, admin auth. */
-import { listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { listDurableObjectIds, runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import { shardStub } from "../src/objects/registry-client";
 import { SessionApi } from "../src/service";
 import { configFor } from "../src/session/config";
 import { shardOf } from "../src/session/stats";
 import { ADMIN_TOKEN, API_TOKEN, call } from "./support/http";
+import { storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/ports";
 import { clearPacing, registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
 const shards = configFor(env).registryShards;
-const stubOf = (id: string) => env.SESSIONS.get(env.SESSIONS.idFromName(id));
 
 /** IDs whose first eight characters are unique, so truncated stats IDs identify them. */
 async function createMany(n: number, prefix: string, concurrency = 50): Promise<string[]> {
@@ -153,7 +154,7 @@ describe("registry failure while creating a session", () => {
     const res = await call("PUT", `/v1/sessions/${id}`, { body: { model: "m", tier: "SIMPLE" } });
     expect(res.status).toBe(503);
     expect(res.json.error.code).toBe("registry_unavailable");
-    const state = await runInDurableObject(stubOf(id), async (_o, s) => ({ kv: s.storage.kv.get("session"), alarm: await s.storage.getAlarm() }));
+    const state = await storedState(id);
     expect(state).toEqual({ kv: undefined, alarm: null });
     registryFault.mode = "none";
     expect((await call("GET", `/v1/sessions/${id}`)).status).toBe(404);
@@ -190,7 +191,7 @@ describe("clear all", () => {
     const listed = await listDurableObjectIds(env.SESSIONS);
     expect(listed.filter((id) => known.has(id.toString())).length).toBe(2000);
     for (const id of listed) {
-      const state = await runInDurableObject(env.SESSIONS.get(id), async (_o, s) => ({ kv: s.storage.kv.get("session"), alarm: await s.storage.getAlarm() }));
+      const state = await storedState(id);
       expect(state).toEqual({ kv: undefined, alarm: null });
     }
   });
@@ -206,7 +207,7 @@ describe("clear all", () => {
     expect(res.json.cleared + res.json.pending).toBe(200);
     delete clearPacing.budgetMs;
     for (let k = 0; k < shards; k++) {
-      const shard = env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${k}`));
+      const shard = shardStub(env, k);
       while (await runDurableObjectAlarm(shard));
     }
     expect((await svc.getStats()).count).toBe(0);

@@ -4,27 +4,12 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { SessionObject } from "../src/objects/session-object";
 import { configFor } from "../src/session/config";
-import { shardOf } from "../src/session/stats";
+import { registryHas, storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/ports";
 import { registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
 const timeoutMs = configFor(env).timeoutMs;
-const stubOf = (id: string) => env.SESSIONS.get(env.SESSIONS.idFromName(id));
-
-async function storage(id: string) {
-  return runInDurableObject(stubOf(id), async (_obj: SessionObject, state) => ({
-    stored: state.storage.kv.get<{ id: string; entry: unknown }>("session"),
-    alarm: await state.storage.getAlarm(),
-  }));
-}
-
-async function registryHas(id: string): Promise<boolean> {
-  const shard = env.REGISTRY.get(env.REGISTRY.idFromName(`shard-${shardOf(id, configFor(env).registryShards)}`));
-  const page = await shard.page(null, 100_000, false);
-  return page.rows.some((r) => r.id === id);
-}
-
 describe("persistence", () => {
   it("keeps every field across eviction", async () => {
     const id = freshId("evict");
@@ -51,7 +36,7 @@ describe("persistence", () => {
   it("writes storage before answering: what is stored equals what was returned", async () => {
     const id = freshId("durable");
     const returned = await svc.setSession(id, "m", "MEDIUM");
-    const { stored } = await storage(id);
+    const { kv: stored } = await storedState(id);
     const { id: _id, ...entry } = returned;
     expect(stored).toEqual({ id, entry });
   });
@@ -62,7 +47,7 @@ describe("persistence", () => {
     expect(await svc.touchSession(id)).toBeNull();
     const state = await runInDurableObject(stubOf(id), (_o, s) => ({ size: s.storage.sql.databaseSize, alarm: s.storage.getAlarm() }));
     expect(await state.alarm).toBeNull();
-    expect((await storage(id)).stored).toBeUndefined();
+    expect((await storedState(id)).kv).toBeUndefined();
   });
 });
 
@@ -70,12 +55,12 @@ describe("alarm expiry", () => {
   it("arms once at creation for lastUsedAt + timeout and does not re-arm on touch", async () => {
     const id = freshId("arm");
     const created = await svc.setSession(id, "m", "SIMPLE");
-    expect((await storage(id)).alarm).toBe(created.createdAt + timeoutMs);
+    expect((await storedState(id)).alarm).toBe(created.createdAt + timeoutMs);
     testClock.advance(60_000);
     await svc.touchSession(id);
     await svc.setSession(id, "m", "SIMPLE");
     await svc.addSessionCost(id, 1);
-    expect((await storage(id)).alarm).toBe(created.createdAt + timeoutMs);
+    expect((await storedState(id)).alarm).toBe(created.createdAt + timeoutMs);
   });
 
   it("re-arms on wake for the new deadline when the session was used since", async () => {
@@ -85,7 +70,7 @@ describe("alarm expiry", () => {
     const touched = await svc.touchSession(id);
     testClock.advance(1001);
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
-    expect((await storage(id)).alarm).toBe(touched!.lastUsedAt + timeoutMs + 1);
+    expect((await storedState(id)).alarm).toBe(touched!.lastUsedAt + timeoutMs + 1);
     expect(await svc.getSession(id)).toEqual(touched);
   });
 
@@ -95,11 +80,11 @@ describe("alarm expiry", () => {
     expect(await registryHas(id)).toBe(true);
     testClock.advance(timeoutMs + 1);
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
-    expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
+    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await registryHas(id)).toBe(false);
     // Delivered again (at-least-once): still nothing, still no error.
     await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
-    expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
+    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
   });
 
   it("deletes an expired entry on sight, before its alarm runs", async () => {
@@ -107,7 +92,7 @@ describe("alarm expiry", () => {
     await svc.setSession(id, "m", "SIMPLE");
     testClock.advance(timeoutMs + 1);
     expect(await svc.getSession(id)).toBeNull();
-    expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
+    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await registryHas(id)).toBe(false);
   });
 
@@ -118,7 +103,7 @@ describe("alarm expiry", () => {
     testClock.advance(timeoutMs + 1);
     const again = await svc.setSession(id, "n", "MEDIUM");
     expect(again).toMatchObject({ model: "n", tier: "MEDIUM", requestCount: 1, sessionCostMicros: 0, createdAt: testClock.now() });
-    expect((await storage(id)).alarm).toBe(testClock.now() + timeoutMs);
+    expect((await storedState(id)).alarm).toBe(testClock.now() + timeoutMs);
   });
 });
 
@@ -147,7 +132,7 @@ describe("clear", () => {
     await svc.clearSession(id);
     await svc.clearSession(id);
     expect(await svc.getSession(id)).toBeNull();
-    expect(await storage(id)).toEqual({ stored: undefined, alarm: null });
+    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await registryHas(id)).toBe(false);
   });
 });

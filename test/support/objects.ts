@@ -1,0 +1,20 @@
+/** Direct looks at what the objects hold: a session object's storage and alarm, and its registry row. */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { shardFor } from "../../src/objects/registry-client";
+import type { Entry } from "../../src/session/types";
+
+export const stubOf = (id: string) => env.SESSIONS.get(env.SESSIONS.idFromName(id));
+
+/** The stored record (what the object writes under "session") and the armed alarm, if any. */
+export async function storedState(target: string | DurableObjectId) {
+  const stub = typeof target === "string" ? stubOf(target) : env.SESSIONS.get(target);
+  return runInDurableObject(stub, async (_obj, state) => ({
+    kv: state.storage.kv.get<{ id: string; entry: Entry }>("session"),
+    alarm: await state.storage.getAlarm(),
+  }));
+}
+
+export async function registryHas(id: string): Promise<boolean> {
+  return (await shardFor(env, id).page(null, 100_000, false)).rows.some((r) => r.id === id);
+}
