@@ -11,6 +11,9 @@ import {
   isExpired,
 } from "../src/session/transitions";
 import { SessionError } from "../src/session/errors";
+import { defaultConfig } from "../src/session/config";
+import { effectsOf, resolve } from "../src/session/operations";
+import type { Entry, RoutedTier } from "../src/session/types";
 
 const T0 = 1_700_000_000_000;
 
@@ -131,5 +134,77 @@ describe("stats merge", () => {
     const merged = mergeSorted([[row("a"), row("d")], [], [row("b"), row("c"), row("e")]], 4);
     expect(merged.map((r) => r.id)).toEqual(["a", "b", "c", "d"]);
     expect(mergeSorted([[row("a")], [row("b")]], 10).map((r) => r.id)).toEqual(["a", "b"]);
+  });
+});
+
+describe("registry effects: every model or tier change reaches the registry", () => {
+  const tierModels = { MEDIUM: "kimi-k2.5" };
+  const config = { ...defaultConfig, tierModels };
+
+  it("upserts when escalation moves the tier but keeps the model", () => {
+    const e = createEntry("kimi-k2.5", "SIMPLE", false, T0);
+    const next = applyEscalate(e, tierModels);
+    expect(next).toMatchObject({ model: "kimi-k2.5", tier: "MEDIUM" });
+    expect(effectsOf(e, e, next).registry).toEqual({ kind: "upsert", entry: next });
+  });
+
+  it("upserts on a model change and on creation, removes on delete", () => {
+    const e = createEntry("m", "SIMPLE", false, T0);
+    const moved = applySet(e, "n", "SIMPLE", false, T0);
+    expect(effectsOf(e, e, moved).registry).toEqual({ kind: "upsert", entry: moved });
+    expect(effectsOf(undefined, undefined, e).registry).toEqual({ kind: "upsert", entry: e });
+    expect(effectsOf(e, e, undefined).registry).toEqual({ kind: "remove" });
+  });
+
+  it("stays silent on touch, hash, cost and an escalation that keeps model and tier", () => {
+    const e = createEntry("top", "REASONING", false, T0);
+    for (const next of [applyTouch(e, T0 + 1), applyRecordHash(e, "h"), applyAddCost(e, 5), applyEscalate(e, tierModels)]) {
+      expect(effectsOf(e, e, next)).toMatchObject({ changed: true, registry: undefined });
+    }
+  });
+
+  it("a resolve whose loop check escalates the tier with the same model upserts", () => {
+    let e: Entry | undefined = createEntry("kimi-k2.5", "SIMPLE", false, T0);
+    const req = { choice: { kind: "profile" as const, model: "kimi-k2.5", tier: "SIMPLE" as const }, hash: "h" };
+    const ctx = { now: T0, config: { ...config, strikeThreshold: 1 } };
+    e = resolve(req)(e, ctx).next;
+    const step = resolve(req)(e, ctx);
+    expect(step.result).toMatchObject({ escalated: true, model: "kimi-k2.5", tier: "MEDIUM" });
+    expect(effectsOf(e, e, step.next).registry).toEqual({ kind: "upsert", entry: step.next });
+  });
+});
+
+describe("resolve upgrade: a harder request moves the session up to `routed`", () => {
+  const ctx = { now: T0, config: { ...defaultConfig, tierModels: {} } };
+  const profile = (model: string, tier: RoutedTier) => ({ choice: { kind: "profile" as const, model, tier } });
+
+  it("moves the tier up even when the routed model is the pinned one", () => {
+    const e = createEntry("m", "SIMPLE", false, T0);
+    const step = resolve(profile("m", "COMPLEX"))(e, ctx);
+    expect(step.result).toMatchObject({ model: "m", tier: "COMPLEX", pinned: true, requestCount: 2 });
+    expect(effectsOf(e, e, step.next).registry).toEqual({ kind: "upsert", entry: step.next });
+  });
+
+  it("a later loop escalation starts from the routed tier, not the old one", () => {
+    let e: Entry | undefined = createEntry("m", "SIMPLE", false, T0);
+    e = resolve(profile("m", "COMPLEX"))(e, ctx).next;
+    expect(applyEscalate(e!, {}).tier).toBe("REASONING");
+  });
+
+  it("moves model and tier together to a new routed model, and never down", () => {
+    const e = createEntry("m", "MEDIUM", false, T0);
+    expect(resolve(profile("n", "REASONING"))(e, ctx).result).toMatchObject({ model: "n", tier: "REASONING" });
+    expect(resolve(profile("n", "SIMPLE"))(e, ctx).result).toMatchObject({ model: "m", tier: "MEDIUM" });
+    expect(resolve(profile("m", "MEDIUM"))(e, ctx).result).toMatchObject({ model: "m", tier: "MEDIUM" });
+  });
+
+  it("leaves PUT (reference SetSession) as it is: same model keeps the tier", () => {
+    const e = createEntry("m", "SIMPLE", false, T0);
+    expect(applySet(e, "m", "COMPLEX", false, T0).tier).toBe("SIMPLE");
+  });
+
+  it("keeps a userExplicit session's model and tier", () => {
+    const e = createEntry("mine", "", true, T0);
+    expect(resolve(profile("mine", "REASONING"))(e, ctx).result).toMatchObject({ model: "mine", tier: "" });
   });
 });

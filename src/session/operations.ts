@@ -13,6 +13,7 @@ import {
   applyRecordHash,
   applySet,
   applyTouch,
+  applyUpgrade,
   costOf,
   isExpired,
 } from "./transitions";
@@ -122,7 +123,7 @@ export const resolve =
       next = applySet(undefined, choice.model, choice.tier, false, now);
     } else if (!live.userExplicit && tierRank(choice.tier) > tierRank(live.tier)) {
       // A trivial first message must not trap a later hard request in a cheap tier; tiers never go down.
-      next = applySet(live, choice.model, choice.tier, false, now);
+      next = applyUpgrade(live, choice.model, choice.tier, now);
     } else {
       next = applyTouch(live, now);
     }
@@ -172,13 +173,15 @@ export function liveEntry(stored: Entry | undefined, now: number, timeoutMs: num
 
 /**
  * Effects of a step that saw `live` (the stored entry unless expired) and
- * produced `next`. The registry hears only of creation, model change and
- * removal; never of touches, hashes or cost.
+ * produced `next`. The registry hears of creation, a model or tier change
+ * (its rows feed byModel and byTier) and removal; never of touches, hashes or
+ * cost, so the hot path stays one storage write.
  */
 export function effectsOf(stored: Entry | undefined, live: Entry | undefined, next: Entry | undefined): Effects {
   if (next === stored) return { next, changed: false, created: false, registry: undefined };
   if (!next) return { next, changed: true, created: false, registry: stored ? { kind: "remove" } : undefined };
   const created = live === undefined;
-  const registry = created || live.model !== next.model ? ({ kind: "upsert", entry: next } as const) : undefined;
+  const moved = created || live.model !== next.model || live.tier !== next.tier;
+  const registry = moved ? ({ kind: "upsert", entry: next } as const) : undefined;
   return { next, changed: true, created, registry };
 }

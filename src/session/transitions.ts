@@ -52,6 +52,16 @@ export function applySet(entry: Entry | undefined, model: string, tier: Tier, us
   };
 }
 
+/**
+ * Resolve's upgrade, when the router rates a request above the pinned tier: the
+ * session moves to the routed model and tier. Unlike `applySet`, the tier moves
+ * even when the model is the same, so a later escalation starts from the tier the
+ * router asked for.
+ */
+export function applyUpgrade(entry: Entry, model: string, tier: RoutedTier, now: number): Entry {
+  return { ...applyTouch(entry, now), model, tier };
+}
+
 export function applyTouch(entry: Entry, now: number): Entry {
   return { ...entry, lastUsedAt: now, requestCount: entry.requestCount + 1 };
 }
