@@ -7,12 +7,12 @@ import type { Env } from "./env";
 import { planResolve, type ResolveResult } from "./gateway/resolve-input";
 import { unwrap } from "./objects/reply";
 import { REGISTRY_READ_TIMEOUT_MS, registryCall, shardStub } from "./objects/registry-client";
-import { CLEAR_REQUEST_BUDGET_MS, type ClearProgress } from "./objects/registry-object";
+import { CLEAR_REQUEST_BUDGET_MS, type ClearProgress, type ShardPage } from "./objects/registry-object";
 import { configFor, type Config } from "./session/config";
 import { SessionError, invalidRequest } from "./session/errors";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { view } from "./session/memory-store";
-import { addCount, compareIds, mergeSorted, namespacedKey, sessionInfo, type Stats } from "./session/stats";
+import { compareIds, mergeSorted, namespacedKey, sessionInfo, tally, toCounts, topCounts, type Stats } from "./session/stats";
 import { systemClock, type Clock, type Entry, type SessionCost, type SessionView, type Tier } from "./session/types";
 import {
   optionalBoolean,
@@ -178,19 +178,15 @@ export class SessionApi {
             full.forEach((k, i) => lists[k]!.push(...more[i]!.rows));
           }
         }
-        return { totals: first, lists };
+        // RPC typing widens the shards' [key, count] tuples to arrays; the values are the shards' own.
+        return { totals: first as ShardPage[], lists };
       },
       REGISTRY_READ_TIMEOUT_MS,
     );
     const now = this.clock();
-    const byModel: Record<string, number> = {};
-    const byTier: Record<string, number> = {};
-    let count = 0;
-    for (const page of pages.totals) {
-      count += page.count;
-      for (const [model, n] of Object.entries(page.byModel)) addCount(byModel, model, n);
-      for (const [tier, n] of Object.entries(page.byTier)) addCount(byTier, tier, n);
-    }
+    const count = pages.totals.reduce((sum, page) => sum + page.count, 0);
+    const byModel = topCounts(tally(pages.totals.flatMap((page) => page.byModel)));
+    const byTier = toCounts(tally(pages.totals.flatMap((page) => page.byTier)));
     const rows = mergeSorted(pages.lists, limit + 1);
     const shown = rows.slice(0, limit);
     const namespaced = this.config.namespaceHeader !== undefined;

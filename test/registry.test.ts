@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { shardStub } from "../src/objects/registry-client";
 import { SessionApi } from "../src/service";
 import { configFor } from "../src/session/config";
-import { shardOf } from "../src/session/stats";
-import { ADMIN_TOKEN, API_TOKEN, call } from "./support/http";
+import { MAX_LISTED_MODELS, OTHER_MODELS, shardOf } from "../src/session/stats";
+import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
 import { storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/ports";
 import { clearPacing, registryFault, testClock } from "./support/worker";
@@ -241,5 +241,71 @@ describe("admin auth", () => {
       expect(api.json.error.code).toBe("forbidden");
       expect((await call(method, path, { token: ADMIN_TOKEN })).status).toBe(200);
     }
+  });
+});
+
+describe("stats follow every tier change", () => {
+  it("an escalation that keeps the model moves byTier (PUT kimi-k2.5 SIMPLE, then escalate)", async () => {
+    await clearEverything();
+    const id = freshId("tier-only");
+    expect((await call("PUT", sessionPath(id), { body: { model: "kimi-k2.5", tier: "SIMPLE" } })).status).toBe(200);
+    expect((await call("POST", sessionPath(id, "/escalate"))).json).toMatchObject({ model: "kimi-k2.5", tier: "MEDIUM" });
+    const stats = (await call("GET", "/v1/stats", { token: ADMIN_TOKEN })).json;
+    expect(stats.byTier).toEqual({ MEDIUM: 1 });
+    expect(stats.byModel).toEqual({ "kimi-k2.5": 1 });
+  });
+
+  it("a resolve upgrade with the same model moves byTier", async () => {
+    await clearEverything();
+    const id = freshId("upgrade");
+    const body = { model: "auto", messages: [{ role: "user", content: "hi" }] };
+    await svc.resolve({ sessionId: id, body, routed: { model: "m", tier: "SIMPLE" } });
+    expect(await svc.resolve({ sessionId: id, body, routed: { model: "m", tier: "COMPLEX" } })).toMatchObject({ model: "m", tier: "COMPLEX" });
+    expect((await svc.getStats()).byTier).toEqual({ COMPLEX: 1 });
+  });
+});
+
+describe("stats counts for any model name", () => {
+  const awkward = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf", "prototype"];
+  const expected = awkward.map((m) => [m, 1] as const).sort();
+  const entries = (o: Record<string, number>) => Object.entries(o).sort();
+
+  it("counts models named like Object.prototype keys, over HTTP and RPC", async () => {
+    await clearEverything();
+    for (const model of awkward) await svc.setSession(freshId("proto"), model, "SIMPLE");
+    const http = (await call("GET", "/v1/stats", { token: ADMIN_TOKEN })).json;
+    expect(entries(http.byModel)).toEqual(expected);
+    const rpc = await svc.getStats();
+    expect(entries(rpc.byModel)).toEqual(expected);
+    expect(rpc.count).toBe(awkward.length);
+  });
+
+  it(`lists at most ${MAX_LISTED_MODELS} models across shards, the rest and a model named "(other)" under "(other)"`, async () => {
+    await clearEverything();
+    // "popular" has one session in each of several shards: only the merged total ranks it first.
+    for (let i = 0; i < 4; i++) await svc.setSession(`pop-${i}-${crypto.randomUUID()}`, "popular", "SIMPLE");
+    const models = Array.from({ length: MAX_LISTED_MODELS + 4 }, (_, i) => `model-${String(i).padStart(3, "0")}`);
+    await Promise.all(models.map((m) => svc.setSession(freshId("cap"), m, "MEDIUM")));
+    await svc.setSession(freshId("cap"), OTHER_MODELS, "MEDIUM");
+    const stats = await svc.getStats({ limit: 1 });
+    expect(stats.count).toBe(4 + models.length + 1);
+    expect(Object.keys(stats.byModel).length).toBe(MAX_LISTED_MODELS + 1);
+    expect(stats.byModel["popular"]).toBe(4);
+    // Ties break by name: the last five of the equally counted models fall into "(other)", with the literal one.
+    expect(stats.byModel[OTHER_MODELS]).toBe(5 + 1);
+    expect(Object.values(stats.byModel).reduce((a, b) => a + b, 0)).toBe(stats.count);
+    expect(stats.byModel[models.at(-1)!]).toBeUndefined();
+    expect(stats.byModel[models[MAX_LISTED_MODELS - 2]!]).toBe(1);
+  });
+});
+
+describe("stats ID truncation", () => {
+  it("cuts at 8 code points, never inside a surrogate pair", async () => {
+    await clearEverything();
+    await svc.setSession("aaaaaaa😀bbb", "m", "SIMPLE");
+    await svc.setSession("bbbbbbb😀", "m", "SIMPLE");
+    const ids = (await call("GET", "/v1/stats", { token: ADMIN_TOKEN })).json.sessions.map((s: { id: string }) => s.id);
+    // Compared as JSON: a lone surrogate would be escaped there instead of breaking the test report.
+    expect(JSON.stringify(ids)).toBe(JSON.stringify(["aaaaaaa😀...", "bbbbbbb😀"]));
   });
 });

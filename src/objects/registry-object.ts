@@ -5,7 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { addCount, type RegistryRow } from "../session/stats";
+import { tally, type RegistryRow } from "../session/stats";
 import type { Tier } from "../session/types";
 
 /** Session clears in flight at once per shard: bounded so a 10,000-session clear does not flood the runtime. */
@@ -18,10 +18,10 @@ export const CLEAR_REQUEST_BUDGET_MS = 10_000;
 const CLEAR_CONTINUE_DELAY_MS = 1;
 
 export interface ShardPage {
-  /** Totals: zero unless asked for. */
+  /** Totals: zero and empty unless asked for. `[key, count]` pairs, so any model name crosses RPC intact. */
   count: number;
-  byModel: Record<string, number>;
-  byTier: Record<string, number>;
+  byModel: [string, number][];
+  byTier: [string, number][];
   /** Up to `limit` rows with id > after, in id order. */
   rows: RegistryRow[];
 }
@@ -92,17 +92,12 @@ export class RegistryObject extends DurableObject<Env> {
 
   /** One page of rows after `after` (exclusive), in ID order, with the shard's totals when asked. */
   page(after: string | null, limit: number, withTotals: boolean): ShardPage {
-    const byModel: Record<string, number> = {};
-    const byTier: Record<string, number> = {};
-    let count = 0;
     const totals = withTotals
-      ? this.sql.exec<{ model: string; tier: string; n: number }>("SELECT model, tier, COUNT(*) AS n FROM sessions GROUP BY model, tier")
+      ? this.sql.exec<{ model: string; tier: string; n: number }>("SELECT model, tier, COUNT(*) AS n FROM sessions GROUP BY model, tier").toArray()
       : [];
-    for (const r of totals) {
-      addCount(byModel, r.model, r.n);
-      addCount(byTier, r.tier, r.n);
-      count += r.n;
-    }
+    const count = totals.reduce((sum, r) => sum + r.n, 0);
+    const byModel = [...tally(totals.map((r) => [r.model, r.n] as const))];
+    const byTier = [...tally(totals.map((r) => [r.tier, r.n] as const))];
     const cursor =
       after === null
         ? this.sql.exec<RowRecord>("SELECT * FROM sessions ORDER BY id LIMIT ?", limit)

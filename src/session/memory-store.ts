@@ -7,7 +7,7 @@ import { planResolve, type ResolveResult } from "../gateway/resolve-input";
 import { defaultConfig, type Config } from "./config";
 import { SessionError } from "./errors";
 import * as ops from "./operations";
-import { addCount, compareIds, sessionInfo, type RegistryRow, type Stats } from "./stats";
+import { compareIds, sessionInfo, tally, toCounts, topCounts, type RegistryRow, type Stats } from "./stats";
 import { isExpired } from "./transitions";
 import { systemClock, type Clock, type Entry, type SessionCost, type SessionView, type Tier } from "./types";
 import {
@@ -142,12 +142,8 @@ export class MemoryStore {
       if (!isExpired(e, now, this.config.timeoutMs)) rows.push({ id, model: e.model, tier: e.tier, createdAt: e.createdAt });
     }
     rows.sort((a, b) => compareIds(a.id, b.id));
-    const byModel: Record<string, number> = {};
-    const byTier: Record<string, number> = {};
-    for (const r of rows) {
-      addCount(byModel, r.model);
-      addCount(byTier, r.tier);
-    }
+    const byModel = topCounts(tally(rows.map((r) => [r.model, 1] as const)));
+    const byTier = toCounts(tally(rows.map((r) => [r.tier, 1] as const)));
     return { count: rows.length, sessions: rows.map((r) => sessionInfo(r, now)), byModel, byTier };
   }
 

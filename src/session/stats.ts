@@ -24,11 +24,16 @@ export interface Stats {
   nextCursor?: string;
 }
 
-/** Reference shows the first 8 characters of an ID, plus "..." when longer. */
-const SHOWN_ID_CHARS = 8;
+/**
+ * Reference `GetStats` shows the first 8 bytes of an ID plus "..." when longer.
+ * We count code points instead: a byte or UTF-16 cut can split a character and
+ * put a lone surrogate (or invalid UTF-8) into the JSON.
+ */
+const SHOWN_ID_CODE_POINTS = 8;
 
 export function truncateId(id: string): string {
-  return id.length > SHOWN_ID_CHARS ? id.slice(0, SHOWN_ID_CHARS) + "..." : id;
+  const points = Array.from(id);
+  return points.length > SHOWN_ID_CODE_POINTS ? points.slice(0, SHOWN_ID_CODE_POINTS).join("") + "..." : id;
 }
 
 /** Separates a tenant's namespace from the session ID in object names and registry keys; namespaces never contain it. */
@@ -48,8 +53,50 @@ export function sessionInfo(row: RegistryRow, now: number, namespaced = false): 
 /** Code point order is UTF-8 byte order, which is SQLite's BINARY collation: shards and merge agree. */
 export const compareIds = compareCodePoints;
 
-export function addCount(into: Record<string, number>, key: string, n = 1): void {
-  into[key] = (into[key] ?? 0) + n;
+/**
+ * Counts by key. A Map, not an object: a model may be named "constructor" or
+ * "__proto__", which an ordinary object would read from, or write to, its prototype.
+ */
+export type Tally = Map<string, number>;
+
+/** Sums `[key, n]` pairs by key: one shard's GROUP BY rows, or every shard's totals merged. */
+export function tally(pairs: Iterable<readonly [string, number]>): Tally {
+  const out: Tally = new Map();
+  for (const [key, n] of pairs) out.set(key, (out.get(key) ?? 0) + n);
+  return out;
+}
+
+/**
+ * A tally as a JSON-ready object. Every key is defined as an own data property
+ * (as JSON.parse does), so "__proto__" is a count, not a prototype change, and
+ * JSON and structured clone both carry it. A plain object, not a null-prototype
+ * one: Workers RPC refuses to serialise objects without Object.prototype.
+ */
+export function toCounts(counts: Tally, keys: Iterable<string> = counts.keys()): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of keys) Object.defineProperty(out, key, { value: counts.get(key)!, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/**
+ * byModel lists at most this many models. Model names come from callers, so a
+ * gateway passing many distinct names must not make every stats answer grow
+ * with them; a deployment routes over a handful of models, far below this.
+ */
+export const MAX_LISTED_MODELS = 100;
+/**
+ * The byModel key summing every model beyond the first MAX_LISTED_MODELS. A
+ * model literally named "(other)" is counted here too, so the key means one thing.
+ */
+export const OTHER_MODELS = "(other)";
+
+/** The top `max` models by count (ties by name, in code point order), the rest summed under OTHER_MODELS. */
+export function topCounts(counts: Tally, max = MAX_LISTED_MODELS): Record<string, number> {
+  const ranked = [...counts].filter(([key]) => key !== OTHER_MODELS).sort(([a, m], [b, n]) => n - m || compareCodePoints(a, b));
+  const out = toCounts(counts, ranked.slice(0, max).map(([key]) => key));
+  const other = ranked.slice(max).reduce((sum, [, n]) => sum + n, counts.get(OTHER_MODELS) ?? 0);
+  if (other > 0) Object.defineProperty(out, OTHER_MODELS, { value: other, enumerable: true, writable: true, configurable: true });
+  return out;
 }
 
 /**
