@@ -3,11 +3,14 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SessionObject } from "../src/objects/session-object";
+import { shardStub } from "../src/objects/registry-client";
 import { configFor } from "../src/session/config";
-import { call, sessionPath } from "./support/http";
+import { RETRY_JITTER, RETRY_MAX_DELAY_MS, RETRY_MIN_DELAY_MS, retryDelayMs } from "../src/session/retry";
+import { shardOf } from "../src/session/stats";
+import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
 import { registryHas, storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/ports";
-import { registryFault, testClock } from "./support/worker";
+import { clearFault, registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
 const timeoutMs = configFor(env).timeoutMs;
@@ -15,6 +18,8 @@ const timeoutMs = configFor(env).timeoutMs;
 afterEach(() => {
   registryFault.mode = "none";
   registryFault.timeoutMs = undefined;
+  clearFault.mode = "none";
+  vi.restoreAllMocks();
 });
 
 describe("registry faults during create", () => {
@@ -45,12 +50,13 @@ describe("registry faults during create", () => {
 });
 
 describe("alarm faults", () => {
-  it("an alarm that throws keeps the session and its row, and a retry expires it once", async () => {
+  it("an alarm whose registry call fails keeps the session and its row, and a retry expires it once", async () => {
     const id = freshId("alarm-throw");
     await svc.setSession(id, "m", "SIMPLE");
     testClock.advance(timeoutMs + 1);
     registryFault.mode = "throw";
-    await expect(runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm())).rejects.toThrow(/registry/);
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+    await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
     expect((await storedState(id)).kv).toBeDefined();
     expect(await registryHas(id)).toBe(true);
     registryFault.mode = "none";
@@ -105,5 +111,106 @@ describe("storage write failing in the middle of a method", () => {
     expect(await registryHas(id)).toBe(false);
     expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await svc.getSession(id)).toBeNull();
+  });
+});
+
+describe("retry backoff", () => {
+  it("waits as long as the work has been failing, within the bounds, less up to the jitter", () => {
+    expect(retryDelayMs(0, 0)).toBe(RETRY_MIN_DELAY_MS);
+    expect(retryDelayMs(5_000, 0)).toBe(5_000);
+    expect(retryDelayMs(5_000, 0.5)).toBe(5_000 * (1 - RETRY_JITTER / 2));
+    expect(retryDelayMs(10 * RETRY_MAX_DELAY_MS, 0)).toBe(RETRY_MAX_DELAY_MS);
+    expect(retryDelayMs(0, 0.999_999)).toBeGreaterThan((1 - RETRY_JITTER) * RETRY_MIN_DELAY_MS - 1);
+  });
+
+  it("doubles from attempt to attempt until the cap, whatever the jitter", () => {
+    for (const random of [0, 0.5, 0.999_999]) {
+      let failingFor = 0;
+      const waits: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        waits.push(retryDelayMs(failingFor, random));
+        failingFor += waits.at(-1)!;
+      }
+      expect(waits.at(-1)).toBe(Math.round(RETRY_MAX_DELAY_MS * (1 - RETRY_JITTER * random)));
+      for (let i = 1; i < waits.length; i++) expect(waits[i]).toBeGreaterThanOrEqual(waits[i - 1]!);
+    }
+  });
+});
+
+describe("expiry while the registry is down", () => {
+  it("keeps an alarm armed with a growing, capped wait, logs each failure, and expires once the registry is back", async () => {
+    const id = freshId("zombie");
+    await svc.setSession(id, "m", "SIMPLE");
+    testClock.advance(timeoutMs + 1);
+    registryFault.mode = "throw";
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const waits: number[] = [];
+    // Far more failures than the platform's six alarm retries.
+    for (let attempt = 0; attempt < 16; attempt++) {
+      await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
+      const { kv, alarm } = await storedState(id);
+      expect(kv, "nothing is lost").toBeDefined();
+      expect(await registryHas(id)).toBe(true);
+      expect(alarm, `attempt ${attempt}: an alarm stays armed`).not.toBeNull();
+      waits.push(alarm! - testClock.now());
+      testClock.advance(alarm! - testClock.now());
+    }
+    expect(waits[0]).toBeGreaterThanOrEqual((1 - RETRY_JITTER) * RETRY_MIN_DELAY_MS);
+    expect(waits[0]).toBeLessThanOrEqual(RETRY_MIN_DELAY_MS);
+    for (let i = 1; i < waits.length; i++) {
+      expect(waits[i], `wait ${i} grows until the cap`).toSatisfy((w: number) => w > waits[i - 1]! || w >= (1 - RETRY_JITTER) * RETRY_MAX_DELAY_MS);
+    }
+    expect(Math.max(...waits)).toBeLessThanOrEqual(RETRY_MAX_DELAY_MS);
+    expect(waits.at(-1)).toBeGreaterThanOrEqual((1 - RETRY_JITTER) * RETRY_MAX_DELAY_MS);
+    // One line per failed attempt, naming the failure but not the session.
+    expect(errors).toHaveBeenCalledTimes(16);
+    for (const args of errors.mock.calls) {
+      expect(args.join(" ")).toMatch(/expiry.*registry/);
+      expect(args.join(" ")).not.toContain(id);
+    }
+
+    registryFault.mode = "none";
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
+    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
+    expect(await registryHas(id)).toBe(false);
+  });
+});
+
+describe("clear-all while sessions cannot be cleared", () => {
+  it("backs off instead of re-arming at once, logs, and finishes once the sessions answer", async () => {
+    expect((await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN })).status).toBe(200);
+    const ids: string[] = [];
+    while (ids.length < 3) {
+      const id = freshId("stuck");
+      if (shardOf(id, configFor(env).registryShards) === 0) ids.push(id);
+    }
+    for (const id of ids) await svc.setSession(id, "m", "SIMPLE");
+    const shard = shardStub(env, 0);
+    const alarmOf = () => runInDurableObject(shard, (_obj, state) => state.storage.getAlarm());
+    clearFault.mode = "throw";
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+
+    const before = Date.now();
+    const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
+    expect(res).toMatchObject({ status: 202, json: { cleared: 0, pending: 3 } });
+    const first = (await alarmOf())!;
+    expect(first - before).toBeGreaterThanOrEqual((1 - RETRY_JITTER) * RETRY_MIN_DELAY_MS);
+    expect(first - Date.now()).toBeLessThanOrEqual(RETRY_MAX_DELAY_MS);
+    expect(errors).toHaveBeenCalledTimes(1);
+    expect(errors.mock.calls[0]!.join(" ")).toMatch(/clear.*3.*injected clear failure/);
+
+    // The alarm's pass fails too: still armed, still backing off, logged again.
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    expect((await alarmOf())! - Date.now()).toBeGreaterThanOrEqual((1 - RETRY_JITTER) * RETRY_MIN_DELAY_MS - 1);
+    expect(errors).toHaveBeenCalledTimes(2);
+    for (const id of ids) expect((await storedState(id)).kv).toBeDefined();
+
+    clearFault.mode = "none";
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    expect(await alarmOf()).toBeNull();
+    for (const id of ids) {
+      expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
+      expect(await registryHas(id)).toBe(false);
+    }
   });
 });

@@ -5,6 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
+import { retryDelayMs } from "../session/retry";
 import { tally, type RegistryRow } from "../session/stats";
 import type { Tier } from "../session/types";
 
@@ -14,8 +15,10 @@ export const CLEAR_CONCURRENCY = 32;
 const CLEAR_BATCH = 256;
 /** Wall time a clear request spends before handing the rest to the shard's alarm. */
 export const CLEAR_REQUEST_BUDGET_MS = 10_000;
-/** When the alarm continues a clear: right away, but at least 1 ms ahead (a setAlarm(now) inside alarm() is dropped locally). */
+/** When the alarm continues a clear that is progressing: right away, but at least 1 ms ahead (a setAlarm(now) inside alarm() is dropped locally). */
 const CLEAR_CONTINUE_DELAY_MS = 1;
+/** Meta key: when clear passes began to make no progress (0: they are progressing), for the retry backoff. */
+const CLEAR_STALLED_SINCE = "clear_stalled_since";
 
 export interface ShardPage {
   /** Totals: zero and empty unless asked for. `[key, count]` pairs, so any model name crosses RPC intact. */
@@ -142,6 +145,8 @@ export class RegistryObject extends DurableObject<Env> {
   private async clearPass(deadline: number): Promise<ClearProgress> {
     const target = this.meta("clear_target");
     let cleared = 0;
+    let failed = 0;
+    let firstFailure: unknown;
     // Keyset over seq, so a session that fails to clear is skipped in this pass
     // (the alarm retries it) instead of being retried in a tight loop.
     let afterSeq = 0;
@@ -158,12 +163,36 @@ export class RegistryObject extends DurableObject<Env> {
       afterSeq = batch[batch.length - 1]!.seq;
       for (let i = 0; i < batch.length; i += CLEAR_CONCURRENCY) {
         const outcomes = await Promise.allSettled(batch.slice(i, i + CLEAR_CONCURRENCY).map((row) => this.clearRow(row)));
-        cleared += outcomes.filter((o) => o.status === "fulfilled" && o.value).length;
+        for (const o of outcomes) {
+          if (o.status === "fulfilled") cleared += o.value ? 1 : 0;
+          else if (failed++ === 0) firstFailure = o.reason;
+        }
       }
     }
     const pending = this.pendingClears(target);
-    if (pending > 0) await this.ctx.storage.setAlarm(Date.now() + CLEAR_CONTINUE_DELAY_MS);
+    const wait = pending > 0 ? this.nextPassDelay(cleared > 0) : 0;
+    if (failed > 0) {
+      const reason = firstFailure instanceof Error ? firstFailure.message : String(firstFailure);
+      console.error(`registry clear: ${failed} session(s) could not be cleared, ${pending} pending, next pass in ${wait} ms: ${reason}`);
+    }
+    if (pending > 0) await this.ctx.storage.setAlarm(Date.now() + wait);
+    else this.setMeta(CLEAR_STALLED_SINCE, 0);
     return { cleared, pending };
+  }
+
+  /**
+   * Right away while passes clear something; with backoff while they clear
+   * nothing (sessions unreachable), so a stuck clear does not spin the shard.
+   */
+  private nextPassDelay(progressed: boolean): number {
+    const now = Date.now();
+    if (progressed) {
+      this.setMeta(CLEAR_STALLED_SINCE, 0);
+      return CLEAR_CONTINUE_DELAY_MS;
+    }
+    const since = this.meta(CLEAR_STALLED_SINCE) || now;
+    this.setMeta(CLEAR_STALLED_SINCE, since);
+    return retryDelayMs(now - since, Math.random());
   }
 
   private async clearRow(row: RowRecord): Promise<boolean> {

@@ -8,6 +8,7 @@ import type { Env } from "../env";
 import { configFor, type Config } from "../session/config";
 import * as ops from "../session/operations";
 import { effectsOf, liveEntry, type RegistryEffect } from "../session/operations";
+import { retryDelayMs } from "../session/retry";
 import { expiresAt, isExpired } from "../session/transitions";
 import type { Entry, SessionCost, Tier } from "../session/types";
 import { REGISTRY_TIMEOUT_MS, registryCall, removeRow, upsertRow } from "./registry-client";
@@ -188,8 +189,9 @@ export class SessionObject extends DurableObject<Env> {
 
   /**
    * Expiry. Armed once at creation; on wake, a session used since is re-armed
-   * for its new deadline instead of being re-armed on every touch. Alarms are
-   * delivered at least once, so every branch is safe to repeat.
+   * for its new deadline instead of being re-armed on every touch. When the
+   * registry cannot drop the row, the session stays and the alarm is re-armed
+   * with backoff. Alarms are delivered at least once, so every branch is safe to repeat.
    */
   override async alarm(): Promise<void> {
     await this.exclusive(async () => {
@@ -200,9 +202,18 @@ export class SessionObject extends DurableObject<Env> {
         return;
       }
       const timeoutMs = this.config.timeoutMs;
-      if (isExpired(stored, this.now(), timeoutMs)) {
-        // A registry failure throws, and the platform retries the alarm.
-        await this.registry(id, { kind: "remove" });
+      const now = this.now();
+      if (isExpired(stored, now, timeoutMs)) {
+        try {
+          await this.registry(id, { kind: "remove" });
+        } catch (err) {
+          // Re-arm with backoff rather than throw: the platform retries a failed alarm
+          // only six times, and after that neither the session nor its row would ever go.
+          const wait = retryDelayMs(now - expiresAt(stored, timeoutMs), Math.random());
+          console.error(`session expiry deferred ${wait} ms: ${(err as Error).message}`);
+          await this.ctx.storage.setAlarm(now + wait);
+          return;
+        }
         await this.forget();
       } else {
         // +1 ms: the deadline itself is not yet expired, and a setAlarm(now) made

@@ -27,7 +27,15 @@ export const testClock = {
 /** What the registry seam does: pass through, throw, or never answer. */
 export const registryFault = { mode: "none" as "none" | "throw" | "hang", calls: 0, timeoutMs: undefined as number | undefined };
 
+/** What a session does when clear-all asks it to clear: comply, or throw as an unreachable object would. */
+export const clearFault = { mode: "none" as "none" | "throw" };
+
 export class SessionObject extends ProductionSessionObject {
+  override clearIncarnation(createdAt: number): Promise<boolean> {
+    if (clearFault.mode === "throw") return Promise.reject(new Error("injected clear failure"));
+    return super.clearIncarnation(createdAt);
+  }
+
   protected override now(): number {
     return testClock.now();
   }
