@@ -1,6 +1,6 @@
 /**
  * One registry shard: the live sessions whose ID hashes to it, for stats and
- * clear-all. Sessions write here only on create, model change, expiry and
+ * clear-all. Sessions write here only on create, a model or tier change, expiry and
  * clear, never on the hot path.
  */
 import { DurableObject } from "cloudflare:workers";
