@@ -67,3 +67,34 @@ describe("stats never reveal a full session ID", () => {
     expect(page.json.nextCursor).toMatch(/^[A-Za-z0-9_-]+$/);
   });
 });
+
+describe("admin operations over RPC", () => {
+  async function via(worker: Fetcher, method: string, ...args: unknown[]) {
+    const res = await worker.fetch("http://worker/", { method: "POST", body: JSON.stringify({ method, args }) });
+    return (await res.json()) as { ok?: any; error?: string };
+  }
+
+  it("a gateway bound to SessionService can neither list nor wipe every tenant", async () => {
+    const id = freshId("survivor");
+    await exports.SessionService.forNamespace("victim").setSession(id, "m", "SIMPLE");
+    for (const method of ["getStats", "clearAll"]) {
+      const out = await via(env.GATEWAY, method);
+      expect(out.ok).toBeUndefined();
+      expect(out.error).toBeTypeOf("string");
+    }
+    expect(await exports.SessionService.forNamespace("victim").getSession(id)).not.toBeNull();
+  });
+
+  it("SessionAdmin, bound only where operators need it, lists and clears", async () => {
+    const id = freshId("admin-rpc");
+    await exports.SessionService.setSession(id, "m", "SIMPLE");
+    const stats = (await via(env.OPERATOR, "getStats", { limit: 1 })).ok;
+    expect(stats.count).toBeGreaterThanOrEqual(1);
+    expect(stats.sessions).toHaveLength(1);
+    expect(await exports.SessionAdmin.getStats({ limit: 1 })).toMatchObject({ count: stats.count });
+    const cleared = (await via(env.OPERATOR, "clearAll")).ok;
+    expect(cleared.cleared).toBeGreaterThanOrEqual(1);
+    expect(await exports.SessionService.getSession(id)).toBeNull();
+    expect((await via(env.OPERATOR, "getSession", id)).error).toBeTypeOf("string");
+  });
+});
