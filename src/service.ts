@@ -57,7 +57,10 @@ export class SessionApi {
     this.config = configFor(env);
   }
 
-  /** The object name and registry key of a session: the ID, prefixed by its tenant's namespace. */
+  /**
+   * The object name and registry key of a session: the ID itself when unscoped, or the tenant's
+   * namespace and the ID joined by a separator no validated ID contains, so the two never meet.
+   */
   private keyOf(sessionId: string): string {
     if (this.namespace !== undefined) return namespacedKey(validateNamespace(this.namespace, this.config.namespaceHeader), sessionId);
     if (this.config.namespaceHeader !== undefined) {
@@ -193,8 +196,7 @@ export class SessionApi {
     }
     const rows = mergeSorted(pages.lists, limit + 1);
     const shown = rows.slice(0, limit);
-    const namespaced = this.config.namespaceHeader !== undefined;
-    const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now, namespaced)), byModel, byTier };
+    const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now)), byModel, byTier };
     if (rows.length > limit) stats.nextCursor = await encodeCursor(shown[shown.length - 1]!.id, this.cursorSecret);
     return stats;
   }

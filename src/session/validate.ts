@@ -76,7 +76,7 @@ export function validateToolNames(field: string, value: unknown): string[] {
   return value as string[];
 }
 
-/** Tenant namespaces: short, and free of the separator so a key splits one way only. */
+/** Tenant namespaces: short, printable, and so free of the key separator (a control character). */
 const NAMESPACE = /^[A-Za-z0-9._~-]{1,64}$/;
 
 export function validateNamespace(value: string, header = "namespace"): string {
