@@ -97,7 +97,15 @@ function parseHeader(name: string, value: unknown, fallback: string | undefined)
   return value.toLowerCase();
 }
 
+/** One token for both grants would make every API caller an admin. */
+function requireDistinctTokens(vars: Vars): void {
+  if (present(vars.SESSION_ADMIN_TOKEN) && vars.SESSION_ADMIN_TOKEN === vars.SESSION_API_TOKEN) {
+    fail("SESSION_ADMIN_TOKEN", "must differ from SESSION_API_TOKEN");
+  }
+}
+
 export function parseConfig(vars: Vars): Config {
+  requireDistinctTokens(vars);
   return {
     enabled: parseBool("SESSION_ENABLED", vars.SESSION_ENABLED, true),
     timeoutMs: parseInteger("SESSION_TIMEOUT_MS", vars.SESSION_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, 1)!,
