@@ -41,27 +41,25 @@ function sessionIdParam(request: IRequest): string {
 
 /** The session collection's path; the segment after it is the session ID. */
 const SESSIONS_PREFIX = "/v1/sessions/";
-const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 
 /**
- * Refuses a path with an empty, "." or ".." segment, as sent (before the URL
- * parser folds dot segments) and as parsed (after it). Without this,
- * DELETE /v1/sessions/%2e parses to /v1/sessions/, which the route patterns
- * (optional trailing slash) match as clear-all.
+ * Refuses a path with an empty segment, a trailing slash included. The runtime
+ * hands the Worker a URL whose "." and ".." segments (also as %2e) are already
+ * folded away, so DELETE /v1/sessions/%2e arrives as /v1/sessions/, which the
+ * route patterns (optional trailing slash) would match as clear-all.
  */
 function rejectAmbiguousPath(request: IRequest): void {
-  const sent = /^[^:]+:\/\/[^/?#]*([^?#]*)/.exec(request.url)?.[1] ?? "";
-  const parsed = new URL(request.url).pathname;
-  for (const path of [sent, parsed]) {
-    if (path === "/") continue;
-    const segments = path.split("/").slice(1);
-    const bad = segments.findIndex((segment) => segment === "" || DOT_SEGMENT.test(segment));
-    if (bad === -1) continue;
-    if (path.startsWith(SESSIONS_PREFIX) && bad === 2) {
-      throw new SessionError("invalid_session_id", "session ID in the path must not be empty, \".\" or \"..\"");
-    }
-    throw new SessionError("not_found", "no such route");
+  const path = new URL(request.url).pathname;
+  if (path === "/") return;
+  const bad = path
+    .split("/")
+    .slice(1)
+    .findIndex((segment) => segment === "");
+  if (bad === -1) return;
+  if (path.startsWith(SESSIONS_PREFIX) && bad === 2) {
+    throw new SessionError("invalid_session_id", "session ID in the path is empty (URL parsing removes a \".\" or %2e segment)");
   }
+  throw new SessionError("not_found", "no such route");
 }
 
 /** No answer is a shared cache's to keep: sessions, stats and errors are per caller and change. */
