@@ -35,8 +35,16 @@ export default defineConfig({
             compatibilityDate: "2026-11-01",
             serviceBindings: { SESSION: { name: WORKER_UNDER_TEST, entrypoint: "SessionService" } },
           },
+          {
+            // The same script bound to SessionAdmin only, as an operator's tool would be.
+            name: "test-operator",
+            modules: true,
+            scriptPath: "./test/fixtures/gateway-worker.js",
+            compatibilityDate: "2026-11-01",
+            serviceBindings: { ADMIN: { name: WORKER_UNDER_TEST, entrypoint: "SessionAdmin" } },
+          },
         ],
-        serviceBindings: { GATEWAY: "test-gateway" },
+        serviceBindings: { GATEWAY: "test-gateway", OPERATOR: "test-operator" },
       },
     }),
   ],

@@ -16,4 +16,6 @@ export interface Env {
   SESSION_BUDGET_MICROS?: string | number;
   REGISTRY_SHARDS?: string | number;
   SESSION_NAMESPACE_HEADER?: string;
+  /** Secret: the stats cursor key; without it one is generated and kept in registry shard 0. */
+  STATS_CURSOR_KEY?: string;
 }

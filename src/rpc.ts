@@ -1,6 +1,8 @@
 /**
- * Workers RPC front door for gateways on a service binding: the same
- * operations as HTTP, with no HTTP and no token (the binding is the grant).
+ * Workers RPC front doors on service bindings: the same operations as HTTP,
+ * with no HTTP and no token (the binding is the grant). SessionService holds
+ * the per-session operations a gateway needs; SessionAdmin holds the ones that
+ * reach every tenant, so a deployment binds it only where operators need it.
  */
 import { RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
 import type { Env } from "./env";
@@ -130,7 +132,10 @@ export class SessionService extends WorkerEntrypoint<Env> {
   hashRequestContent(content: string, toolNames: string[] = []): Promise<string> {
     return call((api) => api.hashRequestContent(content, toolNames), this.env);
   }
+}
 
+/** Stats and clear-all across every tenant: the admin token's routes, for operators' Workers only. */
+export class SessionAdmin extends WorkerEntrypoint<Env> {
   getStats(options: StatsOptions = {}): Promise<Stats> {
     return call((api) => api.getStats(options), this.env);
   }

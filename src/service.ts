@@ -25,7 +25,7 @@ import {
   validateNamespace,
   validateToolNames,
 } from "./session/validate";
-import { decodeCursor, encodeCursor } from "./stats-cursor";
+import { cursorKey, decodeCursor, encodeCursor } from "./stats-cursor";
 
 /** Reference `GetStats` returns everything; we page, defaulting to 1,000 and capping at 10,000. */
 export const DEFAULT_STATS_LIMIT = 1000;
@@ -57,7 +57,10 @@ export class SessionApi {
     this.config = configFor(env);
   }
 
-  /** The object name and registry key of a session: the ID, prefixed by its tenant's namespace. */
+  /**
+   * The object name and registry key of a session: the ID itself when unscoped, or the tenant's
+   * namespace and the ID joined by a separator no validated ID contains, so the two never meet.
+   */
   private keyOf(sessionId: string): string {
     if (this.namespace !== undefined) return namespacedKey(validateNamespace(this.namespace, this.config.namespaceHeader), sessionId);
     if (this.config.namespaceHeader !== undefined) {
@@ -147,17 +150,13 @@ export class SessionApi {
     return Array.from({ length: this.config.registryShards }, (_, k) => shardStub(this.env, k));
   }
 
-  private get cursorSecret(): string {
-    return this.env.SESSION_ADMIN_TOKEN ?? "";
-  }
-
   /** Reference `GetStats` over every shard, queried in parallel, with cursor pagination and totals. */
   async getStats(options: StatsOptions = {}): Promise<Stats> {
     const limit = options.limit ?? DEFAULT_STATS_LIMIT;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_STATS_LIMIT) {
       throw invalidRequest("limit", `must be an integer from 1 to ${MAX_STATS_LIMIT}`);
     }
-    const after = options.cursor === undefined ? null : await decodeCursor(options.cursor, this.cursorSecret);
+    const after = options.cursor === undefined ? null : await decodeCursor(options.cursor, await cursorKey(this.env), this.clock());
     const shards = this.shards();
     const pages = await registryCall(
       "list sessions",
@@ -189,9 +188,8 @@ export class SessionApi {
     const byTier = toCounts(tally(pages.totals.flatMap((page) => page.byTier)));
     const rows = mergeSorted(pages.lists, limit + 1);
     const shown = rows.slice(0, limit);
-    const namespaced = this.config.namespaceHeader !== undefined;
-    const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now, namespaced)), byModel, byTier };
-    if (rows.length > limit) stats.nextCursor = await encodeCursor(shown[shown.length - 1]!.id, this.cursorSecret);
+    const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now)), byModel, byTier };
+    if (rows.length > limit) stats.nextCursor = await encodeCursor(shown[shown.length - 1]!.id, await cursorKey(this.env), now);
     return stats;
   }
 

@@ -1,23 +1,70 @@
 /**
- * Opaque stats cursors. A cursor marks the last session ID of a page; it is
- * encrypted so that full session IDs never leave the service through stats.
+ * Opaque stats cursors. A cursor marks the last session ID of a page and when
+ * it expires, sealed with AES-GCM so that full session IDs never leave the
+ * service through stats and a forged or altered cursor is refused.
+ *
+ * The key is dedicated: STATS_CURSOR_KEY when configured, otherwise one
+ * generated once and kept in registry shard 0. It is never derived from a
+ * token, so a cursor cannot be opened with a public string or used to test
+ * admin-token guesses offline.
  */
-import { SessionError, invalidRequest } from "./session/errors";
+import type { Env } from "./env";
+import { REGISTRY_TIMEOUT_MS, registryCall, shardStub } from "./objects/registry-client";
+import { configFor } from "./session/config";
+import { SessionError } from "./session/errors";
 
+/**
+ * How long a cursor pages on. A 10,000-row page answers within REGISTRY_READ_TIMEOUT_MS (15 s),
+ * so an hour walks hundreds of pages; a leaked cursor stops working after it.
+ */
+export const STATS_CURSOR_TTL_MS = 60 * 60 * 1000;
+/** AES-GCM's recommended nonce length (NIST SP 800-38D). */
 const IV_BYTES = 12;
+/** The expiry, as milliseconds since the epoch in a big-endian 64-bit float, ahead of the ID. */
+const EXPIRY_BYTES = 8;
+/** Bound into every seal, so a ciphertext made for another purpose under the same key is refused. */
+const PURPOSE = new TextEncoder().encode("edge-session stats cursor v1");
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const keys = new Map<string, Promise<CryptoKey>>();
+// ignoreBOM keeps a leading U+FEFF: the ID comes back exactly as sealed.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-function keyFor(secret: string): Promise<CryptoKey> {
-  let key = keys.get(secret);
+/** Keys per isolate: from STATS_CURSOR_KEY by value, the generated one by registry namespace. */
+const configuredKeys = new Map<string, Promise<CryptoKey>>();
+const generatedKeys = new WeakMap<object, Promise<CryptoKey>>();
+
+function importKey(raw: BufferSource): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+}
+
+/** STATS_CURSOR_KEY is a high-entropy secret (validated for length), so one SHA-256 suffices to size it. */
+async function fromConfigured(secret: string): Promise<CryptoKey> {
+  return importKey(await crypto.subtle.digest("SHA-256", encoder.encode(secret)));
+}
+
+interface KeyCache<K> {
+  get(k: K): Promise<CryptoKey> | undefined;
+  set(k: K, v: Promise<CryptoKey>): unknown;
+  delete(k: K): unknown;
+}
+
+function cached<K>(cache: KeyCache<K>, k: K, make: () => Promise<CryptoKey>): Promise<CryptoKey> {
+  let key = cache.get(k);
   if (!key) {
-    key = crypto.subtle
-      .digest("SHA-256", encoder.encode("edge-session stats cursor\0" + secret))
-      .then((raw) => crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
-    keys.set(secret, key);
+    key = make();
+    cache.set(k, key);
+    // A failed read (registry down) is not remembered: the next call asks again.
+    key.catch(() => cache.delete(k));
   }
   return key;
+}
+
+/** The cursor key for this deployment: STATS_CURSOR_KEY, or the one kept in registry shard 0. */
+export function cursorKey(env: Env): Promise<CryptoKey> {
+  const secret = configFor(env).statsCursorKey;
+  if (secret !== undefined) return cached(configuredKeys, secret, () => fromConfigured(secret));
+  return cached(generatedKeys, env.REGISTRY, async () =>
+    importKey(await registryCall("read the stats cursor key", () => shardStub(env, 0).cursorKey(), REGISTRY_TIMEOUT_MS)),
+  );
 }
 
 function toBase64Url(bytes: Uint8Array): string {
@@ -32,26 +79,37 @@ function fromBase64Url(text: string): Uint8Array {
   return Uint8Array.from(s, (c) => c.charCodeAt(0));
 }
 
-export async function encodeCursor(lastId: string, secret: string): Promise<string> {
+function invalidCursor(problem: string): SessionError {
+  return new SessionError("invalid_cursor", `cursor ${problem}; start again without a cursor`);
+}
+
+export async function encodeCursor(lastId: string, key: CryptoKey, now: number): Promise<string> {
+  const id = encoder.encode(lastId);
+  const plain = new Uint8Array(EXPIRY_BYTES + id.length);
+  new DataView(plain.buffer).setFloat64(0, now + STATS_CURSOR_TTL_MS);
+  plain.set(id, EXPIRY_BYTES);
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await keyFor(secret), encoder.encode(lastId)));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: PURPOSE }, key, plain));
   const out = new Uint8Array(IV_BYTES + sealed.length);
   out.set(iv);
   out.set(sealed, IV_BYTES);
   return toBase64Url(out);
 }
 
-export async function decodeCursor(cursor: string, secret: string): Promise<string> {
+/** The last ID of the previous page, or 400 `invalid_cursor` for a forged, altered or expired cursor. */
+export async function decodeCursor(cursor: string, key: CryptoKey, now: number): Promise<string> {
+  let expiresAt: number;
+  let lastId: string;
   try {
     const bytes = fromBase64Url(cursor);
-    const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES) },
-      await keyFor(secret),
-      bytes.subarray(IV_BYTES),
+    const plain = new Uint8Array(
+      await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.subarray(0, IV_BYTES), additionalData: PURPOSE }, key, bytes.subarray(IV_BYTES)),
     );
-    return decoder.decode(plain);
-  } catch (err) {
-    if (err instanceof SessionError) throw err;
-    throw invalidRequest("cursor", "is not a cursor this service issued");
+    expiresAt = new DataView(plain.buffer, plain.byteOffset, plain.byteLength).getFloat64(0);
+    lastId = decoder.decode(plain.subarray(EXPIRY_BYTES));
+  } catch {
+    throw invalidCursor("is not one this service issued");
   }
+  if (!(now <= expiresAt)) throw invalidCursor("has expired");
+  return lastId;
 }

@@ -23,6 +23,7 @@ describe("config", () => {
       budgetMicros: undefined,
       registryShards: 16,
       namespaceHeader: undefined,
+      statsCursorKey: undefined,
     });
   });
 
@@ -37,6 +38,7 @@ describe("config", () => {
       SESSION_BUDGET_MICROS: "1000000",
       REGISTRY_SHARDS: "256",
       SESSION_NAMESPACE_HEADER: "X-Tenant-Id",
+      STATS_CURSOR_KEY: "k".repeat(32),
     });
     expect(c).toEqual({
       enabled: false,
@@ -48,6 +50,7 @@ describe("config", () => {
       budgetMicros: 1_000_000,
       registryShards: 256,
       namespaceHeader: "x-tenant-id",
+      statsCursorKey: "k".repeat(32),
     });
   });
 
@@ -75,9 +78,20 @@ describe("config", () => {
     ["REGISTRY_SHARDS", "0"],
     ["REGISTRY_SHARDS", "257"],
     ["SESSION_NAMESPACE_HEADER", "x tenant"],
+    ["STATS_CURSOR_KEY", "k".repeat(31)],
+    ["STATS_CURSOR_KEY", "k".repeat(1025)],
+    ["STATS_CURSOR_KEY", "k".repeat(32) + " k"],
   ])("rejects %s=%s with config_invalid naming the var", (name, value) => {
     const err = configError({ [name]: value });
     expect(err.code).toBe("config_invalid");
     expect(err.message).toContain(name);
+  });
+
+  it("rejects an admin token equal to the API token, and names neither value", () => {
+    const err = configError({ SESSION_API_TOKEN: "same-secret", SESSION_ADMIN_TOKEN: "same-secret" });
+    expect(err.code).toBe("config_invalid");
+    expect(err.message).toContain("SESSION_ADMIN_TOKEN");
+    expect(JSON.stringify(err.toBody())).not.toContain("same-secret");
+    expect(parseConfig({ SESSION_API_TOKEN: "one", SESSION_ADMIN_TOKEN: "two" }).enabled).toBe(true);
   });
 });

@@ -13,6 +13,8 @@ declare namespace Cloudflare {
   interface Env {
     /** The test gateway Worker (test/fixtures/gateway-worker.js). */
     GATEWAY: Fetcher;
+    /** The same Worker bound to SessionAdmin (test/fixtures/gateway-worker.js). */
+    OPERATOR: Fetcher;
     MODEL_RUNS: string;
     MODEL_SEED: string;
     FUZZ_RUNS: string;

@@ -1,9 +1,10 @@
 /** Every HTTP route and every documented error, through the front Worker's fetch. */
-import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
 import { SessionApi } from "../src/service";
 import { freshId } from "./support/ports";
 import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
+import { registryFault } from "./support/worker";
 
 function expectError(res: { status: number; json: any }, status: number, code: string) {
   expect(res.status).toBe(status);
@@ -175,8 +176,8 @@ describe("configuration errors", () => {
     const bad = { ...env, TIER_MODELS: "{oops" };
     expect(() => new SessionApi(bad)).toThrow(/TIER_MODELS/);
     const { router } = await import("../src/http/router");
-    for (const [method, path] of [["GET", "/v1/sessions/x"], ["POST", "/v1/hash"], ["GET", "/v1/stats"]] as const) {
-      const res = await router.fetch(new Request(`http://x${path}`, { method, headers: { authorization: "Bearer test-token" } }), bad, {} as ExecutionContext);
+    for (const [method, path, token] of [["GET", "/v1/sessions/x", "test-token"], ["POST", "/v1/hash", "test-token"], ["GET", "/v1/stats", ADMIN_TOKEN]] as const) {
+      const res = await router.fetch(new Request(`http://x${path}`, { method, headers: { authorization: `Bearer ${token}` } }), bad, {} as ExecutionContext);
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ error: { code: "config_invalid", message: expect.stringContaining("TIER_MODELS"), var: "TIER_MODELS" } });
     }
@@ -204,5 +205,139 @@ describe("configuration errors", () => {
     expect(put.status).toBe(404);
     expect(((await put.json()) as any).error.code).toBe("sessions_disabled");
     expectError(await call("GET", sessionPath(id)), 404, "session_not_found");
+  });
+});
+
+describe("paths that a URL parser normalises", () => {
+  it("DELETE /v1/sessions/%2e with the admin token never clears everything", async () => {
+    const id = freshId("bystander");
+    await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } });
+    for (const path of ["/v1/sessions/%2e", "/v1/sessions/.", "/v1/sessions/%2E", "/v1/sessions/", "/v1/sessions//"]) {
+      expectError(await call("DELETE", path, { token: ADMIN_TOKEN }), 400, "invalid_session_id");
+      expectError(await call("DELETE", path), 400, "invalid_session_id");
+    }
+    expect((await call("GET", sessionPath(id))).status).toBe(200);
+  });
+
+  it("a dot-only or empty session ID segment is 400 invalid_session_id on every session route", async () => {
+    for (const seg of ["%2e", "%2E", ".", ""]) {
+      expectError(await call("GET", `/v1/sessions/${seg}`), 400, "invalid_session_id");
+      expectError(await call("PUT", `/v1/sessions/${seg}`, { body: { model: "m", tier: "SIMPLE" } }), 400, "invalid_session_id");
+    }
+    for (const suffix of ["/touch", "/escalate", "/hashes", "/cost"]) {
+      expectError(await call("POST", `/v1/sessions/${suffix}`, { body: { hash: "h", micros: 1 } }), 400, "invalid_session_id");
+    }
+    expectError(await call("GET", "/v1/sessions//cost"), 400, "invalid_session_id");
+  });
+
+  it("'..' in the path never reaches clear-all or a session (the URL parser has already removed it)", async () => {
+    const id = freshId("bystander2");
+    await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } });
+    for (const seg of ["%2e%2e", "..", "%2E%2e"]) {
+      expectError(await call("DELETE", `/v1/sessions/${seg}`, { token: ADMIN_TOKEN }), 404, "not_found");
+      expectError(await call("GET", `/v1/sessions/${seg}`), 404, "not_found");
+    }
+    expect((await call("GET", sessionPath(id))).json.requestCount).toBe(1);
+  });
+
+  it("a trailing slash never reaches a different route", async () => {
+    const id = freshId("slash");
+    await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } });
+    expectError(await call("GET", sessionPath(id, "/")), 404, "not_found");
+    expectError(await call("POST", sessionPath(id, "/touch/")), 404, "not_found");
+    expectError(await call("GET", "/v1/stats/", { token: ADMIN_TOKEN }), 404, "not_found");
+    expectError(await call("POST", "/v1/hash/", { body: { content: "x" } }), 404, "not_found");
+    expect((await call("GET", sessionPath(id))).json.requestCount).toBe(1);
+  });
+
+  it("an ID of dots with other characters is an ordinary ID", async () => {
+    const id = `...${freshId("dots")}`;
+    expect((await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } })).status).toBe(200);
+    expect((await call("GET", `/v1/sessions/${id}`)).json.id).toBe(id);
+  });
+});
+
+/** The message an RPC call rejects with, or "resolved". */
+const rpcError = (p: Promise<unknown>) => Promise.resolve(p).then(() => "resolved", (e: Error) => e.message);
+
+describe("session ID characters", () => {
+  it("rejects ill-formed UTF-16 and invisible format characters, saying which", async () => {
+    const svc = exports.SessionService;
+    for (const id of ["a\uD800", "a\uDC00b", "\uDBFF"]) {
+      expect(await rpcError(svc.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: .*surrogate/);
+      const res = await call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "m" } } });
+      expectError(res, 400, "invalid_session_id");
+    }
+    for (const id of ["a\u200Bb", "a\u202Eb", "\u2066x\u2069", "a\uFEFF", "a\u00ADb", "a\u200Db"]) {
+      expect(await rpcError(svc.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: .*format/);
+      expectError(await call("GET", sessionPath(id)), 400, "invalid_session_id");
+    }
+    expect((await svc.setSession(`a\uFFFD-${crypto.randomUUID()}`, "m", "SIMPLE")).requestCount).toBe(1);
+    expect((await svc.setSession(`emoji-😀-${crypto.randomUUID()}`, "m", "SIMPLE")).requestCount).toBe(1);
+  });
+});
+
+describe("responses", () => {
+  it("every /v1 response, errors included, carries Cache-Control: no-store", async () => {
+    const id = freshId("cache");
+    const responses = [
+      await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } }),
+      await call("GET", sessionPath(id)),
+      await call("DELETE", sessionPath(id)),
+      await call("GET", sessionPath(id)),
+      await call("GET", sessionPath(id), { token: null }),
+      await call("GET", "/v1/stats?limit=1", { token: ADMIN_TOKEN }),
+      await call("POST", "/v1/hash", { body: { content: "x" } }),
+      await call("POST", "/v1/hash", { rawBody: "{" }),
+      await call("PATCH", "/v1/hash"),
+      await call("GET", "/v1/nope"),
+    ];
+    for (const res of responses) expect(res.headers.get("cache-control")).toBe("no-store");
+  });
+});
+
+describe("authentication before configuration", () => {
+  it("an unauthenticated call gets 401 and never sees a var's value, even when a var is invalid", async () => {
+    const { router } = await import("../src/http/router");
+    const bad = { ...env, TIER_MODELS: "{secret-looking-value" };
+    for (const [method, path, token] of [["GET", "/v1/sessions/x", undefined], ["GET", "/v1/stats", "wrong"], ["POST", "/v1/resolve", undefined]] as const) {
+      const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+      const res = await router.fetch(new Request(`http://x${path}`, { method, headers }), bad, {} as ExecutionContext);
+      const text = await res.text();
+      expect(res.status).toBe(401);
+      expect(text).not.toContain("secret-looking-value");
+      expect(text).not.toContain("TIER_MODELS");
+    }
+  });
+
+  it("an admin token equal to the API token is config_invalid, so the API token never grants admin", async () => {
+    const { router } = await import("../src/http/router");
+    const same = { ...env, SESSION_ADMIN_TOKEN: env.SESSION_API_TOKEN };
+    for (const path of ["/v1/stats", "/v1/sessions/x"]) {
+      const res = await router.fetch(new Request(`http://x${path}`, { headers: { authorization: `Bearer ${env.SESSION_API_TOKEN}` } }), same, {} as ExecutionContext);
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: { code: "config_invalid", message: expect.stringContaining("SESSION_ADMIN_TOKEN"), var: "SESSION_ADMIN_TOKEN" } });
+    }
+    expect(() => new SessionApi(same)).toThrow(/SESSION_ADMIN_TOKEN/);
+  });
+});
+
+describe("registry failures", () => {
+  it("never pass the platform's error text to the caller, and log it instead", async () => {
+    const logged: string[] = [];
+    vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(" ")));
+    registryFault.mode = "throw";
+    try {
+      const res = await call("PUT", sessionPath(freshId("leak")), { body: { model: "m", tier: "SIMPLE" } });
+      expectError(res, 503, "registry_unavailable");
+      expect(JSON.stringify(res.json)).not.toContain("injected registry failure");
+      const message = await rpcError(exports.SessionService.setSession(freshId("leak"), "m", "SIMPLE"));
+      expect(message).toMatch(/^registry_unavailable: /);
+      expect(message).not.toContain("injected");
+    } finally {
+      registryFault.mode = "none";
+      vi.restoreAllMocks();
+    }
+    expect(logged.some((line) => line.includes("injected registry failure"))).toBe(true);
   });
 });

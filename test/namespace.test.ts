@@ -1,10 +1,13 @@
 /** Tenant scope: with SESSION_NAMESPACE_HEADER set, the same session ID in two tenants is two sessions. */
 import { env, exports } from "cloudflare:workers";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createSessionClient } from "../src/client";
 import { router } from "../src/http/router";
 import { SessionApi } from "../src/service";
-import { ADMIN_TOKEN, API_TOKEN } from "./support/http";
+import { namespacedKey } from "../src/session/stats";
+import { validateSessionId } from "../src/session/validate";
+import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
 import { freshId } from "./support/ports";
 
 const scoped = { ...env, SESSION_NAMESPACE_HEADER: "x-tenant-id" };
@@ -69,5 +72,57 @@ describe("tenant namespaces over RPC", () => {
     expect((await exports.SessionService.forNamespace("acme").getSession(id))!.model).toBe("acme-model");
     const err = await exports.SessionService.forNamespace("no spaces").getSession(id).then(() => null, (e: Error) => e.message);
     expect(err).toMatch(/^invalid_request: namespace/);
+  });
+});
+
+describe("scoped and unscoped sessions never share a key (SESSION_NAMESPACE_HEADER unset)", () => {
+  const svc = exports.SessionService;
+  const tenantName = () => `t${crypto.randomUUID().slice(0, 8)}`;
+
+  it("an unscoped RPC call with the ID 'tenant:id' does not reach forNamespace(tenant)'s session id", async () => {
+    const [t, id] = [tenantName(), freshId("c")];
+    await svc.forNamespace(t).setSession(id, "tenant-model", "SIMPLE");
+    expect(await svc.getSession(`${t}:${id}`)).toBeNull();
+    await svc.setSession(`${t}:${id}`, "intruder-model", "COMPLEX", true);
+    expect((await svc.forNamespace(t).getSession(id))!).toMatchObject({ model: "tenant-model", userExplicit: false });
+  });
+
+  it("the path /v1/sessions/tenant%3Aid does not reach the tenant's session", async () => {
+    const [t, id] = [tenantName(), freshId("c")];
+    await svc.forNamespace(t).setSession(id, "tenant-model", "SIMPLE");
+    expect((await call("GET", sessionPath(`${t}:${id}`))).status).toBe(404);
+    expect((await call("POST", sessionPath(`${t}:${id}`, "/escalate"))).status).toBe(404);
+    expect((await svc.forNamespace(t).getSession(id))!).toMatchObject({ model: "tenant-model", tier: "SIMPLE" });
+  });
+
+  it("an end user's x-session-id 'tenant:id' in resolve does not reach the tenant's session", async () => {
+    const [t, id] = [tenantName(), freshId("c")];
+    await svc.forNamespace(t).setSession(id, "tenant-model", "SIMPLE", true);
+    const res = await call("POST", "/v1/resolve", {
+      body: { headers: { "x-session-id": `${t}:${id}` }, body: body("x"), routed: { model: "m", tier: "SIMPLE" }, costMicros: 7 },
+    });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ pinned: false, model: "m" });
+    expect((await svc.forNamespace(t).getSession(id))!).toMatchObject({ requestCount: 1, sessionCostMicros: 0 });
+  });
+
+  it("turning the header on later does not hand old unscoped 'tenant:id' sessions to that tenant", async () => {
+    const [t, id] = [tenantName(), freshId("c")];
+    expect((await call("PUT", sessionPath(`${t}:${id}`), { body: { model: "old-model", tier: "SIMPLE" } })).status).toBe(200);
+    expect(await tenant(t).getSession(id)).toBeNull();
+  });
+});
+
+describe("namespacedKey", () => {
+  it("never equals a valid session ID, and splits one way only", () => {
+    const validId = fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }).filter((s) => s.length <= 256 && !/[\u0000-\u001f\u007f-\u009f]/.test(s));
+    const validNamespace = fc.stringMatching(/^[A-Za-z0-9._~-]{1,64}$/);
+    fc.assert(
+      fc.property(validNamespace, validId, validNamespace, validId, (n1, id1, n2, id2) => {
+        expect(() => validateSessionId(namespacedKey(n1, id1))).toThrow();
+        if (n1 !== n2 || id1 !== id2) expect(namespacedKey(n1, id1)).not.toBe(namespacedKey(n2, id2));
+        expect(namespacedKey(n1, id1)).not.toBe(`${n1}:${id1}`);
+      }),
+    );
   });
 });

@@ -12,6 +12,7 @@ import { freshId } from "./support/ports";
 import { clearPacing, registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
+const admin = exports.SessionAdmin;
 const shards = configFor(env).registryShards;
 
 /** IDs whose first eight characters are unique, so truncated stats IDs identify them. */
@@ -72,10 +73,10 @@ describe("stats", () => {
     const id = freshId("model");
     await svc.setSession(id, "gemini-2.5-flash", "SIMPLE");
     await svc.setSession(id, "gemini-3.1-pro", "COMPLEX");
-    expect((await svc.getStats()).byModel).toEqual({ "gemini-3.1-pro": 1 });
+    expect((await admin.getStats()).byModel).toEqual({ "gemini-3.1-pro": 1 });
     await svc.escalateSession(id);
-    expect((await svc.getStats()).byModel).toEqual({ "grok-4-1-fast-reasoning": 1 });
-    expect((await svc.getStats()).byTier).toEqual({ REASONING: 1 });
+    expect((await admin.getStats()).byModel).toEqual({ "grok-4-1-fast-reasoning": 1 });
+    expect((await admin.getStats()).byTier).toEqual({ REASONING: 1 });
   });
 
   it("paginates with limit and nextCursor, returning every session exactly once, with no full IDs", async () => {
@@ -114,7 +115,7 @@ describe("stats", () => {
       const seen: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await svc.getStats({ limit, cursor });
+        const page = await admin.getStats({ limit, cursor });
         expect(page.sessions.length).toBeLessThanOrEqual(limit);
         seen.push(...page.sessions.map((x) => x.id));
         cursor = page.nextCursor;
@@ -127,7 +128,7 @@ describe("stats", () => {
     for (const q of ["limit=0", "limit=10001", "limit=abc", "limit=1&limit=2", "cursor=not-a-cursor", "cursor=AAAA"]) {
       const res = await call("GET", `/v1/stats?${q}`, { token: ADMIN_TOKEN });
       expect(res.status, q).toBe(400);
-      expect(res.json.error.code).toBe("invalid_request");
+      expect(res.json.error.code).toBe(q.startsWith("cursor") ? "invalid_cursor" : "invalid_request");
     }
   });
 });
@@ -138,12 +139,12 @@ describe("lifecycle rows", () => {
     const [a, b] = [freshId("exp"), freshId("clr")];
     await svc.setSession(a, "m", "SIMPLE");
     await svc.setSession(b, "m", "SIMPLE");
-    expect((await svc.getStats()).count).toBe(2);
+    expect((await admin.getStats()).count).toBe(2);
     await svc.clearSession(b);
-    expect((await svc.getStats()).count).toBe(1);
+    expect((await admin.getStats()).count).toBe(1);
     testClock.advance(configFor(env).timeoutMs + 1);
     expect(await runDurableObjectAlarm(stubOf(a))).toBe(true);
-    expect((await svc.getStats()).count).toBe(0);
+    expect((await admin.getStats()).count).toBe(0);
   });
 });
 
@@ -160,7 +161,7 @@ describe("registry failure while creating a session", () => {
     expect((await call("GET", `/v1/sessions/${id}`)).status).toBe(404);
     // The next attempt succeeds and is registered.
     expect((await call("PUT", `/v1/sessions/${id}`, { body: { model: "m", tier: "SIMPLE" } })).status).toBe(200);
-    expect((await svc.getStats()).sessions.some((s) => s.id === id.slice(0, 8) + "...")).toBe(true);
+    expect((await admin.getStats()).sessions.some((s) => s.id === id.slice(0, 8) + "...")).toBe(true);
   });
 
   it("does not touch the registry on touch, hash, cost or escalation without a model change", async () => {
@@ -182,10 +183,10 @@ describe("clear all", () => {
   it("clears 2,000 sessions: storage, alarms and rows, with no surviving entry", async () => {
     await clearEverything();
     const ids = await createMany(2000, "bulk");
-    expect((await svc.getStats({ limit: 1 })).count).toBe(2000);
+    expect((await admin.getStats({ limit: 1 })).count).toBe(2000);
     const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
     expect(res).toMatchObject({ status: 200, json: { cleared: 2000 } });
-    expect((await svc.getStats()).count).toBe(0);
+    expect((await admin.getStats()).count).toBe(0);
 
     const known = new Set(ids.map((id) => env.SESSIONS.idFromName(id).toString()));
     const listed = await listDurableObjectIds(env.SESSIONS);
@@ -210,7 +211,7 @@ describe("clear all", () => {
       const shard = shardStub(env, k);
       while (await runDurableObjectAlarm(shard));
     }
-    expect((await svc.getStats()).count).toBe(0);
+    expect((await admin.getStats()).count).toBe(0);
   });
 
   it("does not lose a session created after the clear began", async () => {
@@ -219,12 +220,12 @@ describe("clear all", () => {
     clearPacing.batchSize = 4;
     const clearing = call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
     // Wait until the clear is visibly under way, then create a new session.
-    while ((await svc.getStats({ limit: 1 })).count === 300) await new Promise((r) => setTimeout(r, 1));
+    while ((await admin.getStats({ limit: 1 })).count === 300) await new Promise((r) => setTimeout(r, 1));
     const late = freshId("late");
     await svc.setSession(late, "m", "SIMPLE");
     await clearing;
     expect(await svc.getSession(late)).not.toBeNull();
-    const stats = await svc.getStats();
+    const stats = await admin.getStats();
     expect(stats.count).toBe(1);
     expect(stats.sessions[0]!.id).toBe(late.slice(0, 8) + "...");
   });
@@ -261,7 +262,7 @@ describe("stats follow every tier change", () => {
     const body = { model: "auto", messages: [{ role: "user", content: "hi" }] };
     await svc.resolve({ sessionId: id, body, routed: { model: "m", tier: "SIMPLE" } });
     expect(await svc.resolve({ sessionId: id, body, routed: { model: "m", tier: "COMPLEX" } })).toMatchObject({ model: "m", tier: "COMPLEX" });
-    expect((await svc.getStats()).byTier).toEqual({ COMPLEX: 1 });
+    expect((await admin.getStats()).byTier).toEqual({ COMPLEX: 1 });
   });
 });
 
@@ -275,7 +276,7 @@ describe("stats counts for any model name", () => {
     for (const model of awkward) await svc.setSession(freshId("proto"), model, "SIMPLE");
     const http = (await call("GET", "/v1/stats", { token: ADMIN_TOKEN })).json;
     expect(entries(http.byModel)).toEqual(expected);
-    const rpc = await svc.getStats();
+    const rpc = await admin.getStats();
     expect(entries(rpc.byModel)).toEqual(expected);
     expect(rpc.count).toBe(awkward.length);
   });
@@ -287,7 +288,7 @@ describe("stats counts for any model name", () => {
     const models = Array.from({ length: MAX_LISTED_MODELS + 4 }, (_, i) => `model-${String(i).padStart(3, "0")}`);
     await Promise.all(models.map((m) => svc.setSession(freshId("cap"), m, "MEDIUM")));
     await svc.setSession(freshId("cap"), OTHER_MODELS, "MEDIUM");
-    const stats = await svc.getStats({ limit: 1 });
+    const stats = await admin.getStats({ limit: 1 });
     expect(stats.count).toBe(4 + models.length + 1);
     expect(Object.keys(stats.byModel).length).toBe(MAX_LISTED_MODELS + 1);
     expect(stats.byModel["popular"]).toBe(4);

@@ -3,7 +3,12 @@ import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { constantTimeEqual } from "../src/http/auth";
+import { shardStub } from "../src/objects/registry-client";
+import { STATS_CURSOR_KEY_STORAGE, type RegistryObject } from "../src/objects/registry-object";
 import type { SessionObject } from "../src/objects/session-object";
+import { SessionApi } from "../src/service";
+import type { SessionError } from "../src/session/errors";
+import { STATS_CURSOR_TTL_MS } from "../src/stats-cursor";
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
 import { freshId } from "./support/ports";
 
@@ -65,5 +70,126 @@ describe("stats never reveal a full session ID", () => {
       expect(text).not.toContain(id.slice(8));
     }
     expect(page.json.nextCursor).toMatch(/^[A-Za-z0-9_-]+$/);
+  });
+});
+
+describe("admin operations over RPC", () => {
+  async function via(worker: Fetcher, method: string, ...args: unknown[]) {
+    const res = await worker.fetch("http://worker/", { method: "POST", body: JSON.stringify({ method, args }) });
+    return (await res.json()) as { ok?: any; error?: string };
+  }
+
+  it("a gateway bound to SessionService can neither list nor wipe every tenant", async () => {
+    const id = freshId("survivor");
+    await exports.SessionService.forNamespace("victim").setSession(id, "m", "SIMPLE");
+    for (const method of ["getStats", "clearAll"]) {
+      const out = await via(env.GATEWAY, method);
+      expect(out.ok).toBeUndefined();
+      expect(out.error).toBeTypeOf("string");
+    }
+    expect(await exports.SessionService.forNamespace("victim").getSession(id)).not.toBeNull();
+  });
+
+  it("SessionAdmin, bound only where operators need it, lists and clears", async () => {
+    const id = freshId("admin-rpc");
+    await exports.SessionService.setSession(id, "m", "SIMPLE");
+    const stats = (await via(env.OPERATOR, "getStats", { limit: 1 })).ok;
+    expect(stats.count).toBeGreaterThanOrEqual(1);
+    expect(stats.sessions).toHaveLength(1);
+    expect(await exports.SessionAdmin.getStats({ limit: 1 })).toMatchObject({ count: stats.count });
+    const cleared = (await via(env.OPERATOR, "clearAll")).ok;
+    expect(cleared.cleared).toBeGreaterThanOrEqual(1);
+    expect(await exports.SessionService.getSession(id)).toBeNull();
+    expect((await via(env.OPERATOR, "getSession", id)).error).toBeTypeOf("string");
+  });
+});
+
+describe("stats cursors", () => {
+  const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const fromB64url = (text: string) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+  /** An AES-GCM key derived from a known string, as an attacker holding (or guessing) that string would. */
+  const keyFrom = async (secret: string) =>
+    crypto.subtle.importKey("raw", await crypto.subtle.digest("SHA-256", new TextEncoder().encode("edge-session stats cursor\0" + secret)), "AES-GCM", false, ["encrypt", "decrypt"]);
+  async function forge(secret: string, lastId: string) {
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await keyFrom(secret), new TextEncoder().encode(lastId)));
+    return b64url(new Uint8Array([...iv, ...sealed]));
+  }
+  async function cursorFrom(api: SessionApi) {
+    for (let i = 0; i < 2; i++) await exports.SessionService.setSession(freshId("cursor"), "m", "SIMPLE");
+    const cursor = (await api.getStats({ limit: 1 })).nextCursor;
+    expect(cursor).toBeTypeOf("string");
+    return cursor!;
+  }
+  const codeOf = (p: Promise<unknown>) => p.then(() => "accepted", (e: SessionError) => e.code);
+
+  it("a cursor forged with a key derived from the admin token, or from the public string, is refused", async () => {
+    const api = new SessionApi(env);
+    expect(await codeOf(api.getStats({ cursor: await forge(ADMIN_TOKEN, "") }))).toBe("invalid_cursor");
+    const rpcOnly = new SessionApi({ ...env, SESSION_ADMIN_TOKEN: undefined });
+    expect(await codeOf(rpcOnly.getStats({ cursor: await forge("", "") }))).toBe("invalid_cursor");
+    const res = await call("GET", `/v1/stats?cursor=${await forge(ADMIN_TOKEN, "")}`, { token: ADMIN_TOKEN });
+    expect(res.status).toBe(400);
+    expect(res.json.error.code).toBe("invalid_cursor");
+  });
+
+  it("an issued cursor does not open with a token-derived or public key, so it tests no token guess offline", async () => {
+    for (const vars of [{}, { SESSION_ADMIN_TOKEN: undefined }]) {
+      const bytes = fromB64url(await cursorFrom(new SessionApi({ ...env, ...vars })));
+      for (const secret of [ADMIN_TOKEN, ""]) {
+        const opened = await crypto.subtle
+          .decrypt({ name: "AES-GCM", iv: bytes.subarray(0, 12) }, await keyFrom(secret), bytes.subarray(12))
+          .then(() => true, () => false);
+        expect(opened).toBe(false);
+      }
+    }
+  });
+
+  it("an altered cursor is 400 invalid_cursor", async () => {
+    const cursor = await cursorFrom(new SessionApi(env));
+    const bytes = fromB64url(cursor);
+    bytes[bytes.length - 1]! ^= 1;
+    for (const bad of [b64url(bytes), cursor.slice(0, -2), "x", "!!!!"]) {
+      const res = await call("GET", `/v1/stats?cursor=${encodeURIComponent(bad)}`, { token: ADMIN_TOKEN });
+      expect([res.status, res.json.error.code]).toEqual([400, "invalid_cursor"]);
+    }
+  });
+
+  it(`expires: a cursor older than STATS_CURSOR_TTL_MS is 400 invalid_cursor`, async () => {
+    let now = Date.now();
+    const api = new SessionApi(env, () => now);
+    const cursor = await cursorFrom(api);
+    now += STATS_CURSOR_TTL_MS;
+    expect((await api.getStats({ limit: 1, cursor })).sessions).toHaveLength(1);
+    now += 1;
+    expect(await codeOf(api.getStats({ limit: 1, cursor }))).toBe("invalid_cursor");
+  });
+
+  it("with STATS_CURSOR_KEY set, cursors are sealed with it: another key refuses them", async () => {
+    const [a, b] = [new SessionApi({ ...env, STATS_CURSOR_KEY: "a".repeat(32) + "-key-one" }), new SessionApi({ ...env, STATS_CURSOR_KEY: "b".repeat(32) + "-key-two" })];
+    const cursor = await cursorFrom(a);
+    expect((await a.getStats({ limit: 1, cursor })).sessions).toHaveLength(1);
+    expect(await codeOf(b.getStats({ limit: 1, cursor }))).toBe("invalid_cursor");
+    expect(await codeOf(new SessionApi(env).getStats({ limit: 1, cursor }))).toBe("invalid_cursor");
+  });
+
+  it("rejects a short STATS_CURSOR_KEY as config_invalid without echoing it", () => {
+    const err = (() => {
+      try {
+        return new SessionApi({ ...env, STATS_CURSOR_KEY: "short-secret" });
+      } catch (e) {
+        return e as SessionError;
+      }
+    })() as SessionError;
+    expect(err.code).toBe("config_invalid");
+    expect(err.message).toMatch(/STATS_CURSOR_KEY/);
+    expect(JSON.stringify(err.toBody())).not.toContain("short-secret");
+  });
+
+  it("without STATS_CURSOR_KEY, the generated key is kept in registry shard 0's storage", async () => {
+    await cursorFrom(new SessionApi(env));
+    const stored = await runInDurableObject(shardStub(env, 0), (_o: RegistryObject, state) => state.storage.kv.get(STATS_CURSOR_KEY_STORAGE));
+    expect(stored).toBeInstanceOf(Uint8Array);
+    expect((stored as Uint8Array).byteLength).toBe(32);
   });
 });

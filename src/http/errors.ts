@@ -6,6 +6,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   invalid_json: 400,
   invalid_request: 400,
   invalid_session_id: 400,
+  invalid_cursor: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,

@@ -15,13 +15,16 @@ import { errorResponse, mapError } from "./errors";
 type Handler = (request: IRequest, api: SessionApi, env: Env) => Promise<Response>;
 type Guard = (request: Request, env: Env) => Promise<void>;
 
-/** Config first (an invalid var fails every /v1 call), then the route's token. */
+/**
+ * The route's token first, then config: an unauthenticated caller gets 401 even
+ * while a var is invalid, and never sees a configuration value in an error.
+ */
 function guarded(guard: Guard, handler: Handler) {
   return async (request: IRequest, env: Env) => {
+    await guard(request, env);
     const namespaceHeader = configFor(env).namespaceHeader;
     const namespace = namespaceHeader === undefined ? undefined : (request.headers.get(namespaceHeader) ?? undefined);
     const api = new SessionApi(env, systemClock, namespace);
-    await guard(request, env);
     return handler(request, api, env);
   };
 }
@@ -34,6 +37,35 @@ function sessionIdParam(request: IRequest): string {
   } catch {
     throw new SessionError("invalid_session_id", "session ID in the path is not valid percent-encoding");
   }
+}
+
+/** The session collection's path; the segment after it is the session ID. */
+const SESSIONS_PREFIX = "/v1/sessions/";
+
+/**
+ * Refuses a path with an empty segment, a trailing slash included. The runtime
+ * hands the Worker a URL whose "." and ".." segments (also as %2e) are already
+ * folded away, so DELETE /v1/sessions/%2e arrives as /v1/sessions/, which the
+ * route patterns (optional trailing slash) would match as clear-all.
+ */
+function rejectAmbiguousPath(request: IRequest): void {
+  const path = new URL(request.url).pathname;
+  if (path === "/") return;
+  const bad = path
+    .split("/")
+    .slice(1)
+    .findIndex((segment) => segment === "");
+  if (bad === -1) return;
+  if (path.startsWith(SESSIONS_PREFIX) && bad === 2) {
+    throw new SessionError("invalid_session_id", "session ID in the path is empty (URL parsing removes a \".\" or %2e segment)");
+  }
+  throw new SessionError("not_found", "no such route");
+}
+
+/** No answer is a shared cache's to keep: sessions, stats and errors are per caller and change. */
+function noStore(response: Response): Response {
+  response.headers.set("cache-control", "no-store");
+  return response;
 }
 
 function found<T>(value: T | null): T {
@@ -123,7 +155,9 @@ const routes: Routes = {
 };
 
 export const router = AutoRouter<IRequest, [Env, ExecutionContext]>({
+  before: [rejectAmbiguousPath],
   catch: mapError,
+  finally: [noStore],
   missing: () => errorResponse({ code: "not_found", message: "no such route" }),
 });
 

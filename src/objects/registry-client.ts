@@ -36,12 +36,17 @@ async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-/** Runs one registry call, turning any failure or hang into 503 `registry_unavailable`. */
+/**
+ * Runs one registry call, turning any failure or hang into 503 `registry_unavailable`.
+ * The platform's error text names internals (objects, storage, timeouts), so it is
+ * logged here and the caller gets only what failed.
+ */
 export async function registryCall<T>(what: string, work: () => Promise<T>, timeoutMs = REGISTRY_TIMEOUT_MS): Promise<T> {
   try {
     return await withTimeout(work(), timeoutMs);
   } catch (err) {
-    throw new SessionError("registry_unavailable", `session registry could not ${what}: ${(err as Error).message}`);
+    console.error(`session registry could not ${what}:`, err instanceof Error ? (err.stack ?? err.message) : String(err));
+    throw new SessionError("registry_unavailable", `session registry could not ${what}`);
   }
 }
 

@@ -15,6 +15,10 @@ export const CLEAR_CONCURRENCY = 32;
 const CLEAR_BATCH = 256;
 /** Wall time a clear request spends before handing the rest to the shard's alarm. */
 export const CLEAR_REQUEST_BUDGET_MS = 10_000;
+/** Storage key of the generated stats cursor key, kept in shard 0 (src/stats-cursor.ts). */
+export const STATS_CURSOR_KEY_STORAGE = "stats-cursor-key";
+/** AES-256: the generated stats cursor key's length. */
+const STATS_CURSOR_KEY_BYTES = 32;
 /** When the alarm continues a clear that is progressing: right away, but at least 1 ms ahead (a setAlarm(now) inside alarm() is dropped locally). */
 const CLEAR_CONTINUE_DELAY_MS = 1;
 /** Meta key: when clear passes began to make no progress (0: they are progressing), for the retry backoff. */
@@ -107,6 +111,20 @@ export class RegistryObject extends DurableObject<Env> {
         : this.sql.exec<RowRecord>("SELECT * FROM sessions WHERE id > ? ORDER BY id LIMIT ?", after, limit);
     const rows = cursor.toArray().map((r) => ({ id: r.id, model: r.model, tier: r.tier as Tier, createdAt: r.created_at }));
     return { count, byModel, byTier, rows };
+  }
+
+  /**
+   * The stats cursor key when STATS_CURSOR_KEY is not configured: generated on first use and kept
+   * in this shard's storage, so every isolate and every deploy agrees on it. Clear-all leaves it.
+   */
+  cursorKey(): Uint8Array {
+    const kv = this.ctx.storage.kv;
+    let key = kv.get<Uint8Array>(STATS_CURSOR_KEY_STORAGE);
+    if (key === undefined) {
+      key = crypto.getRandomValues(new Uint8Array(STATS_CURSOR_KEY_BYTES));
+      kv.put(STATS_CURSOR_KEY_STORAGE, key);
+    }
+    return key;
   }
 
   /** Wall time one clear pass may take; a seam so tests can force the 202-and-alarm path. */

@@ -15,6 +15,8 @@ export interface Config {
   registryShards: number;
   /** When set, every session call must name its tenant in this header; sessions are scoped by it. */
   namespaceHeader: string | undefined;
+  /** Secret that seals stats cursors; undefined means the key generated and kept in registry shard 0. */
+  statsCursorKey: string | undefined;
 }
 
 /** Reference `DefaultConfig`: 30 minutes idle. */
@@ -24,6 +26,13 @@ export const DEFAULT_STRIKE_THRESHOLD = 2;
 export const DEFAULT_ROUTING_PROFILES = ["auto", "eco", "premium"] as const;
 export const DEFAULT_REGISTRY_SHARDS = 16;
 export const MAX_REGISTRY_SHARDS = 256;
+/**
+ * Shortest STATS_CURSOR_KEY: 32 characters of a random base64 or hex string carry at least 128 bits,
+ * AES-GCM's smallest key. `openssl rand -base64 32` gives 44.
+ */
+export const MIN_STATS_CURSOR_KEY_LENGTH = 32;
+/** Longest STATS_CURSOR_KEY: a bound on what is hashed, far above any generated secret. */
+export const MAX_STATS_CURSOR_KEY_LENGTH = 1024;
 
 export type Vars = Record<string, unknown>;
 
@@ -97,7 +106,24 @@ function parseHeader(name: string, value: unknown, fallback: string | undefined)
   return value.toLowerCase();
 }
 
+/** A secret var: validated by shape only, and never echoed in the error. */
+function parseSecret(name: string, value: unknown, min: number, max: number): string | undefined {
+  if (!present(value)) return undefined;
+  if (typeof value !== "string" || value.length < min || value.length > max || /\s/.test(value)) {
+    return fail(name, `must be a string of ${min} to ${max} characters without whitespace (e.g. \`openssl rand -base64 32\`)`);
+  }
+  return value;
+}
+
+/** One token for both grants would make every API caller an admin. */
+function requireDistinctTokens(vars: Vars): void {
+  if (present(vars.SESSION_ADMIN_TOKEN) && vars.SESSION_ADMIN_TOKEN === vars.SESSION_API_TOKEN) {
+    fail("SESSION_ADMIN_TOKEN", "must differ from SESSION_API_TOKEN");
+  }
+}
+
 export function parseConfig(vars: Vars): Config {
+  requireDistinctTokens(vars);
   return {
     enabled: parseBool("SESSION_ENABLED", vars.SESSION_ENABLED, true),
     timeoutMs: parseInteger("SESSION_TIMEOUT_MS", vars.SESSION_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, 1)!,
@@ -108,6 +134,7 @@ export function parseConfig(vars: Vars): Config {
     budgetMicros: parseInteger("SESSION_BUDGET_MICROS", vars.SESSION_BUDGET_MICROS, undefined, 0),
     registryShards: parseInteger("REGISTRY_SHARDS", vars.REGISTRY_SHARDS, DEFAULT_REGISTRY_SHARDS, 1, MAX_REGISTRY_SHARDS)!,
     namespaceHeader: parseHeader("SESSION_NAMESPACE_HEADER", vars.SESSION_NAMESPACE_HEADER, undefined),
+    statsCursorKey: parseSecret("STATS_CURSOR_KEY", vars.STATS_CURSOR_KEY, MIN_STATS_CURSOR_KEY_LENGTH, MAX_STATS_CURSOR_KEY_LENGTH),
   };
 }
 

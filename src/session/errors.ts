@@ -6,6 +6,7 @@ export type ErrorCode =
   | "invalid_json"
   | "invalid_request"
   | "invalid_session_id"
+  | "invalid_cursor"
   | "payload_too_large"
   | "unauthorized"
   | "forbidden"

@@ -36,17 +36,24 @@ export function truncateId(id: string): string {
   return points.length > SHOWN_ID_CODE_POINTS ? points.slice(0, SHOWN_ID_CODE_POINTS).join("") + "..." : id;
 }
 
-/** Separates a tenant's namespace from the session ID in object names and registry keys; namespaces never contain it. */
-export const NAMESPACE_SEPARATOR = ":";
+/**
+ * Separates a tenant's namespace from the session ID in object names and registry keys. A control
+ * character: validated session IDs and namespaces never contain one, so a scoped key never equals an
+ * unscoped ID (which is its own key) and splits one way only. With a printable separator such as ":",
+ * the unscoped ID "acme:c1" named tenant acme's session "c1".
+ */
+export const NAMESPACE_SEPARATOR = "\u001f";
+/** How stats shows the separator: `tenant:id`. */
+const SHOWN_NAMESPACE_SEPARATOR = ":";
 
 export function namespacedKey(namespace: string, sessionId: string): string {
   return namespace + NAMESPACE_SEPARATOR + sessionId;
 }
 
-/** A registry row as stats shows it; with namespaces, `tenant:` stays whole and the ID is truncated. */
-export function sessionInfo(row: RegistryRow, now: number, namespaced = false): SessionInfo {
-  const cut = namespaced ? row.id.indexOf(NAMESPACE_SEPARATOR) + 1 : 0;
-  const id = row.id.slice(0, cut) + truncateId(row.id.slice(cut));
+/** A registry row as stats shows it; a scoped session shows `tenant:` whole and its ID truncated. */
+export function sessionInfo(row: RegistryRow, now: number): SessionInfo {
+  const cut = row.id.indexOf(NAMESPACE_SEPARATOR);
+  const id = cut < 0 ? truncateId(row.id) : row.id.slice(0, cut) + SHOWN_NAMESPACE_SEPARATOR + truncateId(row.id.slice(cut + 1));
   return { id, model: row.model, age: Math.max(0, Math.floor((now - row.createdAt) / 1000)) };
 }
 

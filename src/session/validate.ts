@@ -13,6 +13,14 @@ export const MAX_TOOL_NAMES = 1024;
 
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * A surrogate without its partner. Object names and registry keys are UTF-8, where a lone
+ * surrogate becomes U+FFFD: "a\uD800" and "a\uFFFD" would share an object but hash to
+ * different registry shards.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Unicode category Cf (bidi controls, zero-width characters, soft hyphen): IDs that look alike but differ. */
+const FORMAT_CHARS = /\p{Cf}/u;
 
 export function validateSessionId(value: unknown): string {
   if (typeof value !== "string" || value === "") {
@@ -23,6 +31,12 @@ export function validateSessionId(value: unknown): string {
   }
   if (CONTROL_CHARS.test(value)) {
     throw new SessionError("invalid_session_id", "session ID must not contain control characters");
+  }
+  if (LONE_SURROGATE.test(value)) {
+    throw new SessionError("invalid_session_id", "session ID must be well-formed UTF-16 (no lone surrogate halves)");
+  }
+  if (FORMAT_CHARS.test(value)) {
+    throw new SessionError("invalid_session_id", "session ID must not contain invisible format characters (Unicode Cf: bidi controls, zero-width)");
   }
   return value;
 }
@@ -76,7 +90,7 @@ export function validateToolNames(field: string, value: unknown): string[] {
   return value as string[];
 }
 
-/** Tenant namespaces: short, and free of the separator so a key splits one way only. */
+/** Tenant namespaces: short, printable, and so free of the key separator (a control character). */
 const NAMESPACE = /^[A-Za-z0-9._~-]{1,64}$/;
 
 export function validateNamespace(value: string, header = "namespace"): string {

@@ -7,7 +7,7 @@ import { RegistryObject as ProductionRegistryObject } from "../../src/objects/re
 import { SessionObject as ProductionSessionObject } from "../../src/objects/session-object";
 import type { RegistryEffect } from "../../src/session/operations";
 
-export { default, SessionService } from "../../src/index";
+export { default, SessionAdmin, SessionService } from "../../src/index";
 
 /**
  * A virtual clock: starts at the real time and moves only when a test says so,
