@@ -1,5 +1,24 @@
 import { describe, expect, it } from "vitest";
 import { compareCodePoints, deriveSessionId, getSessionId, hashRequestContent, normalizeContent } from "../src/session/hashing";
+import vectorText from "./vectors/hash.json?raw";
+
+/**
+ * Vectors computed by Go itself (tools/hash-vectors, `npm run vectors:hash`):
+ * inputs are [JSON string, repeat count] pieces, concatenated.
+ */
+type Pieces = [string, number][];
+const vectors = JSON.parse(vectorText) as {
+  hash: { name: string; content: Pieces; tools: string[]; hash: string }[];
+  sessionId: { name: string; message: Pieces; id: string }[];
+};
+const build = (pieces: Pieces) => pieces.map(([s, n]) => s.repeat(n)).join("");
+const vector = (name: string) => {
+  const found = vectors.hash.find((v) => v.name === name);
+  if (!found) throw new Error(`no vector named ${name}`);
+  return { ...found, content: build(found.content) };
+};
+/** Inputs long enough to take minutes on a quadratic implementation. */
+const LONG_RUNS = ["long whitespace run 500k", "long whitespace run 1M", "long whitespace run 8M"];
 
 describe("deriveSessionId", () => {
   it("is the lowercase hex SHA-256 of the message's UTF-8 bytes", async () => {
@@ -82,5 +101,33 @@ describe("compareCodePoints", () => {
       const [a, b] = [rand(1 + (i % 4)), rand(1 + ((i >> 2) % 4))];
       expect(Math.sign(compareCodePoints(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(Math.sign(bytewise(a, b)));
     }
+  });
+});
+
+describe("Go vectors", () => {
+  it("cover hand-picked edge cases and seeded-random inputs", () => {
+    expect(vectors.hash.length).toBeGreaterThanOrEqual(500);
+    expect(vectors.hash.filter((v) => v.name.startsWith("random")).length).toBeGreaterThanOrEqual(500);
+  });
+
+  it("hashRequestContent equals Go's HashRequestContent on every vector", async () => {
+    const mismatches: string[] = [];
+    for (const v of vectors.hash) {
+      if (LONG_RUNS.includes(v.name)) continue;
+      const got = await hashRequestContent(build(v.content), v.tools);
+      if (got !== v.hash) mismatches.push(`${v.name}: got ${got}, Go ${v.hash}`);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it("sorts tool names holding lone surrogates as Go sorts their U+FFFD", async () => {
+    for (const name of ["tools lone surrogate vs U+FFFE", "tools lone surrogate vs astral"]) {
+      const v = vector(name);
+      expect(await hashRequestContent(v.content, v.tools), name).toBe(v.hash);
+    }
+  });
+
+  it("deriveSessionId equals Go's sha256 hex on every vector", async () => {
+    for (const v of vectors.sessionId) expect(await deriveSessionId(build(v.message)), v.name).toBe(v.id);
   });
 });

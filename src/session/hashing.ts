@@ -11,6 +11,17 @@ const REQUEST_HASH_BYTES = 16;
 export const DEFAULT_SESSION_HEADER = "x-session-id";
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * `s` with each lone surrogate replaced by U+FFFD, the string Go's JSON decoding
+ * yields. Tool names are sorted after this: a lone surrogate sorts among the
+ * surrogates by code unit, but Go sorts its U+FFFD bytes (EF BF BD), so names
+ * such as "\ud800" and "\ufffe" would otherwise be joined in the other order.
+ */
+function wellFormed(s: string): string {
+  return decoder.decode(encoder.encode(s));
+}
 
 /**
  * Go's `unicode.IsSpace`, which `strings.TrimSpace` uses. JS `trim()` differs
@@ -87,7 +98,7 @@ export async function hashRequestContent(content: string, toolNames: readonly st
   let bytes = encoder.encode(normalizeContent(content));
   if (bytes.length > HASH_CONTENT_MAX_BYTES) bytes = bytes.subarray(0, HASH_CONTENT_MAX_BYTES);
   if (toolNames.length > 0) {
-    const suffix = encoder.encode("|tools:" + [...toolNames].sort(compareCodePoints).join(","));
+    const suffix = encoder.encode("|tools:" + toolNames.map(wellFormed).sort(compareCodePoints).join(","));
     const joined = new Uint8Array(bytes.length + suffix.length);
     joined.set(bytes);
     joined.set(suffix, bytes.length);
