@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compareCodePoints, deriveSessionId, getSessionId, hashRequestContent, normalizeContent } from "../src/session/hashing";
+import { call } from "./support/http";
 import vectorText from "./vectors/hash.json?raw";
 
 /**
@@ -17,7 +18,7 @@ const vector = (name: string) => {
   if (!found) throw new Error(`no vector named ${name}`);
   return { ...found, content: build(found.content) };
 };
-/** Inputs long enough to take minutes on a quadratic implementation. */
+/** Inputs long enough to take minutes on a quadratic implementation; each has its own test. */
 const LONG_RUNS = ["long whitespace run 500k", "long whitespace run 1M", "long whitespace run 8M"];
 
 describe("deriveSessionId", () => {
@@ -127,7 +128,31 @@ describe("Go vectors", () => {
     }
   });
 
+  for (const name of LONG_RUNS) {
+    it(`${name}: equals Go's value (a quadratic trim does not finish)`, async () => {
+      const v = vector(name);
+      expect(await hashRequestContent(v.content, v.tools)).toBe(v.hash);
+    });
+  }
+
   it("deriveSessionId equals Go's sha256 hex on every vector", async () => {
     for (const v of vectors.sessionId) expect(await deriveSessionId(build(v.message)), v.name).toBe(v.id);
+  });
+
+  it("POST /v1/hash answers Go's value for a 64,000-space run (the issue's 2.4 s request)", async () => {
+    const v = vector("long whitespace run 64k");
+    const res = await call("POST", "/v1/hash", { body: { content: v.content } });
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ hash: v.hash });
+  });
+
+  it("POST /v1/resolve records Go's hash for a last user message with a 500,000-space run (the issue's stalled request)", async () => {
+    const v = vector("long whitespace run 500k");
+    const sessionId = `hash-long-${crypto.randomUUID()}`;
+    const body = { model: "my-model", messages: [{ role: "user", content: v.content }] };
+    const res = await call("POST", "/v1/resolve", { body: { sessionId, body } });
+    expect(res.status).toBe(200);
+    const session = await call("GET", `/v1/sessions/${sessionId}`);
+    expect(session.json.recentHashes).toEqual([v.hash]);
   });
 });
