@@ -108,7 +108,7 @@ export async function deriveSessionId(firstUserMessage: string): Promise<string>
  * up to the first code point at which the output reaches `maxBytes` UTF-8
  * bytes, computed in one pass that stops there. Regexes would be quadratic: a
  * trailing-whitespace pattern retries every position of an inner whitespace
- * run, and a request with a 500,000-space run stalled the server. The
+ * run, so a 500,000-space run would hold the isolate for minutes. The
  * trailing trim is a scan from the end, which reads only the trailing whitespace.
  */
 function normalizedText(content: string, maxBytes: number): string {
