@@ -3,13 +3,17 @@
  * bodies, encodings, huge numbers, deep JSON and odd session IDs.
  * Invariants: no 5xx; every error in the documented shape; a rejected request
  * changes no state (checked with a read before and after).
+ * Then long inputs for request hashing (whitespace runs up to 1 MB, long
+ * multi-byte text, lone surrogates), through the pure function and through
+ * POST /v1/resolve, against an oracle written from Go's rules.
  *
  * FUZZ_RUNS=50000 npm run test:unit -- fuzz   runs more.
  */
 import { env, exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, API_TOKEN } from "./support/http";
+import { hashRequestContent } from "../src/session/hashing";
+import { ADMIN_TOKEN, API_TOKEN, call } from "./support/http";
 
 const runs = Number(env.FUZZ_RUNS);
 const svc = exports.SessionService;
@@ -142,5 +146,121 @@ describe("fuzzing every route", () => {
     );
     // The fuzzer must reach both sides: successes and each family of rejection.
     for (const status of [200, 400, 401, 404, 405]) expect(statuses.get(status) ?? 0, `status ${status}`).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * Go's HashRequestContent, from its rules, one code point at a time: the input
+ * is what Go decodes (a lone surrogate is U+FFFD); strings.TrimSpace trims
+ * unicode.IsSpace, which is Unicode White_Space; RE2's \s is [\t\n\f\r ]; the
+ * first 500 bytes; tool names sorted by bytes (sort.Strings).
+ */
+const encoder = new TextEncoder();
+const WHITE_SPACE = /^\p{White_Space}$/u;
+const RE2_SPACE = new Set(["\t", "\n", "\f", "\r", " "]);
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
+async function goHashRequestContent(content: string, toolNames: string[]): Promise<string> {
+  const runes = Array.from(content, (ch) => (ch.length === 1 && ch >= "\ud800" && ch <= "\udfff" ? "\ufffd" : ch));
+  let start = 0;
+  let end = runes.length;
+  while (start < end && WHITE_SPACE.test(runes[start]!)) start++;
+  while (end > start && WHITE_SPACE.test(runes[end - 1]!)) end--;
+  const out: string[] = [];
+  let inRun = false;
+  for (let i = start; i < end; i++) {
+    const rune = runes[i]!;
+    if (!RE2_SPACE.has(rune)) out.push(rune);
+    else if (!inRun) out.push(" ");
+    inRun = RE2_SPACE.has(rune);
+  }
+  const parts = [encoder.encode(out.join("")).subarray(0, 500)];
+  if (toolNames.length > 0) {
+    const names = toolNames.map((n) => encoder.encode(n)).sort(compareBytes);
+    parts.push(encoder.encode("|tools:"));
+    names.forEach((n, i) => parts.push(...(i > 0 ? [encoder.encode(","), n] : [n])));
+  }
+  const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  parts.reduce((offset, part) => (joined.set(part, offset), offset + part.length), 0);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", joined));
+  return [...digest.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Characters around the trim and collapse rules: every Go space, look-alikes that are not, multi-byte and lone surrogates. */
+const hashChar = fc.oneof(
+  fc.constantFrom(
+    " ", "\t", "\n", "\r\n", "\f", "\v", "\u0085", "\u00a0", "\u1680", "\u2000", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000",
+    "\ufeff", "\u200b", "\u180e", "a", "s", "é", "€", "漢", "\u{1F600}", "\uffff", "\ud800", "\udfff", " \v ",
+  ),
+  fc.string({ unit: "binary", minLength: 1, maxLength: 3 }),
+);
+/** Mostly short repeats, some around the 500-byte cut, a few up to 1 MB. */
+const repeat = fc.oneof(
+  { weight: 12, arbitrary: fc.integer({ min: 1, max: 8 }) },
+  { weight: 4, arbitrary: fc.integer({ min: 100, max: 700 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 1_000_000 }) },
+);
+const longContent = fc.array(fc.tuple(hashChar, repeat), { maxLength: 6 }).map((pieces) => pieces.map(([ch, n]) => ch.repeat(n)).join(""));
+/**
+ * The issue's shape: text, a whitespace run of up to 1 MB that the trim must
+ * not retry, long multi-byte text, more text. Sized to stay under the 8 MiB
+ * body limit even when JSON escapes every character of the run (6 bytes each).
+ */
+const shortContent = fc.array(fc.tuple(hashChar, fc.integer({ min: 1, max: 700 })), { maxLength: 4 }).map((pieces) => pieces.map(([ch, n]) => ch.repeat(n)).join(""));
+const innerRun = fc
+  .tuple(
+    shortContent,
+    fc.constantFrom(" ", "\t", "\n", "\v", "\u00a0", "\u3000"),
+    fc.integer({ min: 1, max: 1_000_000 }),
+    fc.constantFrom("é", "漢", "\u{1F600}"),
+    fc.integer({ min: 0, max: 100_000 }),
+    shortContent,
+  )
+  .map(([before, ws, n, wide, m, after]) => before + "a" + ws.repeat(n) + "b" + wide.repeat(m) + after);
+const toolNames = fc.array(fc.oneof(fc.string({ unit: "binary", maxLength: 4 }), fc.constantFrom("read_file", "é", "\uffff", "\ufffe", "\u{1F600}", "\ud800", "")), { maxLength: 4 });
+/** The long-input properties are slower per run, so they run a fraction of FUZZ_RUNS. */
+const hashRuns = Math.max(50, Math.round(runs / 25));
+const resolveRuns = Math.max(10, Math.round(runs / 250));
+/** src/http/body.ts RESOLVE_BODY_LIMIT. */
+const RESOLVE_BODY_LIMIT = 8 * 1024 * 1024;
+
+describe("fuzzing long inputs to request hashing", () => {
+  it(`${hashRuns} inputs with runs up to 1 MB: hashRequestContent equals the oracle from Go's rules`, async () => {
+    let long = 0;
+    await fc.assert(
+      fc.asyncProperty(longContent, toolNames, async (content, tools) => {
+        if (content.length > 100_000) long++;
+        expect(await hashRequestContent(content, tools)).toBe(await goHashRequestContent(content, tools));
+      }),
+      { numRuns: hashRuns },
+    );
+    // About one input in ten is long; none at all would mean the generator lost its long runs.
+    expect(long).toBeGreaterThan(0);
+  });
+
+  it(`${resolveRuns} resolves with a last user message holding a whitespace run of up to 1 MB: answered, and the recorded hash equals the oracle`, async () => {
+    await fc.assert(
+      fc.asyncProperty(innerRun, toolNames, async (content, tools) => {
+        const sessionId = `fuzz-long-${crypto.randomUUID()}`;
+        const body = {
+          model: "my-model",
+          messages: [
+            { role: "user", content: "start" },
+            { role: "assistant", content: "", tool_calls: tools.map((name, i) => ({ id: `c${i}`, type: "function", function: { name, arguments: "{}" } })) },
+            { role: "user", content },
+          ],
+        };
+        const text = JSON.stringify({ sessionId, body });
+        // The generator stays under the limit, so every request here must be answered in full.
+        expect(encoder.encode(text).length).toBeLessThanOrEqual(RESOLVE_BODY_LIMIT);
+        const res = await call("POST", "/v1/resolve", { rawBody: text, headers: { "content-type": "application/json" } });
+        expect(res.status, JSON.stringify(res.json)).toBe(200);
+        expect((await svc.getSession(sessionId))?.recentHashes).toEqual([await goHashRequestContent(content, tools)]);
+      }),
+      // Shrinking would resend megabyte bodies for minutes; the first counterexample is reported as found.
+      { numRuns: resolveRuns, endOnFailure: true },
+    );
   });
 });

@@ -1,5 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { compareCodePoints, deriveSessionId, getSessionId, hashRequestContent, normalizeContent } from "../src/session/hashing";
+import { call } from "./support/http";
+import vectorText from "./vectors/hash.json?raw";
+
+/**
+ * Vectors computed by Go itself (tools/hash-vectors, `npm run vectors:hash`):
+ * inputs are [JSON string, repeat count] pieces, concatenated.
+ */
+type Pieces = [string, number][];
+const vectors = JSON.parse(vectorText) as {
+  hash: { name: string; content: Pieces; tools: string[]; hash: string }[];
+  sessionId: { name: string; message: Pieces; id: string }[];
+};
+const build = (pieces: Pieces) => pieces.map(([s, n]) => s.repeat(n)).join("");
+const vector = (name: string) => {
+  const found = vectors.hash.find((v) => v.name === name);
+  if (!found) throw new Error(`no vector named ${name}`);
+  return { ...found, content: build(found.content) };
+};
+/** Inputs long enough to take minutes on a quadratic implementation; each has its own test. */
+const LONG_RUNS = ["long whitespace run 500k", "long whitespace run 1M", "long whitespace run 8M"];
 
 describe("deriveSessionId", () => {
   it("is the lowercase hex SHA-256 of the message's UTF-8 bytes", async () => {
@@ -82,5 +102,57 @@ describe("compareCodePoints", () => {
       const [a, b] = [rand(1 + (i % 4)), rand(1 + ((i >> 2) % 4))];
       expect(Math.sign(compareCodePoints(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(Math.sign(bytewise(a, b)));
     }
+  });
+});
+
+describe("Go vectors", () => {
+  it("cover hand-picked edge cases and seeded-random inputs", () => {
+    expect(vectors.hash.length).toBeGreaterThanOrEqual(500);
+    expect(vectors.hash.filter((v) => v.name.startsWith("random")).length).toBeGreaterThanOrEqual(500);
+  });
+
+  it("hashRequestContent equals Go's HashRequestContent on every vector", async () => {
+    const mismatches: string[] = [];
+    for (const v of vectors.hash) {
+      if (LONG_RUNS.includes(v.name)) continue;
+      const got = await hashRequestContent(build(v.content), v.tools);
+      if (got !== v.hash) mismatches.push(`${v.name}: got ${got}, Go ${v.hash}`);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it("sorts tool names holding lone surrogates as Go sorts their U+FFFD", async () => {
+    for (const name of ["tools lone surrogate vs U+FFFE", "tools lone surrogate vs astral"]) {
+      const v = vector(name);
+      expect(await hashRequestContent(v.content, v.tools), name).toBe(v.hash);
+    }
+  });
+
+  for (const name of LONG_RUNS) {
+    it(`${name}: equals Go's value (a quadratic trim does not finish)`, async () => {
+      const v = vector(name);
+      expect(await hashRequestContent(v.content, v.tools)).toBe(v.hash);
+    });
+  }
+
+  it("deriveSessionId equals Go's sha256 hex on every vector", async () => {
+    for (const v of vectors.sessionId) expect(await deriveSessionId(build(v.message)), v.name).toBe(v.id);
+  });
+
+  it("POST /v1/hash answers Go's value for a 64,000-space run (the issue's 2.4 s request)", async () => {
+    const v = vector("long whitespace run 64k");
+    const res = await call("POST", "/v1/hash", { body: { content: v.content } });
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ hash: v.hash });
+  });
+
+  it("POST /v1/resolve records Go's hash for a last user message with a 500,000-space run (the issue's stalled request)", async () => {
+    const v = vector("long whitespace run 500k");
+    const sessionId = `hash-long-${crypto.randomUUID()}`;
+    const body = { model: "my-model", messages: [{ role: "user", content: v.content }] };
+    const res = await call("POST", "/v1/resolve", { body: { sessionId, body } });
+    expect(res.status).toBe(200);
+    const session = await call("GET", `/v1/sessions/${sessionId}`);
+    expect(session.json.recentHashes).toEqual([v.hash]);
   });
 });

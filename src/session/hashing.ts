@@ -11,17 +11,47 @@ const REQUEST_HASH_BYTES = 16;
 export const DEFAULT_SESSION_HEADER = "x-session-id";
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * `s` with each lone surrogate replaced by U+FFFD, the string Go's JSON decoding
+ * yields. Tool names are sorted after this: a lone surrogate sorts among the
+ * surrogates by code unit, but Go sorts its U+FFFD bytes (EF BF BD), so names
+ * such as "\ud800" and "\ufffe" would otherwise be joined in the other order.
+ */
+function wellFormed(s: string): string {
+  return decoder.decode(encoder.encode(s));
+}
 
 /**
  * Go's `unicode.IsSpace`, which `strings.TrimSpace` uses. JS `trim()` differs
  * (it strips U+FEFF and keeps U+0085), so a Go gateway would disagree on edges.
+ * Every such character is one UTF-16 code unit, so checking code units is exact.
  */
-const GO_TRIM_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+function isGoSpace(c: number): boolean {
+  if (c <= 0xff) return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0x85 || c === 0xa0;
+  return c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
 /**
- * RE2's `\s` is `[\t\n\f\r ]`. The reference meant `\s+` (it wrote `s+`, which
- * matches the letter s); we implement that intent with RE2's exact class.
+ * RE2's `\s` is `[\t\n\f\r ]` (not `\v`). The reference meant `\s+` (it wrote
+ * `s+`, which matches the letter s); we implement that intent with RE2's class.
  */
-const RE2_WHITESPACE_RUN = /[\t\n\f\r ]+/g;
+function isRe2Space(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d;
+}
+
+/** UTF-8 length of the code point starting at `i`; a lone surrogate encodes as U+FFFD (3 bytes), as TextEncoder does. */
+function utf8Width(s: string, i: number): { bytes: number; units: number } {
+  const c = s.charCodeAt(i);
+  if (c < 0x80) return { bytes: 1, units: 1 };
+  if (c < 0x800) return { bytes: 2, units: 1 };
+  if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+    const next = s.charCodeAt(i + 1);
+    if (next >= 0xdc00 && next <= 0xdfff) return { bytes: 4, units: 2 };
+  }
+  return { bytes: 3, units: 1 };
+}
 
 function hex(bytes: Uint8Array): string {
   let out = "";
@@ -73,9 +103,44 @@ export async function deriveSessionId(firstUserMessage: string): Promise<string>
   return hex(await sha256(encoder.encode(firstUserMessage)));
 }
 
+/**
+ * Go's `regexp.MustCompile(\`\s+\`).ReplaceAllString(strings.TrimSpace(content), " ")`,
+ * up to the first code point at which the output reaches `maxBytes` UTF-8
+ * bytes, computed in one pass that stops there. Regexes would be quadratic: a
+ * trailing-whitespace pattern retries every position of an inner whitespace
+ * run, so a 500,000-space run would hold the isolate for minutes. The
+ * trailing trim is a scan from the end, which reads only the trailing whitespace.
+ */
+function normalizedText(content: string, maxBytes: number): string {
+  let start = 0;
+  let end = content.length;
+  while (start < end && isGoSpace(content.charCodeAt(start))) start++;
+  while (end > start && isGoSpace(content.charCodeAt(end - 1))) end--;
+  let out = "";
+  let bytes = 0;
+  let segment = start;
+  let i = start;
+  while (i < end && bytes < maxBytes) {
+    if (isRe2Space(content.charCodeAt(i))) {
+      out += content.slice(segment, i) + " ";
+      bytes += 1;
+      i++;
+      // A run past the cut cannot change the output, so it is not read.
+      if (bytes < maxBytes) while (i < end && isRe2Space(content.charCodeAt(i))) i++;
+      segment = i;
+    } else {
+      const width = utf8Width(content, i);
+      bytes += width.bytes;
+      i += width.units;
+    }
+  }
+  // `i` is always on a code point boundary, so no surrogate pair is split here.
+  return out + content.slice(segment, i);
+}
+
 /** Whitespace-normalised content, as `hashRequestContent` hashes it before truncation. */
 export function normalizeContent(content: string): string {
-  return content.replace(GO_TRIM_SPACE, "").replace(RE2_WHITESPACE_RUN, " ");
+  return normalizedText(content, Infinity);
 }
 
 /**
@@ -84,10 +149,10 @@ export function normalizeContent(content: string): string {
  * names, SHA-256, first 16 bytes as hex.
  */
 export async function hashRequestContent(content: string, toolNames: readonly string[] = []): Promise<string> {
-  let bytes = encoder.encode(normalizeContent(content));
+  let bytes = encoder.encode(normalizedText(content, HASH_CONTENT_MAX_BYTES));
   if (bytes.length > HASH_CONTENT_MAX_BYTES) bytes = bytes.subarray(0, HASH_CONTENT_MAX_BYTES);
   if (toolNames.length > 0) {
-    const suffix = encoder.encode("|tools:" + [...toolNames].sort(compareCodePoints).join(","));
+    const suffix = encoder.encode("|tools:" + toolNames.map(wellFormed).sort(compareCodePoints).join(","));
     const joined = new Uint8Array(bytes.length + suffix.length);
     joined.set(bytes);
     joined.set(suffix, bytes.length);

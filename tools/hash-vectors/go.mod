@@ -1,0 +1,3 @@
+module edge-session/tools/hash-vectors
+
+go 1.19
