@@ -175,6 +175,7 @@ describe("what end users see of session-service errors", () => {
     [`session_budget_exceeded: session cost 5000000 exceeds the budget; ${SECRET}`, 429, "rate_limit_exceeded", "session_budget_exceeded", "session budget exceeded"],
     [`invalid_session_id: ${SECRET}`, 400, "invalid_request_error", "invalid_session_id", "invalid session ID"],
     [`invalid_request: ${SECRET}`, 400, "invalid_request_error", "invalid_request", "invalid request"],
+    [`invalid_json: ${SECRET}`, 400, "invalid_request_error", "invalid_request", "invalid request"],
     [`payload_too_large: ${SECRET}`, 413, "invalid_request_error", "payload_too_large", "request body too large"],
     [`internal_error: ${SECRET}`, 502, "server_error", "session_unavailable", "session service unavailable"],
     [`registry_unavailable: ${SECRET}`, 502, "server_error", "session_unavailable", "session service unavailable"],
