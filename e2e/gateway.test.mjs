@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import OpenAI, { RateLimitError } from "openai";
+import OpenAI, { AuthenticationError, BadRequestError, RateLimitError } from "openai";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
 import { startDevServer } from "../scripts/dev-server.mjs";
@@ -19,10 +19,13 @@ const PRICES = {
   "pricey-model": { input: 50_000, output: 50_000 },
 };
 const BUDGET_MICROS = 1_000_000;
+/** Two gateway keys (GATEWAY_KEYS: key ID → key); every key is 32+ characters, as the gateway requires. */
+const KEYS = { alice: "alice-key-0123456789abcdef0123456789", bob: "bob-key-0123456789abcdef0123456789ab" };
 
 let upstream;
 let server;
 let openai;
+let bobClient;
 
 /**
  * `--var` reaches only the first Worker of a multi-config `wrangler dev`, so the
@@ -39,8 +42,10 @@ before(async () => {
     "-c", SESSION_CONFIG,
     "--var", `UPSTREAM_BASE_URL:${upstream.url}`,
     "--var", `MODEL_PRICES:${JSON.stringify(PRICES)}`,
+    "--var", `GATEWAY_KEYS:${JSON.stringify(KEYS)}`,
   ]);
-  openai = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "unused-by-the-example", maxRetries: 0 });
+  openai = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: KEYS.alice, maxRetries: 0 });
+  bobClient = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: KEYS.bob, maxRetries: 0 });
 });
 
 after(async () => {
@@ -54,21 +59,17 @@ const user = (content) => ({ role: "user", content });
 const assistant = (content) => ({ role: "assistant", content });
 
 /** Calls the gateway; returns the completion, the session headers and the model the upstream saw. */
-async function chat(params, headers = {}) {
+async function chat(params, headers = {}, client = openai) {
   const before = upstream.calls.length;
-  const { data, response } = await openai.chat.completions.create(params, { headers }).withResponse();
+  const { data, response } = await client.chat.completions.create(params, { headers }).withResponse();
   return {
     data,
     sessionId: response.headers.get("x-session-id"),
     model: response.headers.get("x-session-model"),
     pinned: response.headers.get("x-session-pinned"),
+    costMicros: response.headers.get("x-session-cost-micros"),
     upstreamModel: upstream.calls[before]?.model,
   };
-}
-
-async function session(id) {
-  const res = await fetch(`${server.baseUrl}/sessions/${encodeURIComponent(id)}`);
-  return res.json();
 }
 
 const micros = (model, usage) => Math.round(usage.prompt_tokens * PRICES[model].input + usage.completion_tokens * PRICES[model].output);
@@ -107,7 +108,7 @@ describe("example gateway with the OpenAI SDK", () => {
     const later = await chat({ model: "auto", messages: [user("use mine"), assistant("ok"), user("Please refactor the architecture")] }, { "x-session-id": id });
     assert.equal(pick.upstreamModel, "my-own-model");
     assert.equal(later.upstreamModel, "my-own-model");
-    assert.equal((await session(id)).userExplicit, true);
+    assert.equal(later.pinned, "true");
   });
 
   it("adds streaming and non-streaming costs up to the upstream's usage", async () => {
@@ -122,18 +123,76 @@ describe("example gateway with the OpenAI SDK", () => {
     assert.deepEqual(calls.map((c) => c.stream), [false, true]);
     const expected = calls.reduce((sum, c) => sum + micros(c.model, c.usage), 0);
     assert.ok(expected > 0);
-    assert.equal((await session(id)).sessionCostMicros, expected);
+    // x-session-cost-micros is the cost recorded before the request it answers.
+    const third = await chat({ model: "auto", messages: [user("first question"), assistant("…"), user("second"), assistant("…"), user("third")] }, { "x-session-id": id });
+    assert.equal(third.costMicros, String(expected));
   });
 
   it("answers 429 past the session budget, which the SDK raises as RateLimitError", async () => {
     const id = `budget-${tag()}`;
-    await chat({ model: "pricey-model", messages: [user("expensive")] }, { "x-session-id": id });
-    assert.ok((await session(id)).sessionCostMicros > BUDGET_MICROS);
+    const first = await chat({ model: "pricey-model", messages: [user("expensive")] }, { "x-session-id": id });
+    assert.ok(micros("pricey-model", upstream.calls.at(-1).usage) > BUDGET_MICROS, "the first call alone spends the budget");
+    assert.equal(first.sessionId, id);
     const calls = upstream.calls.length;
     await assert.rejects(
       () => openai.chat.completions.create({ model: "pricey-model", messages: [user("expensive"), assistant("…"), user("again")] }, { headers: { "x-session-id": id } }),
-      (err) => err instanceof RateLimitError && err.status === 429 && err.code === "session_budget_exceeded",
+      (err) => err instanceof RateLimitError && err.status === 429 && err.code === "session_budget_exceeded" && err.error?.message === "session budget exceeded",
     );
     assert.equal(upstream.calls.length, calls, "a refused request never reaches the upstream");
+  });
+});
+
+describe("example gateway: who may use it and what reaches end users", () => {
+  const hello = () => ({ model: "auto", messages: [user(`hello ${tag()}`)] });
+
+  it("refuses a request without a gateway key with 401, which the SDK raises as AuthenticationError", async () => {
+    const calls = upstream.calls.length;
+    await assert.rejects(
+      () => openai.chat.completions.create(hello(), { headers: { Authorization: null } }),
+      (err) => err instanceof AuthenticationError && err.status === 401 && err.code === "invalid_api_key",
+    );
+    assert.equal(upstream.calls.length, calls, "an unauthenticated request never reaches the upstream");
+  });
+
+  it("refuses a wrong gateway key with 401", async () => {
+    const stranger = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "sk-someone-else-0123456789abcdef01234567", maxRetries: 0 });
+    const calls = upstream.calls.length;
+    await assert.rejects(
+      () => stranger.chat.completions.create(hello()),
+      (err) => err instanceof AuthenticationError && err.status === 401 && err.code === "invalid_api_key",
+    );
+    assert.equal(upstream.calls.length, calls);
+  });
+
+  it("gives two keys sending the same conversation two sessions", async () => {
+    const opening = user(`the same opening ${tag()}`);
+    const followUp = [opening, assistant("…"), user("and then?")];
+    await chat({ model: "auto", messages: [opening] });
+    const alice = await chat({ model: "auto", messages: followUp });
+    const bob = await chat({ model: "auto", messages: followUp }, {}, bobClient);
+    assert.equal(alice.pinned, "true", "alice's second turn continues her session");
+    assert.equal(bob.pinned, "false", "bob starts his own session");
+    assert.ok(Number(alice.costMicros) > 0, "alice's session holds the cost of her first turn");
+    assert.equal(bob.costMicros, "0", "bob's session has none of alice's cost");
+  });
+
+  it("has no debug route that reads sessions", async () => {
+    const id = `debug-${tag()}`;
+    await chat({ model: "my-own-model", messages: [user("secret plans")] }, { "x-session-id": id });
+    const res = await fetch(`${server.baseUrl}/sessions/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${KEYS.alice}` } });
+    const text = await res.text();
+    assert.equal(res.status, 404);
+    assert.ok(!text.includes("my-own-model"), text);
+  });
+
+  it("answers session-service errors with the gateway's fixed messages, never the service's own", async () => {
+    await assert.rejects(
+      () => openai.chat.completions.create(hello(), { headers: { "x-session-id": "x".repeat(300) } }),
+      (err) => err instanceof BadRequestError && err.code === "invalid_session_id" && err.error?.message === "invalid session ID",
+    );
+    await assert.rejects(
+      () => openai.chat.completions.create({ model: "auto", messages: "not a list" }),
+      (err) => err instanceof BadRequestError && err.code === "invalid_request" && err.error?.message === "invalid request",
+    );
   });
 });

@@ -1,16 +1,23 @@
 /**
  * Example edge LLM gateway: an OpenAI-compatible POST /v1/chat/completions that
- * asks edge-session for the model with one RPC, forwards to an upstream, and
+ * authenticates its caller with a gateway key, asks edge-session for the model
+ * with one RPC in that key's session namespace, forwards to an upstream, and
  * records the real cost from the upstream's `usage`.
  */
 import type { SessionService } from "../../../src/client";
+import { authenticate, gatewayKeys, GatewayKeysError } from "./auth";
 import { routeTier, type Tier } from "./router";
+import { GatewayConfigError, sessionFailure, sessionHeaderName, sessionHeaders, SESSION_UNAVAILABLE } from "./session-rpc";
 
 interface Env {
   SESSION: Service<SessionService>;
   /** e.g. https://api.openai.com/v1 or any OpenAI-compatible base URL */
   UPSTREAM_BASE_URL: string;
   UPSTREAM_API_KEY?: string;
+  /** Secret, JSON: key ID → key. Callers send the key as a bearer token; the key ID scopes their sessions. */
+  GATEWAY_KEYS?: string;
+  /** The session header, as the session service's SESSION_HEADER names it (default x-session-id). */
+  SESSION_HEADER?: string;
   /** JSON: tier → model, for profile requests ("auto", "eco", "premium"). */
   TIER_MODELS: string | Record<Tier, string>;
   /** JSON: model → {"input": USD per 1M tokens, "output": USD per 1M tokens}. */
@@ -32,6 +39,12 @@ function jsonOf<T>(value: string | T): T {
 function openaiError(status: number, code: string, message: string): Response {
   const type = status === 429 ? "rate_limit_exceeded" : status >= 500 ? "server_error" : "invalid_request_error";
   return Response.json({ error: { message, type, code } }, { status });
+}
+
+/** Unexpected failures: logged with their detail, answered with a fixed message. */
+function internalError(err: unknown): Response {
+  console.error("gateway error:", err instanceof Error ? (err.stack ?? err.message) : String(err));
+  return openaiError(500, "internal_error", "internal error");
 }
 
 function lastUserText(messages: unknown): string {
@@ -85,7 +98,9 @@ function meterStream(body: ReadableStream<Uint8Array>, onUsage: (usage: Usage | 
   );
 }
 
-async function chatCompletions(request: Request, env: Env): Promise<Response> {
+type Scope = () => ReturnType<Env["SESSION"]["forNamespace"]>;
+
+async function chatCompletions(request: Request, env: Env, scope: Scope, sessionHeader: string): Promise<Response> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) return openaiError(413, "payload_too_large", "request body too large");
   let body: ChatBody;
@@ -106,13 +121,11 @@ async function chatCompletions(request: Request, env: Env): Promise<Response> {
 
   let decision;
   try {
-    decision = await env.SESSION.resolve({ headers: Object.fromEntries(request.headers), body, routed });
+    decision = await scope().resolve({ headers: sessionHeaders(request.headers, sessionHeader), body, routed });
   } catch (err) {
-    const [code, ...rest] = String((err as Error).message).split(": ");
-    const message = rest.join(": ") || String(err);
-    if (code === "session_budget_exceeded") return openaiError(429, code, message);
-    if (code === "invalid_request" || code === "invalid_session_id") return openaiError(400, code, message);
-    return openaiError(502, "session_unavailable", message);
+    const failure = sessionFailure(err);
+    if (failure === SESSION_UNAVAILABLE) console.error("session service error:", err instanceof Error ? err.message : String(err));
+    return openaiError(failure.status, failure.code, failure.message);
   }
 
   const stream = body.stream === true;
@@ -128,11 +141,18 @@ async function chatCompletions(request: Request, env: Env): Promise<Response> {
     "x-session-id": decision.sessionId ?? "",
     "x-session-model": decision.model,
     "x-session-pinned": String(decision.pinned),
+    "x-session-cost-micros": String(decision.sessionCostMicros),
   });
   const sessionId = decision.sessionId;
+  // The completion is already produced: a failed cost write is logged, not turned into a failed answer.
   const record = async (usage: Usage | undefined) => {
     const micros = costMicros(env, decision.model, usage);
-    if (sessionId !== null && micros > 0) await env.SESSION.addSessionCost(sessionId, micros);
+    if (sessionId === null || micros <= 0) return;
+    try {
+      await scope().addSessionCost(sessionId, micros);
+    } catch (err) {
+      console.error("recording session cost failed:", err instanceof Error ? err.message : String(err));
+    }
   };
 
   if (!upstream.ok || !upstream.body) return new Response(upstream.body, { status: upstream.status, headers });
@@ -142,20 +162,51 @@ async function chatCompletions(request: Request, env: Env): Promise<Response> {
   return Response.json(completion, { status: upstream.status, headers });
 }
 
+/** 401 in OpenAI's shape and code, so SDKs raise AuthenticationError. */
+function unauthorized(): Response {
+  const res = openaiError(401, "invalid_api_key", "missing or invalid gateway key");
+  res.headers.set("www-authenticate", 'Bearer realm="gateway"');
+  return res;
+}
+
+async function handle(request: Request, env: Env): Promise<Response> {
+  const url = new URL(request.url);
+  if (url.pathname === "/health") return Response.json({ ok: true });
+
+  // Fail closed: without keys the gateway would spend the upstream key for anyone.
+  let keys;
+  let sessionHeader;
+  try {
+    keys = await gatewayKeys(env.GATEWAY_KEYS);
+    sessionHeader = sessionHeaderName(env.SESSION_HEADER);
+  } catch (err) {
+    if (err instanceof GatewayKeysError) {
+      console.error(err.message);
+      return openaiError(503, "gateway_not_configured", "gateway keys are not configured");
+    }
+    if (err instanceof GatewayConfigError) {
+      console.error(err.message);
+      return openaiError(500, "gateway_misconfigured", "gateway is misconfigured");
+    }
+    throw err;
+  }
+  const keyId = await authenticate(request.headers.get("authorization"), keys);
+  if (keyId === undefined) return unauthorized();
+
+  if (url.pathname === "/v1/chat/completions") {
+    if (request.method !== "POST") return openaiError(405, "method_not_allowed", "use POST");
+    // Every session call runs in the key's namespace: two keys never share a session, even with equal IDs.
+    return chatCompletions(request, env, () => env.SESSION.forNamespace(keyId), sessionHeader);
+  }
+  return openaiError(404, "not_found", "no such route");
+}
+
 export default {
   async fetch(request, env) {
-    const url = new URL(request.url);
-    if (url.pathname === "/health") return Response.json({ ok: true });
-    if (url.pathname === "/v1/chat/completions") {
-      if (request.method !== "POST") return openaiError(405, "method_not_allowed", "use POST");
-      return chatCompletions(request, env);
+    try {
+      return await handle(request, env);
+    } catch (err) {
+      return internalError(err);
     }
-    // For the walkthrough: what the session layer holds for a conversation.
-    const match = /^\/sessions\/([^/]+)$/.exec(url.pathname);
-    if (match && request.method === "GET") {
-      const session = await env.SESSION.getSession(decodeURIComponent(match[1]!));
-      return session ? Response.json(session) : openaiError(404, "session_not_found", "no such session");
-    }
-    return openaiError(404, "not_found", "no such route");
   },
 } satisfies ExportedHandler<Env>;

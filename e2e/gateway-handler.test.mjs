@@ -1,0 +1,270 @@
+/**
+ * The example gateway's fetch handler, run in Node against a recording fake of
+ * the SESSION binding and the fake upstream: what reaches the session service
+ * (headers, namespace), what reaches end users (status, fixed messages), and
+ * how it fails closed. No wrangler: the TypeScript is bundled in memory.
+ */
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it, mock } from "node:test";
+import { build } from "esbuild";
+import { startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
+
+/** Bundles one TypeScript module of the gateway and imports it. */
+async function load(entry) {
+  const out = await build({ entryPoints: [entry], bundle: true, format: "esm", platform: "neutral", write: false, logLevel: "silent" });
+  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString("base64")}`);
+}
+
+const KEYS = { alice: "alice-key-0123456789abcdef0123456789", bob: "bob-key-0123456789abcdef0123456789ab" };
+const PRICES = { "gemini-2.5-flash": { input: 0.3, output: 2.5 } };
+const TIERS = { SIMPLE: "gemini-2.5-flash", MEDIUM: "gemini-2.5-flash", COMPLEX: "gemini-2.5-flash", REASONING: "gemini-2.5-flash" };
+const CHAT = { model: "auto", messages: [{ role: "user", content: "hi" }] };
+
+/** A SESSION binding that records every call; `fail` makes resolve throw that error, `failCost` addSessionCost. */
+function fakeSession() {
+  const calls = [];
+  const decision = { sessionId: "s1", source: "header", model: "gemini-2.5-flash", tier: "SIMPLE", pinned: false, userExplicit: false, strikes: 0, escalated: false, requestCount: 1, sessionCostMicros: 7 };
+  const binding = {
+    calls,
+    fail: undefined,
+    failCost: undefined,
+    forNamespace(namespace) {
+      calls.push({ method: "forNamespace", namespace });
+      return {
+        resolve: async (input) => {
+          calls.push({ method: "resolve", namespace, input });
+          if (binding.fail) throw binding.fail;
+          return decision;
+        },
+        addSessionCost: async (id, micros) => {
+          calls.push({ method: "addSessionCost", namespace, id, micros });
+          if (binding.failCost) throw binding.failCost;
+          return null;
+        },
+      };
+    },
+  };
+  // Unscoped methods, recorded so that a call outside any key's namespace shows up.
+  for (const method of ["resolve", "getSession", "addSessionCost", "setSession", "clearSession"]) {
+    binding[method] = async (...args) => {
+      calls.push({ method, namespace: undefined, args, input: args[0] });
+      if (method === "resolve" && binding.fail) throw binding.fail;
+      return method === "resolve" ? decision : { sessionId: args[0], model: "gemini-2.5-flash", sessionCostMicros: 7 };
+    };
+  }
+  return binding;
+}
+
+let worker;
+let upstream;
+let env;
+let errors;
+let upstreamCalls;
+
+before(async () => {
+  worker = (await load("examples/gateway/src/index.ts")).default;
+  upstream = await startFakeUpstream();
+});
+after(() => upstream?.close());
+beforeEach(() => {
+  env = { SESSION: fakeSession(), UPSTREAM_BASE_URL: upstream.url, TIER_MODELS: TIERS, MODEL_PRICES: PRICES, GATEWAY_KEYS: JSON.stringify(KEYS) };
+  errors = mock.method(console, "error", () => {});
+  upstreamCalls = upstream.calls.length;
+});
+
+function post(headers = {}, body = CHAT, path = "/v1/chat/completions") {
+  return new Request(`http://gateway.test${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+}
+const asAlice = (headers = {}) => ({ authorization: `Bearer ${KEYS.alice}`, ...headers });
+const logged = () => errors.mock.calls.map((c) => c.arguments.map(String).join(" ")).join("\n");
+
+describe("gateway keys", () => {
+  it("refuses to serve when GATEWAY_KEYS is not set: 503 with a fixed message, logged, nothing called", async () => {
+    for (const unset of [undefined, ""]) {
+      env.GATEWAY_KEYS = unset;
+      const res = await worker.fetch(post(asAlice()), env);
+      assert.equal(res.status, 503);
+      assert.deepEqual(await res.json(), { error: { message: "gateway keys are not configured", type: "server_error", code: "gateway_not_configured" } });
+    }
+    assert.deepEqual(env.SESSION.calls, []);
+    assert.equal(upstream.calls.length, upstreamCalls, "nothing reached the upstream");
+    assert.match(logged(), /GATEWAY_KEYS/);
+  });
+
+  it("refuses to serve when GATEWAY_KEYS is malformed, and logs why without logging any key", async () => {
+    const bad = [
+      "not json",
+      "[]",
+      "{}",
+      JSON.stringify({ "bad id!": KEYS.alice }),
+      JSON.stringify({ ["x".repeat(65)]: KEYS.alice }),
+      JSON.stringify({ alice: "short-key" }),
+      JSON.stringify({ alice: 12345678901234567890123456789012345 }),
+      JSON.stringify({ alice: `${KEYS.alice} with spaces` }),
+      JSON.stringify({ alice: KEYS.alice, bob: KEYS.alice }),
+      JSON.stringify({ [KEYS.alice]: "alice" }),
+    ];
+    for (const value of bad) {
+      env.GATEWAY_KEYS = value;
+      errors.mock.resetCalls();
+      const res = await worker.fetch(post(asAlice()), env);
+      assert.equal(res.status, 503, value);
+      assert.deepEqual(await res.json(), { error: { message: "gateway keys are not configured", type: "server_error", code: "gateway_not_configured" } });
+      assert.match(logged(), /GATEWAY_KEYS/, value);
+      assert.ok(!logged().includes(KEYS.alice) && !logged().includes("short-key"), logged());
+    }
+    assert.deepEqual(env.SESSION.calls, []);
+  });
+
+  it("answers 401 in OpenAI's shape without a key, with a wrong key, or with a key ID instead of a key", async () => {
+    const attempts = [{}, { authorization: "Bearer wrong-0123456789abcdef0123456789abcdef" }, { authorization: "Bearer alice" }, { authorization: KEYS.alice }, { authorization: `Basic ${KEYS.alice}` }, { "x-api-key": KEYS.alice }];
+    for (const headers of attempts) {
+      const res = await worker.fetch(post(headers), env);
+      assert.equal(res.status, 401, JSON.stringify(headers));
+      assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer/);
+      assert.deepEqual(await res.json(), { error: { message: "missing or invalid gateway key", type: "invalid_request_error", code: "invalid_api_key" } });
+    }
+    assert.deepEqual(env.SESSION.calls, []);
+    assert.equal(upstream.calls.length, upstreamCalls, "nothing reached the upstream");
+  });
+
+  it("scopes every session call to the key's ID", async () => {
+    const res = await worker.fetch(post({ authorization: `Bearer ${KEYS.bob}` }), env);
+    assert.equal(res.status, 200);
+    await res.json();
+    const sessionCalls = env.SESSION.calls.filter((c) => c.method !== "forNamespace");
+    assert.deepEqual(sessionCalls.map((c) => [c.method, c.namespace]), [["resolve", "bob"], ["addSessionCost", "bob"]]);
+  });
+});
+
+describe("what the session service receives", () => {
+  it("only the session header, never Authorization, Cookie or anything else", async () => {
+    const res = await worker.fetch(post(asAlice({ cookie: "sid=secret", "x-session-id": "conv-1", "x-forwarded-for": "10.0.0.1", "x-tenant-id": "someone-else", "openai-organization": "org-1" })), env);
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+    const resolve = env.SESSION.calls.find((c) => c.method === "resolve");
+    assert.deepEqual(resolve.input.headers, { "x-session-id": "conv-1" });
+  });
+
+  it("no headers at all when the request has no session header", async () => {
+    const res = await worker.fetch(post(asAlice({ cookie: "sid=secret" })), env);
+    await res.body?.cancel();
+    assert.deepEqual(env.SESSION.calls.find((c) => c.method === "resolve").input.headers, {});
+  });
+
+  it("the configured session header (SESSION_HEADER), under the name the service reads", async () => {
+    env.SESSION_HEADER = "X-Conversation-Id";
+    const res = await worker.fetch(post(asAlice({ "x-session-id": "ignored", "x-conversation-id": "conv-2" })), env);
+    await res.body?.cancel();
+    assert.deepEqual(env.SESSION.calls.find((c) => c.method === "resolve").input.headers, { "x-conversation-id": "conv-2" });
+  });
+
+  it("an invalid SESSION_HEADER fails closed with a fixed message", async () => {
+    env.SESSION_HEADER = "not a header";
+    const res = await worker.fetch(post(asAlice()), env);
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { error: { message: "gateway is misconfigured", type: "server_error", code: "gateway_misconfigured" } });
+    assert.match(logged(), /SESSION_HEADER/);
+    assert.deepEqual(env.SESSION.calls, []);
+  });
+});
+
+describe("what end users see of session-service errors", () => {
+  const SECRET = "shard 7 at /internal/registry-7 refused";
+  const cases = [
+    [`session_budget_exceeded: session cost 5000000 exceeds the budget; ${SECRET}`, 429, "rate_limit_exceeded", "session_budget_exceeded", "session budget exceeded"],
+    [`invalid_session_id: ${SECRET}`, 400, "invalid_request_error", "invalid_session_id", "invalid session ID"],
+    [`invalid_request: ${SECRET}`, 400, "invalid_request_error", "invalid_request", "invalid request"],
+    [`invalid_json: ${SECRET}`, 400, "invalid_request_error", "invalid_request", "invalid request"],
+    [`payload_too_large: ${SECRET}`, 413, "invalid_request_error", "payload_too_large", "request body too large"],
+    [`internal_error: ${SECRET}`, 502, "server_error", "session_unavailable", "session service unavailable"],
+    [`registry_unavailable: ${SECRET}`, 502, "server_error", "session_unavailable", "session service unavailable"],
+    [`config_invalid: ${SECRET}`, 502, "server_error", "session_unavailable", "session service unavailable"],
+    [SECRET, 502, "server_error", "session_unavailable", "session service unavailable"],
+  ];
+  for (const [thrown, status, type, code, message] of cases) {
+    it(`${thrown.split(":")[0]} → ${status} "${message}"`, async () => {
+      env.SESSION.fail = new Error(thrown);
+      const res = await worker.fetch(post(asAlice()), env);
+      const text = await res.text();
+      assert.equal(res.status, status);
+      assert.deepEqual(JSON.parse(text), { error: { message, type, code } });
+      assert.ok(!text.includes("shard 7"), text);
+      assert.equal(upstream.calls.length, upstreamCalls, "nothing reached the upstream");
+    });
+  }
+
+  it("logs the service's own message for a 502, where operators can read it", async () => {
+    env.SESSION.fail = new Error(`internal_error: ${SECRET}`);
+    await (await worker.fetch(post(asAlice()), env)).text();
+    assert.match(logged(), /shard 7/);
+  });
+
+  it("still returns the completion when recording its cost fails, and logs the failure", async () => {
+    env.SESSION.failCost = new Error(`internal_error: ${SECRET}`);
+    const res = await worker.fetch(post(asAlice()), env);
+    const text = await res.text();
+    assert.equal(res.status, 200);
+    assert.equal(JSON.parse(text).choices[0].message.content, "echo from gemini-2.5-flash");
+    assert.ok(!text.includes("shard 7"));
+    assert.match(logged(), /shard 7/);
+  });
+
+  it("an unreachable upstream is a 500 with a fixed message", async () => {
+    const closed = await startFakeUpstream();
+    await closed.close();
+    env.UPSTREAM_BASE_URL = closed.url;
+    const res = await worker.fetch(post(asAlice()), env);
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { error: { message: "internal error", type: "server_error", code: "internal_error" } });
+    assert.ok(logged().length > 0);
+  });
+
+  it("a non-Error rejection is a 502 too", async () => {
+    env.SESSION.fail = { toString: () => SECRET };
+    const res = await worker.fetch(post(asAlice()), env);
+    assert.equal(res.status, 502);
+    assert.ok(!(await res.text()).includes("shard 7"));
+  });
+});
+
+describe("routes", () => {
+  it("has no session debug route, even with a valid key", async () => {
+    const res = await worker.fetch(new Request("http://gateway.test/sessions/s1", { headers: asAlice() }), env);
+    assert.equal(res.status, 404);
+    assert.deepEqual(env.SESSION.calls, []);
+  });
+
+  it("asks for a key before saying whether a route exists", async () => {
+    const res = await worker.fetch(new Request("http://gateway.test/sessions/s1"), env);
+    assert.equal(res.status, 401);
+  });
+
+  it("serves /health without a key", async () => {
+    const res = await worker.fetch(new Request("http://gateway.test/health"), env);
+    assert.equal(res.status, 200);
+  });
+});
+
+describe("authenticate (pure)", () => {
+  it("returns the ID of the matching key among several, for any case of the Bearer scheme", async () => {
+    const { authenticate, gatewayKeys } = await load("examples/gateway/src/auth.ts");
+    const keys = await gatewayKeys(JSON.stringify(KEYS));
+    assert.equal(await authenticate(`Bearer ${KEYS.bob}`, keys), "bob");
+    assert.equal(await authenticate(`bearer  ${KEYS.alice} `, keys), "alice");
+    assert.equal(await authenticate(`Bearer ${KEYS.alice}x`, keys), undefined);
+    assert.equal(await authenticate(`Bearer ${KEYS.alice.slice(0, -1)}`, keys), undefined);
+    assert.equal(await authenticate(`Bearer ${KEYS.alice} ${KEYS.bob}`, keys), undefined);
+    assert.equal(await authenticate(null, keys), undefined);
+  });
+});
+
+describe("sessionHeaders (pure)", () => {
+  it("picks the one named header, case-insensitively, and nothing else", async () => {
+    const { sessionHeaders } = await load("examples/gateway/src/session-rpc.ts");
+    const headers = new Headers({ authorization: "Bearer k", cookie: "a=b", "X-Session-Id": "s", "proxy-authorization": "p" });
+    assert.deepEqual(sessionHeaders(headers, "x-session-id"), { "x-session-id": "s" });
+    assert.deepEqual(sessionHeaders(headers, "X-SESSION-ID"), { "x-session-id": "s" });
+    assert.deepEqual(sessionHeaders(new Headers({ cookie: "a=b" }), "x-session-id"), {});
+  });
+});

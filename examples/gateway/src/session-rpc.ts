@@ -1,0 +1,61 @@
+/**
+ * The gateway's side of the session service: which request headers it passes
+ * on, and what end users are told when a call fails. The service's own error
+ * messages stay in the gateway's log; users get the fixed texts below.
+ */
+
+/** The session service's default SESSION_HEADER (src/session/hashing.ts, DEFAULT_SESSION_HEADER). */
+const DEFAULT_SESSION_HEADER = "x-session-id";
+/** An RFC 9110 token, the names `Headers` accepts; anything else would throw on every request. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** The gateway's configuration is unusable. The message is for the log only. */
+export class GatewayConfigError extends Error {
+  override readonly name = "GatewayConfigError";
+}
+
+/** SESSION_HEADER, lower-cased, or the service's default; it must name the header the service reads. */
+export function sessionHeaderName(configured: unknown): string {
+  if (configured === undefined || configured === "") return DEFAULT_SESSION_HEADER;
+  if (typeof configured !== "string" || !HEADER_NAME.test(configured)) throw new GatewayConfigError("SESSION_HEADER must be an HTTP header name");
+  return configured.toLowerCase();
+}
+
+/**
+ * The headers resolve reads: only the session header, when the request has one.
+ * Everything else (Authorization with the caller's gateway key, Cookie, proxy
+ * headers, a forged tenant header) stays in the gateway.
+ */
+export function sessionHeaders(headers: Headers, name: string): Record<string, string> {
+  const value = headers.get(name);
+  return value === null ? {} : { [name.toLowerCase()]: value };
+}
+
+export interface Failure {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** Session-service error codes (README.md, "Errors") that end users caused, with what they are told. */
+const USER_FAILURES: Record<string, Failure> = {
+  session_budget_exceeded: { status: 429, code: "session_budget_exceeded", message: "session budget exceeded" },
+  invalid_session_id: { status: 400, code: "invalid_session_id", message: "invalid session ID" },
+  invalid_request: { status: 400, code: "invalid_request", message: "invalid request" },
+  invalid_json: { status: 400, code: "invalid_request", message: "invalid request" },
+  payload_too_large: { status: 413, code: "payload_too_large", message: "request body too large" },
+};
+
+/** Any other failure: the service's fault or an outage, nothing the user can fix. */
+export const SESSION_UNAVAILABLE: Failure = { status: 502, code: "session_unavailable", message: "session service unavailable" };
+
+/** RPC errors carry the service's code as a "code: message" prefix (README.md, "Workers RPC"). */
+function codeOf(err: unknown): string | undefined {
+  return err instanceof Error ? /^([a-z_]+): /.exec(err.message)?.[1] : undefined;
+}
+
+/** What the end user is told about a failed session call; never the service's message. */
+export function sessionFailure(err: unknown): Failure {
+  const code = codeOf(err);
+  return code !== undefined && Object.hasOwn(USER_FAILURES, code) ? USER_FAILURES[code]! : SESSION_UNAVAILABLE;
+}
