@@ -290,13 +290,20 @@ describe("bad input", () => {
     expect((await call("GET", sessionPath(id))).status).toBe(404);
   });
 
-  it("accepts bodies up to 8 MiB and answers 413 above", async () => {
+  it("accepts bodies up to 4 MiB and answers 413 above, counting exact bytes", async () => {
+    const LIMIT = 4 * 1024 * 1024;
+    const sized = (id: string, bytes: number) => {
+      const input = { sessionId: id, body: openai("auto", [{ user: "" }, { user: "latest" }]), routed: MEDIUM };
+      const pad = bytes - JSON.stringify(input).length;
+      (input.body.messages[1] as any).content = "x".repeat(pad);
+      const text = JSON.stringify(input);
+      expect(new TextEncoder().encode(text).length).toBe(bytes);
+      return text;
+    };
     const id = freshId("large");
-    const filler = "x".repeat(7 * 1024 * 1024);
-    const ok = await resolve({ sessionId: id, body: openai("auto", [{ user: filler }, { user: "latest" }]), routed: MEDIUM });
-    expect(ok.status).toBe(200);
-    const big = await resolve({ sessionId: freshId("too-large"), body: openai("auto", [{ user: "x".repeat(8 * 1024 * 1024) }]), routed: MEDIUM });
-    expectError(big, 413, "payload_too_large");
+    expect((await call("POST", "/v1/resolve", { rawBody: sized(id, LIMIT) })).status).toBe(200);
+    expectError(await call("POST", "/v1/resolve", { rawBody: sized(freshId("too-large"), LIMIT + 1) }), 413, "payload_too_large");
+    expect((await call("GET", sessionPath(id))).json.requestCount).toBe(1);
   });
 
   it("ignores fields it does not read", async () => {
