@@ -350,6 +350,14 @@ describe("RPC through a service binding", () => {
     const id = freshId("rpc");
     expect(await exports.SessionService.deriveSessionId("hello")).toBe("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     expect(await exports.SessionService.hashRequestContent("fix the bug", ["write_file", "read_file"])).toBe("091f622a4f22136f896f0b310357249e");
+    const tooLong = "文".repeat(4 * 1024 * 1024 + 1);
+    for (const call of [() => exports.SessionService.deriveSessionId(tooLong), () => exports.SessionService.hashRequestContent(tooLong)]) {
+      const message = await call().then(
+        () => "",
+        (err: Error) => err.message,
+      );
+      expect(message).toMatch(/^invalid_request: (firstUserMessage|content) must be at most 4194304 characters/);
+    }
     expect(await exports.SessionService.recordRequestHash(id, "h")).toBe(0);
     expect(await exports.SessionService.getSessionCostUSD(id)).toBe(0);
     await exports.SessionService.setSession(id, "m", "SIMPLE");
