@@ -9,8 +9,7 @@ import { MAX_TOOL_NAMES } from "../session/validate";
 /**
  * Long agent sessions run to a few thousand messages before clients compact
  * their context; ten thousand leaves headroom while bounding every scan of the
- * history (and the 100,000-message bodies a hostile caller can fit under the
- * byte limit get a clear 400 instead).
+ * history, also over RPC, where no body limit applies.
  */
 export const MAX_MESSAGES = 10_000;
 
