@@ -5,8 +5,12 @@
  * Starts the bench Worker under `wrangler dev` (request logging off) and drives
  * it over loopback with autocannon. Every scenario is reported as a ratio to
  * `floor-object` from the same run: a Worker request that reaches a Durable
- * Object which does nothing. Full runs write bench/results/latest.{json,md};
- * --quick runs a few seconds per scenario and fails only on errors.
+ * Object which does nothing. Then the worst-case resolve bodies at the limits:
+ * one request each over HTTP (ms), and in-process (bench/parse-memory.mjs) the
+ * time to resolve and to hash each and its peak memory against the 32 MB target.
+ * Full runs write bench/results/latest.{json,md}; --quick runs a few seconds per
+ * scenario and fails only on errors (a worst-case body that errs, hangs or
+ * passes the memory target is an error).
  */
 import autocannon from "autocannon";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -15,6 +19,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDevServer } from "../scripts/dev-server.mjs";
 import { benchMemoryStore } from "./memory-store.mjs";
+import { loadCode, measureParseMemory, resolveInputBytes, TARGET_PEAK_MB } from "./parse-memory.mjs";
 
 const quick = process.argv.includes("--quick");
 const DURATION_S = quick ? 2 : 6;
@@ -25,6 +30,12 @@ const STATS_SESSIONS = quick ? 1000 : 10_000;
 const API = { authorization: "Bearer bench-token", "content-type": "application/json" };
 const ADMIN = { authorization: "Bearer bench-admin-token" };
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
+/** Clear-all of STATS_SESSIONS finishes in seconds (README figures); this long means its alarms stalled. */
+const CLEAR_ALL_TIMEOUT_MS = 120_000;
+/** One worst-case resolve body over HTTP; longer is a hang, reported as an error. */
+const WORST_CASE_REQUEST_TIMEOUT_MS = 60_000;
+/** The worst-case bodies sent over HTTP: the ones that fill the byte limit. */
+const HTTP_WORST_CASES = ["whitespace run", "one non-Latin-1 char (two-byte string)", "tool names to the tool cap", "unique keys to the value cap plus two-byte text to the byte limit"];
 
 /** A realistic ~2 KB OpenAI chat body; `turn` varies the last message as a live conversation does. */
 function openaiBody(turn) {
@@ -101,10 +112,36 @@ async function clearAllTimed(baseUrl) {
   const first = await res.json();
   let count = first.pending ?? 0;
   while (count > 0) {
+    if (performance.now() - t0 > CLEAR_ALL_TIMEOUT_MS) {
+      throw new Error(`clear-all did not finish in ${CLEAR_ALL_TIMEOUT_MS / 1000} s: ${count} sessions still live`);
+    }
     await new Promise((r) => setTimeout(r, 100));
     count = (await getJson(`${baseUrl}/v1/stats?limit=1`, ADMIN)).json.count;
   }
   return { ms: Math.round(performance.now() - t0), status: res.status, ...first };
+}
+
+/** Each worst-case body once over HTTP, bounded in time; errors are non-2xx answers and timeouts. */
+async function worstCaseOverHttp(baseUrl) {
+  const code = await loadCode();
+  const rows = [];
+  for (const shape of HTTP_WORST_CASES) {
+    const body = resolveInputBytes(code, shape);
+    const t0 = performance.now();
+    let status;
+    try {
+      const res = await fetch(`${baseUrl}/v1/resolve`, { method: "POST", headers: API, body, signal: AbortSignal.timeout(WORST_CASE_REQUEST_TIMEOUT_MS) });
+      await res.arrayBuffer();
+      status = res.status;
+    } catch (err) {
+      status = err.name === "TimeoutError" ? `no answer in ${WORST_CASE_REQUEST_TIMEOUT_MS / 1000} s` : String(err);
+    }
+    const row = { shape, bodyBytes: body.length, status, ms: Math.round(performance.now() - t0) };
+    row.errors = status === 200 ? 0 : 1;
+    console.log(`worst case over HTTP: ${shape.padEnd(38)} ${status}  ${row.ms} ms`);
+    rows.push(row);
+  }
+  return rows;
 }
 
 function table(rows, floor) {
@@ -197,6 +234,11 @@ try {
   const memory = await benchMemoryStore(quick);
   for (const m of memory) console.log(`MemoryStore ${m.op.padEnd(8)} ${m.opsPerSec.toLocaleString("en-US")} ops/s`);
 
+  const worstHttp = await worstCaseOverHttp(baseUrl);
+  const worst = await measureParseMemory();
+  const measured = worst.shapes.filter((r) => r.error === undefined);
+  const peakMB = measured.length ? Math.max(...measured.map((r) => r.peakMB)) : null;
+
   const result = {
     date: new Date().toISOString().slice(0, 10),
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.arch()}` },
@@ -212,6 +254,7 @@ try {
       registryRows,
     },
     memoryStore: memory,
+    resolveWorstCase: { limits: worst.limits, targetPeakMB: TARGET_PEAK_MB, peakMB, overHttp: worstHttp, inProcess: worst.shapes },
     elapsedSeconds: Math.round((Date.now() - started) / 1000),
   };
   const md = [
@@ -229,6 +272,20 @@ try {
     `| registry: SQLite files ÷ rows (${registryRows} rows) | ${result.storage.registryFileBytesPerRow} bytes |`,
     `| registry: one row's own bytes | ${result.storage.registryRowBytes} bytes |`,
     ...memory.map((m) => `| MemoryStore ${m.op} (one core) | ${m.opsPerSec.toLocaleString("en-US")} ops/s |`),
+    `| resolve, peak memory per request at the limits (target ≤ ${TARGET_PEAK_MB} MB) | ${peakMB ?? "n/a"} MB |`,
+    "",
+    `Worst-case resolve bodies at the limits (${worst.limits.bytes} bytes, ${worst.limits.values} JSON values, nesting ${worst.limits.depth}). ` +
+      "In process: read + parse + plan, and the loop hash of the last user message alone, with peak live memory (V8 heap + ArrayBuffers). Over HTTP: one request through wrangler dev.",
+    "",
+    "| shape | body bytes | outcome | resolve ms | hash ms | peak MB | over HTTP |",
+    "| --- | ---: | --- | ---: | ---: | ---: | --- |",
+    ...worst.shapes.map((r) => {
+      const http = worstHttp.find((h) => h.shape === r.shape);
+      const over = http ? `${http.status}, ${http.ms} ms` : "";
+      return r.error
+        ? `| ${r.shape} | | FAILED: ${r.error} | | | | ${over} |`
+        : `| ${r.shape} | ${r.bodyBytes} | ${r.outcome} | ${r.resolveMs} | ${r.hashMs} | ${r.peakMB} | ${over} |`;
+    }),
   ].join("\n");
   console.log("\n" + md + "\n");
   if (!quick) {
@@ -237,7 +294,8 @@ try {
     writeFileSync(resultsDir + "latest.md", md + "\n");
     console.log("wrote bench/results/latest.json and latest.md");
   }
-  const errors = rows.reduce((s, r) => s + r.errors, 0) + createErrors + result.clearAll.errors + setupErrors;
+  const worstErrors = worstHttp.reduce((s, r) => s + r.errors, 0) + worst.shapes.filter((r) => r.failed).length;
+  const errors = rows.reduce((s, r) => s + r.errors, 0) + createErrors + result.clearAll.errors + setupErrors + worstErrors;
   if (errors > 0) {
     console.error(`benchmark saw ${errors} errors`);
     failed = true;

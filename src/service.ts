@@ -33,8 +33,13 @@ export const MAX_STATS_LIMIT = 10_000;
 /** Each shard is first asked for its even share of a page, times this, plus a few rows. */
 const PAGE_SHARE_SLACK = 1.5;
 const PAGE_SHARE_EXTRA = 8;
-/** Longest first user message we derive an ID from over the API (the HTTP body limit bounds it too). */
-const MAX_MESSAGE_LENGTH = 8 * 1024 * 1024;
+/**
+ * Longest message `deriveSessionId` / `hashRequestContent` take over RPC, where no
+ * body limit applies: the resolve body limit (4 MiB), so a string costs the
+ * isolate at most what the worst resolve body does (two bytes a character, up to
+ * three more each when encoded). Over HTTP the 64 KiB body limit bounds it first.
+ */
+const MAX_MESSAGE_LENGTH = 4 * 1024 * 1024;
 
 export interface StatsOptions {
   limit?: number;

@@ -53,6 +53,93 @@ describe("session ID", () => {
   });
 });
 
+/** The documented user-scoped derivation (README "Session ID"), written here from the formula, not from src. */
+async function userScopedId(fields: [string, string][], message: string): Promise<string> {
+  const enc = new TextEncoder();
+  const parts: number[] = [0xff, ...enc.encode("edge-session/user-scoped-session-id/v1")];
+  for (const s of [...fields.flat(), message]) {
+    const b = enc.encode(s);
+    parts.push((b.length >>> 24) & 0xff, (b.length >>> 16) & 0xff, (b.length >>> 8) & 0xff, b.length & 0xff, ...b);
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(parts)));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+describe("user-scoped session ID (issue 11)", () => {
+  const derived = async (body: Record<string, unknown>) => (await resolve({ body, routed: MEDIUM })).json.sessionId;
+
+  it("matches the documented derivation, checked against vectors computed outside this code base", async () => {
+    // Python hashlib over the README's preimage.
+    expect(await userScopedId([["user", "alice"]], "hi")).toBe("5fbb68e083107c852ed1c744d2b63b6fbcea68eb902acb196d30623466b70c94");
+    expect(await derived({ ...openai("auto", [{ user: "hi" }]), user: "alice" })).toBe("5fbb68e083107c852ed1c744d2b63b6fbcea68eb902acb196d30623466b70c94");
+    expect(await derived({ ...anthropic("auto", [{ user: "hi" }]), metadata: { user_id: "alice" } })).toBe(
+      "b345e4d173a2199d10e94e68c12ec4f4c2a99b100cd999fd9265ef71f937cb8f",
+    );
+    const all = { ...openai("auto", [{ user: "héllo 文" }]), user: "alice", safety_identifier: "sid-1", metadata: { user_id: "ü" } };
+    expect(await derived(all)).toBe("f815372f8b768b723a07eca3e27daa02474dc28f98e88b6f65c75c1948c6cea3");
+    const first = `vector ${crypto.randomUUID()}`;
+    expect(await derived({ ...openai("auto", [{ user: first }]), safety_identifier: "s-9" })).toBe(await userScopedId([["safety_identifier", "s-9"]], first));
+  });
+
+  it("defeats session riding: an attacker's pinned model and cost do not reach another user who opens the same way", async () => {
+    const opening = `hi ${crypto.randomUUID()}`;
+    const attack = { model: "very-costly-model", user: "mallory", messages: [{ role: "user", content: opening }] };
+    const pinned = await resolve({ body: attack, costMicros: 5000 });
+    expect(pinned.json).toMatchObject({ model: "very-costly-model", userExplicit: true, source: "derived" });
+    expect((await resolve({ body: attack })).json.pinned).toBe(true);
+
+    const victim = await resolve({ body: { ...openai("auto", [{ user: opening }]), user: "victor" }, routed: MEDIUM, costMicros: 10 });
+    expect(victim.status).toBe(200);
+    expect(victim.json).toMatchObject({ model: "kimi-k2.5", tier: "MEDIUM", pinned: false, userExplicit: false, requestCount: 1, sessionCostMicros: 10 });
+    expect(victim.json.sessionId).not.toBe(pinned.json.sessionId);
+    expect((await call("GET", sessionPath(pinned.json.sessionId, "/cost"))).json.sessionCostMicros).toBe(5000);
+  });
+
+  it("gives one user the same ID on every turn of a conversation, in both shapes", async () => {
+    const opening = `plan the migration ${crypto.randomUUID()}`;
+    const turns = [[{ user: opening }], [{ user: opening, tools: ["read_file"] }, { user: "continue" }], [{ user: opening }, { user: "a" }, { user: "b" }]];
+    const ids = await Promise.all(turns.map((t) => derived({ ...openai("auto", t), user: "u-1" })));
+    expect(new Set(ids).size).toBe(1);
+    const anthropicIds = await Promise.all(
+      [[{ user: opening }], [{ user: opening, tools: ["grep"] }, { user: "more" }]].map((t) => derived({ ...anthropic("auto", t), metadata: { user_id: "u-1" } })),
+    );
+    expect(new Set(anthropicIds).size).toBe(1);
+    expect(await derived({ ...openai("auto", [{ user: opening }]), user: "u-2" })).not.toBe(ids[0]);
+  });
+
+  it("keeps the reference derivation, SHA-256 of the first user message, when no user is named", async () => {
+    const opening = `no user ${crypto.randomUUID()}`;
+    const reference = (await call("POST", "/v1/session-id", { body: { firstUserMessage: opening } })).json.sessionId;
+    expect(await derived(openai("auto", [{ user: opening }]))).toBe(reference);
+    expect(await derived({ ...openai("auto", [{ user: opening }]), user: null, safety_identifier: "", metadata: { other: 1 } })).toBe(reference);
+    expect(await derived({ ...anthropic("auto", [{ user: opening }]), metadata: "not an object" })).toBe(reference);
+  });
+
+  it("rejects a user field of the wrong type or an absurd length with 400 naming it, storing nothing", async () => {
+    const opening = `bad user ${crypto.randomUUID()}`;
+    const cases: [Record<string, unknown>, string][] = [
+      [{ user: 42 }, "body.user"],
+      [{ user: ["alice"] }, "body.user"],
+      [{ safety_identifier: { id: "x" } }, "body.safety_identifier"],
+      [{ metadata: { user_id: 7 } }, "body.metadata.user_id"],
+      [{ user: "x".repeat(257) }, "body.user"],
+      [{ metadata: { user_id: "y".repeat(257) } }, "body.metadata.user_id"],
+    ];
+    for (const [extra, field] of cases) {
+      const res = await resolve({ body: { ...openai("auto", [{ user: opening }]), ...extra }, routed: MEDIUM });
+      expectError(res, 400, "invalid_request", field);
+      expect(res.json.error.field).toBe(field);
+    }
+    expect((await derived({ ...openai("auto", [{ user: opening }]), user: "x".repeat(256) }))).toMatch(/^[0-9a-f]{64}$/);
+    expect((await call("GET", sessionPath(await sha256Hex(opening)))).status).toBe(404);
+  });
+});
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 describe("pinning", () => {
   it("keeps a 3-turn conversation on its first model, with one requestCount increment per resolve", async () => {
     const id = freshId("pin");
@@ -203,13 +290,20 @@ describe("bad input", () => {
     expect((await call("GET", sessionPath(id))).status).toBe(404);
   });
 
-  it("accepts bodies up to 8 MiB and answers 413 above", async () => {
+  it("accepts bodies up to 4 MiB and answers 413 above, counting exact bytes", async () => {
+    const LIMIT = 4 * 1024 * 1024;
+    const sized = (id: string, bytes: number) => {
+      const input = { sessionId: id, body: openai("auto", [{ user: "" }, { user: "latest" }]), routed: MEDIUM };
+      const pad = bytes - JSON.stringify(input).length;
+      (input.body.messages[1] as any).content = "x".repeat(pad);
+      const text = JSON.stringify(input);
+      expect(new TextEncoder().encode(text).length).toBe(bytes);
+      return text;
+    };
     const id = freshId("large");
-    const filler = "x".repeat(7 * 1024 * 1024);
-    const ok = await resolve({ sessionId: id, body: openai("auto", [{ user: filler }, { user: "latest" }]), routed: MEDIUM });
-    expect(ok.status).toBe(200);
-    const big = await resolve({ sessionId: freshId("too-large"), body: openai("auto", [{ user: "x".repeat(8 * 1024 * 1024) }]), routed: MEDIUM });
-    expectError(big, 413, "payload_too_large");
+    expect((await call("POST", "/v1/resolve", { rawBody: sized(id, LIMIT) })).status).toBe(200);
+    expectError(await call("POST", "/v1/resolve", { rawBody: sized(freshId("too-large"), LIMIT + 1) }), 413, "payload_too_large");
+    expect((await call("GET", sessionPath(id))).json.requestCount).toBe(1);
   });
 
   it("ignores fields it does not read", async () => {
@@ -256,6 +350,14 @@ describe("RPC through a service binding", () => {
     const id = freshId("rpc");
     expect(await exports.SessionService.deriveSessionId("hello")).toBe("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     expect(await exports.SessionService.hashRequestContent("fix the bug", ["write_file", "read_file"])).toBe("091f622a4f22136f896f0b310357249e");
+    const tooLong = "文".repeat(4 * 1024 * 1024 + 1);
+    for (const call of [() => exports.SessionService.deriveSessionId(tooLong), () => exports.SessionService.hashRequestContent(tooLong)]) {
+      const message = await call().then(
+        () => "",
+        (err: Error) => err.message,
+      );
+      expect(message).toMatch(/^invalid_request: (firstUserMessage|content) must be at most 4194304 characters/);
+    }
     expect(await exports.SessionService.recordRequestHash(id, "h")).toBe(0);
     expect(await exports.SessionService.getSessionCostUSD(id)).toBe(0);
     await exports.SessionService.setSession(id, "m", "SIMPLE");

@@ -4,6 +4,14 @@
  * ignored, never rejected: the upstream is the judge of its own schema.
  */
 import { invalidRequest } from "../session/errors";
+import { MAX_TOOL_NAMES } from "../session/validate";
+
+/**
+ * Long agent sessions run to a few thousand messages before clients compact
+ * their context; ten thousand leaves headroom while bounding every scan of the
+ * history, also over RPC, where no body limit applies.
+ */
+export const MAX_MESSAGES = 10_000;
 
 export interface ChatBody {
   model: string;
@@ -19,6 +27,7 @@ export function parseChatBody(body: unknown): ChatBody {
   if (!isObject(body)) throw invalidRequest("body", "must be an object (the LLM request body)");
   if (typeof body.model !== "string" || body.model === "") throw invalidRequest("body.model", "must be a non-empty string");
   if (!Array.isArray(body.messages)) throw invalidRequest("body.messages", "must be an array");
+  if (body.messages.length > MAX_MESSAGES) throw invalidRequest("body.messages", `must have at most ${MAX_MESSAGES} messages`);
   body.messages.forEach((m, i) => {
     if (!isObject(m)) throw invalidRequest(`body.messages[${i}]`, "must be an object");
   });
@@ -37,38 +46,39 @@ export function messageText(message: Record<string, unknown>): string {
   return texts.join("\n");
 }
 
-function findMessage(messages: ChatBody["messages"], role: string, fromEnd: boolean): Record<string, unknown> | undefined {
-  if (fromEnd) {
-    for (let i = messages.length - 1; i >= 0; i--) if (messages[i]!.role === role) return messages[i];
-    return undefined;
-  }
-  return messages.find((m) => m.role === role);
-}
-
 /** The first user message's text (Anthropic's top-level `system` is not a message), or undefined. */
 export function firstUserText(messages: ChatBody["messages"]): string | undefined {
-  const m = findMessage(messages, "user", false);
+  const m = messages.find((m) => m.role === "user");
   return m && messageText(m);
 }
 
 export function lastUserText(messages: ChatBody["messages"]): string | undefined {
-  const m = findMessage(messages, "user", true);
+  const m = messages.findLast((m) => m.role === "user");
   return m && messageText(m);
 }
 
-/** Tools the last assistant message called: OpenAI `tool_calls[].function.name`, Anthropic `tool_use` blocks. */
+/**
+ * Tools the last assistant message called: OpenAI `tool_calls[].function.name`,
+ * Anthropic `tool_use` blocks. More than MAX_TOOL_NAMES (the limit `/v1/hash`
+ * applies to `toolNames`) is rejected: the loop hash sorts them.
+ */
 export function lastAssistantToolNames(messages: ChatBody["messages"]): string[] {
-  const m = findMessage(messages, "assistant", true);
-  if (!m) return [];
+  const index = messages.findLastIndex((m) => m.role === "assistant");
+  if (index < 0) return [];
+  const m = messages[index]!;
   const names: string[] = [];
+  const add = (name: string) => {
+    if (names.length === MAX_TOOL_NAMES) throw invalidRequest(`body.messages[${index}]`, `must call at most ${MAX_TOOL_NAMES} tools`);
+    names.push(name);
+  };
   if (Array.isArray(m.tool_calls)) {
     for (const call of m.tool_calls) {
-      if (isObject(call) && isObject(call.function) && typeof call.function.name === "string") names.push(call.function.name);
+      if (isObject(call) && isObject(call.function) && typeof call.function.name === "string") add(call.function.name);
     }
   }
   if (Array.isArray(m.content)) {
     for (const block of m.content) {
-      if (isObject(block) && block.type === "tool_use" && typeof block.name === "string") names.push(block.name);
+      if (isObject(block) && block.type === "tool_use" && typeof block.name === "string") add(block.name);
     }
   }
   return names;

@@ -10,6 +10,7 @@ import type { ResolveDecision, ResolveRequest } from "../session/operations";
 import type { RoutedTier } from "../session/types";
 import { validateMicros, validateModel, validateRoutedTier, validateSessionId } from "../session/validate";
 import { firstUserText, isObject, lastAssistantToolNames, lastUserText, parseChatBody } from "./messages";
+import { deriveUserScopedSessionId, userScope } from "./user-scope";
 
 export interface ResolveInput {
   headers?: Record<string, string>;
@@ -53,6 +54,7 @@ export async function planResolve(raw: unknown, config: Config): Promise<Resolve
   const headers = parseHeaders(raw.headers);
   const explicitId = raw.sessionId === undefined ? undefined : validateSessionId(raw.sessionId);
   const body = parseChatBody(raw.body);
+  const users = userScope(raw.body as Record<string, unknown>);
   const profile = config.routingProfiles.includes(body.model);
   const routed = parseRouted(raw.routed, profile);
   const costMicros = raw.costMicros === undefined ? undefined : validateMicros("costMicros", raw.costMicros);
@@ -70,7 +72,8 @@ export async function planResolve(raw: unknown, config: Config): Promise<Resolve
   } else {
     const first = firstUserText(body.messages);
     // An empty first message (say, image-only) would put every such conversation in one session.
-    if (first) [sessionId, source] = [await deriveSessionId(first), "derived"];
+    // A body that names its end user gets a session of that user's own, so no one else can ride it.
+    if (first) [sessionId, source] = [users.length > 0 ? await deriveUserScopedSessionId(users, first) : await deriveSessionId(first), "derived"];
   }
 
   if (sessionId === undefined || source === undefined || !config.enabled) {
