@@ -268,3 +268,34 @@ describe("sessionHeaders (pure)", () => {
     assert.deepEqual(sessionHeaders(new Headers({ cookie: "a=b" }), "x-session-id"), {});
   });
 });
+
+describe("request bodies", () => {
+  /** A body that streams `total` bytes of a JSON string with no Content-Length, or a lying one. */
+  function streamed(total, headers = {}) {
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    let sent = 0;
+    const stream = new ReadableStream({
+      pull(controller) {
+        if (sent === 0) controller.enqueue(new TextEncoder().encode('{"model":"auto","x":"'));
+        if (sent >= total) return controller.close();
+        controller.enqueue(chunk);
+        sent += chunk.length;
+      },
+    });
+    return new Request("http://gateway.test/v1/chat/completions", { method: "POST", headers: asAlice(headers), body: stream, duplex: "half" });
+  }
+
+  it("counts the bytes that arrive: a body over 4 MiB with no Content-Length is 413 and reaches no one", async () => {
+    const res = await worker.fetch(streamed(5 * 1024 * 1024), env);
+    assert.equal(res.status, 413);
+    assert.equal((await res.json()).error.code, "payload_too_large");
+    assert.equal(env.SESSION.calls.length, 0);
+    assert.equal(upstream.calls.length, upstreamCalls);
+  });
+
+  it("does not trust a Content-Length that understates the body", async () => {
+    const res = await worker.fetch(streamed(5 * 1024 * 1024, { "content-length": "100" }), env);
+    assert.equal(res.status, 413);
+    assert.equal(env.SESSION.calls.length, 0);
+  });
+});

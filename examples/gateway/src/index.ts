@@ -25,8 +25,27 @@ interface Env {
 }
 
 const PROFILES = ["auto", "eco", "premium"];
-/** Real agent histories are long; the session service accepts up to 8 MiB too. */
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Real agent histories are long; the session service's resolve takes up to 4 MiB too (over HTTP). */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** The body's text, counting the bytes that arrive: a missing or lying Content-Length cannot carry more in. */
+async function readBody(request: Request): Promise<string | undefined> {
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(await new Blob(chunks).arrayBuffer());
+}
 
 type ChatBody = { model?: unknown; messages?: unknown; stream?: unknown; stream_options?: Record<string, unknown> };
 type Usage = { prompt_tokens?: number; completion_tokens?: number };
@@ -101,11 +120,11 @@ function meterStream(body: ReadableStream<Uint8Array>, onUsage: (usage: Usage | 
 type Scope = () => ReturnType<Env["SESSION"]["forNamespace"]>;
 
 async function chatCompletions(request: Request, env: Env, scope: Scope, sessionHeader: string): Promise<Response> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) return openaiError(413, "payload_too_large", "request body too large");
+  const text = await readBody(request);
+  if (text === undefined) return openaiError(413, "payload_too_large", "request body too large");
   let body: ChatBody;
   try {
-    body = (await request.json()) as ChatBody;
+    body = JSON.parse(text) as ChatBody;
   } catch {
     return openaiError(400, "invalid_json", "request body is not JSON");
   }
