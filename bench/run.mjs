@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDevServer } from "../scripts/dev-server.mjs";
+import { benchHash } from "./hash.mjs";
 import { benchMemoryStore } from "./memory-store.mjs";
 import { loadCode, measureParseMemory, resolveInputBytes, TARGET_PEAK_MB } from "./parse-memory.mjs";
 
@@ -234,6 +235,9 @@ try {
   const memory = await benchMemoryStore(quick);
   for (const m of memory) console.log(`MemoryStore ${m.op.padEnd(8)} ${m.opsPerSec.toLocaleString("en-US")} ops/s`);
 
+  const hashScaling = await benchHash();
+  for (const h of hashScaling) console.log(`hash "a" + ${h.spaces} spaces + "b": ${h.ms.toFixed(3)} ms, ${h.ratio.toFixed(1)}× the time at N/16`);
+
   const worstHttp = await worstCaseOverHttp(baseUrl);
   const worst = await measureParseMemory();
   const measured = worst.shapes.filter((r) => r.error === undefined);
@@ -254,6 +258,7 @@ try {
       registryRows,
     },
     memoryStore: memory,
+    hashScaling,
     resolveWorstCase: { limits: worst.limits, targetPeakMB: TARGET_PEAK_MB, peakMB, overHttp: worstHttp, inProcess: worst.shapes },
     elapsedSeconds: Math.round((Date.now() - started) / 1000),
   };
@@ -273,6 +278,9 @@ try {
     `| registry: one row's own bytes | ${result.storage.registryRowBytes} bytes |`,
     ...memory.map((m) => `| MemoryStore ${m.op} (one core) | ${m.opsPerSec.toLocaleString("en-US")} ops/s |`),
     `| resolve, peak memory per request at the limits (target ≤ ${TARGET_PEAK_MB} MB) | ${peakMB ?? "n/a"} MB |`,
+    ...hashScaling.map(
+      (h) => `| loop hash of "a" + ${h.spaces.toLocaleString("en-US")} spaces + "b" (time ÷ time at N/16: ~16 linear, ~256 quadratic) | ${h.ms.toFixed(3)} ms (${h.ratio.toFixed(1)}×) |`,
+    ),
     "",
     `Worst-case resolve bodies at the limits (${worst.limits.bytes} bytes, ${worst.limits.values} JSON values, nesting ${worst.limits.depth}). ` +
       "In process: read + parse + plan, and the loop hash of the last user message alone, with peak live memory (V8 heap + ArrayBuffers). Over HTTP: one request through wrangler dev.",
