@@ -11,7 +11,8 @@ const REQUEST_HASH_BYTES = 16;
 export const DEFAULT_SESSION_HEADER = "x-session-id";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+/** ignoreBOM: a default decoder drops a leading U+FEFF, which Go keeps in a tool name. */
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * `s` with each lone surrogate replaced by U+FFFD, the string Go's JSON decoding

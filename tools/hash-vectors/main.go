@@ -271,6 +271,9 @@ func handPicked() []hashCase {
 		c("tools lone surrogate vs U+FFFC", one("a"), raw(`"\udfff"`, 1).lit, lit("\ufffc")),
 		c("tools lone surrogate vs astral", one("a"), raw(`"x\udbff"`, 1).lit, lit("x\U0001F600")),
 		c("tools with long content", []piece{p("x", 600)}, lit("t")),
+		c("tools U+FEFF alone", one("x"), lit("\ufeff")),
+		c("tools led by U+FEFF", one("x"), lit("\ufeffb"), lit("a")),
+		c("tools led by U+FEFF vs plain", one("loop"), lit("\ufeffread_file"), lit("read_file"), lit("write_file")),
 	)
 	return cases
 }
@@ -282,7 +285,7 @@ var alphabet = append(append([]string{"a", "s", "Z", "0", ".", ",", "é", "ß", 
 	"\ufffd", " ", " ", " ", "\t", "\n", "\r\n", "\f", "\v", "\v "}, goSpaces...), notSpaces...)
 
 var toolAlphabet = []string{"read_file", "write_file", "a", "b", "ab", "", "é", "\uff5e", "\uffff", "\ue000",
-	"\U0001F600", "\U00010000", "tool,x", "Z", "日本", "\u00a0"}
+	"\U0001F600", "\U00010000", "tool,x", "Z", "日本", "\u00a0", "\ufeff", "\ufeffa"}
 
 func randomPieces(r *rand.Rand) []piece {
 	var pieces []piece
