@@ -275,6 +275,16 @@ describe("session ID characters", () => {
     expect((await svc.setSession(`a\uFFFD-${crypto.randomUUID()}`, "m", "SIMPLE")).requestCount).toBe(1);
     expect((await svc.setSession(`emoji-😀-${crypto.randomUUID()}`, "m", "SIMPLE")).requestCount).toBe(1);
   });
+
+  it('refuses "." and "..", which no path can address, over RPC and as x-session-id', async () => {
+    for (const id of [".", ".."]) {
+      expect(await rpcError(exports.SessionService.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: /);
+      const res = await call("POST", "/v1/resolve", {
+        body: { headers: { "x-session-id": id }, body: { model: "m", messages: [{ role: "user", content: freshId("dot") }] } },
+      });
+      expectError(res, 400, "invalid_session_id");
+    }
+  });
 });
 
 describe("responses", () => {

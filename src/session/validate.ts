@@ -22,9 +22,15 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** Unicode category Cf (bidi controls, zero-width characters, soft hyphen): IDs that look alike but differ. */
 const FORMAT_CHARS = /\p{Cf}/u;
 
+/** URL parsers fold these path segments away, so `/v1/sessions/{id}` could never read or delete such a session. */
+const DOT_SEGMENTS: ReadonlySet<string> = new Set([".", ".."]);
+
 export function validateSessionId(value: unknown): string {
   if (typeof value !== "string" || value === "") {
     throw new SessionError("invalid_session_id", "session ID must be a non-empty string");
+  }
+  if (DOT_SEGMENTS.has(value)) {
+    throw new SessionError("invalid_session_id", 'session ID must not be "." or "..", which no URL path can carry');
   }
   if (value.length > MAX_SESSION_ID_LENGTH) {
     throw new SessionError("invalid_session_id", `session ID must be at most ${MAX_SESSION_ID_LENGTH} characters`);
