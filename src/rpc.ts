@@ -36,46 +36,47 @@ export class SessionScope extends RpcTarget {
     super();
   }
 
-  private call<T>(work: (api: SessionApi) => Promise<T>): Promise<T> {
+  /** `#`-private: Workers RPC exposes every method on the prototype, TypeScript's `private` included. */
+  #call<T>(work: (api: SessionApi) => Promise<T>): Promise<T> {
     return call(work, this.env, this.namespace);
   }
 
   resolve(input: unknown): Promise<ResolveResult> {
-    return this.call((api) => api.resolve(input));
+    return this.#call((api) => api.resolve(input));
   }
 
   getSession(id: string): Promise<SessionView | null> {
-    return this.call((api) => api.getSession(id));
+    return this.#call((api) => api.getSession(id));
   }
 
   setSession(id: string, model: string, tier: Tier, userExplicit = false): Promise<SessionView> {
-    return this.call((api) => api.setSession(id, model, tier, userExplicit));
+    return this.#call((api) => api.setSession(id, model, tier, userExplicit));
   }
 
   touchSession(id: string): Promise<SessionView | null> {
-    return this.call((api) => api.touchSession(id));
+    return this.#call((api) => api.touchSession(id));
   }
 
   /** Strikes after recording; 0 for an unknown session, as in the reference. */
   recordRequestHash(id: string, hash: string): Promise<number> {
-    return this.call(async (api) => (await api.recordRequestHash(id, hash)) ?? 0);
+    return this.#call(async (api) => (await api.recordRequestHash(id, hash)) ?? 0);
   }
 
   escalateSession(id: string): Promise<SessionView | null> {
-    return this.call((api) => api.escalateSession(id));
+    return this.#call((api) => api.escalateSession(id));
   }
 
   addSessionCost(id: string, micros: number): Promise<SessionCost | null> {
-    return this.call((api) => api.addSessionCost(id, micros));
+    return this.#call((api) => api.addSessionCost(id, micros));
   }
 
   /** Session cost in USD; 0 for an unknown session, as in the reference. */
   getSessionCostUSD(id: string): Promise<number> {
-    return this.call(async (api) => (await api.getSessionCost(id))?.costUSD ?? 0);
+    return this.#call(async (api) => (await api.getSessionCost(id))?.costUSD ?? 0);
   }
 
   clearSession(id: string): Promise<void> {
-    return this.call((api) => api.clearSession(id));
+    return this.#call((api) => api.clearSession(id));
   }
 }
 
@@ -85,44 +86,45 @@ export class SessionService extends WorkerEntrypoint<Env> {
     return new SessionScope(this.env, namespace);
   }
 
-  private get scope(): SessionScope {
+  /** `#`-private, so RPC callers cannot reach it (see SessionScope#call). */
+  get #scope(): SessionScope {
     return new SessionScope(this.env);
   }
 
   resolve(input: unknown): Promise<ResolveResult> {
-    return this.scope.resolve(input);
+    return this.#scope.resolve(input);
   }
 
   getSession(id: string): Promise<SessionView | null> {
-    return this.scope.getSession(id);
+    return this.#scope.getSession(id);
   }
 
   setSession(id: string, model: string, tier: Tier, userExplicit = false): Promise<SessionView> {
-    return this.scope.setSession(id, model, tier, userExplicit);
+    return this.#scope.setSession(id, model, tier, userExplicit);
   }
 
   touchSession(id: string): Promise<SessionView | null> {
-    return this.scope.touchSession(id);
+    return this.#scope.touchSession(id);
   }
 
   recordRequestHash(id: string, hash: string): Promise<number> {
-    return this.scope.recordRequestHash(id, hash);
+    return this.#scope.recordRequestHash(id, hash);
   }
 
   escalateSession(id: string): Promise<SessionView | null> {
-    return this.scope.escalateSession(id);
+    return this.#scope.escalateSession(id);
   }
 
   addSessionCost(id: string, micros: number): Promise<SessionCost | null> {
-    return this.scope.addSessionCost(id, micros);
+    return this.#scope.addSessionCost(id, micros);
   }
 
   getSessionCostUSD(id: string): Promise<number> {
-    return this.scope.getSessionCostUSD(id);
+    return this.#scope.getSessionCostUSD(id);
   }
 
   clearSession(id: string): Promise<void> {
-    return this.scope.clearSession(id);
+    return this.#scope.clearSession(id);
   }
 
   deriveSessionId(firstUserMessage: string): Promise<string> {

@@ -193,3 +193,18 @@ describe("stats cursors", () => {
     expect((stored as Uint8Array).byteLength).toBe(32);
   });
 });
+
+describe("RPC exposes only the documented methods", () => {
+  it("the front doors' helpers (SessionScope's call, SessionService's scope) are not callable over RPC", async () => {
+    const scope = exports.SessionService.forNamespace("acme") as unknown as { call(work: unknown): Promise<unknown> };
+    let invoked = false;
+    const outcome = await scope.call(() => (invoked = true)).then(
+      () => "resolved",
+      (e: Error) => e.message,
+    );
+    expect(invoked).toBe(false);
+    expect(outcome).toMatch(/does not implement/);
+    const service = exports.SessionService as unknown as { scope: Promise<unknown> };
+    expect(await Promise.resolve(service.scope).then(() => "resolved", (e: Error) => e.message)).toMatch(/does not implement/);
+  });
+});
