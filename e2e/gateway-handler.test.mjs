@@ -299,3 +299,19 @@ describe("request bodies", () => {
     assert.equal(env.SESSION.calls.length, 0);
   });
 });
+
+describe("cost", () => {
+  it("prices only models in MODEL_PRICES: a model named like an Object.prototype key records no cost", async () => {
+    // The session service pins the model; make it pin "constructor".
+    const scoped = env.SESSION.forNamespace.bind(env.SESSION);
+    env.SESSION.forNamespace = (namespace) => {
+      const scope = scoped(namespace);
+      return { ...scope, resolve: async (input) => ({ ...(await scope.resolve(input)), model: "constructor" }) };
+    };
+    const res = await worker.fetch(post(asAlice(), { model: "constructor", messages: [{ role: "user", content: "hi" }] }), env);
+    assert.equal(res.status, 200);
+    await res.text();
+    assert.deepEqual(env.SESSION.calls.filter((c) => c.method === "addSessionCost"), []);
+    assert.equal(logged(), "");
+  });
+});

@@ -59,7 +59,29 @@ describe("tenant namespaces over HTTP", () => {
       all.push(...page.sessions);
       cursor = page.nextCursor;
     } while (cursor);
-    expect(all.map((s) => s.id)).toContain(`${name}:conversa...`);
+    expect(all).toContainEqual(expect.objectContaining({ id: "conversa...", tenant: name }));
+  });
+
+  it("never shows an unscoped ID 'tenant:id' like that tenant's session 'id'", async () => {
+    const name = `t${crypto.randomUUID().slice(0, 2)}`;
+    const [unscopedModel, scopedModel] = [freshId("unscoped-model"), freshId("tenant-model")];
+    await exports.SessionService.setSession(`${name}:c1`, unscopedModel, "SIMPLE");
+    await exports.SessionService.forNamespace(name).setSession("c1", scopedModel, "SIMPLE");
+    const all = [];
+    let cursor: string | undefined;
+    do {
+      const page = await exports.SessionAdmin.getStats({ limit: 10_000, cursor });
+      all.push(...page.sessions);
+      cursor = page.nextCursor;
+    } while (cursor);
+    const shown = all.filter((s) => s.model === unscopedModel || s.model === scopedModel).map(({ id, tenant, model }) => ({ id, tenant, model }));
+    expect(shown).toEqual(
+      expect.arrayContaining([
+        { id: `${name}:c1`, tenant: undefined, model: unscopedModel },
+        { id: "c1", tenant: name, model: scopedModel },
+      ]),
+    );
+    expect(shown).toHaveLength(2);
   });
 });
 

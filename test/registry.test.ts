@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { shardStub } from "../src/objects/registry-client";
 import { SessionApi } from "../src/service";
 import { configFor } from "../src/session/config";
-import { MAX_LISTED_MODELS, OTHER_MODELS, shardOf } from "../src/session/stats";
+import { MAX_LISTED_MODELS, MAX_SHARD_MODEL_TOTALS, OTHER_MODELS, shardOf } from "../src/session/stats";
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
 import { storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/ports";
@@ -308,5 +308,20 @@ describe("stats ID truncation", () => {
     const ids = (await call("GET", "/v1/stats", { token: ADMIN_TOKEN })).json.sessions.map((s: { id: string }) => s.id);
     // Compared as JSON: a lone surrogate would be escaped there instead of breaking the test report.
     expect(JSON.stringify(ids)).toBe(JSON.stringify(["aaaaaaa😀...", "bbbbbbb😀"]));
+  });
+});
+
+describe("a shard's stats totals are bounded", () => {
+  it(`a shard answers at most ${MAX_SHARD_MODEL_TOTALS} model totals plus (other), however many distinct models it holds, and loses no count`, async () => {
+    const shard = env.REGISTRY.get(env.REGISTRY.idFromName(`bounded-${crypto.randomUUID()}`));
+    const models = MAX_SHARD_MODEL_TOTALS + 50;
+    for (let i = 0; i < models; i++) {
+      await shard.upsert({ id: `s${i}`, model: `model-${String(i).padStart(5, "0")}-${"x".repeat(200)}`, tier: "SIMPLE", createdAt: Date.now() });
+    }
+    const page = await shard.page(null, 1, true);
+    expect(page.byModel).toHaveLength(MAX_SHARD_MODEL_TOTALS + 1);
+    expect(page.byModel.at(-1)).toEqual([OTHER_MODELS, 50]);
+    expect((page.byModel as [string, number][]).reduce((sum, [, n]) => sum + n, 0)).toBe(models);
+    expect(page.count).toBe(models);
   });
 });

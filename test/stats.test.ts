@@ -1,7 +1,7 @@
 /** The stats arithmetic as pure functions: counting, merging shards, capping byModel, truncating IDs. */
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "../src/session/memory-store";
-import { MAX_LISTED_MODELS, OTHER_MODELS, tally, toCounts, topCounts, truncateId } from "../src/session/stats";
+import { MAX_LISTED_MODELS, OTHER_MODELS, tally, toCounts, topCounts, topPairs, truncateId } from "../src/session/stats";
 
 const awkward = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf", "isPrototypeOf", "prototype"];
 const entries = (o: Record<string, number>) => Object.entries(o).sort();
@@ -54,6 +54,15 @@ describe(`byModel lists the top ${MAX_LISTED_MODELS} models`, () => {
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe([...t.values()].reduce((a, b) => a + b, 0));
     const hundredth = [...t.values()].sort((a, b) => b - a)[MAX_LISTED_MODELS - 1]!;
     expect(Math.min(...Object.entries(counts).filter(([k]) => k !== OTHER_MODELS).map(([, n]) => n))).toBe(hundredth);
+  });
+});
+
+describe("topPairs", () => {
+  it("keeps the top max keys and sums the rest, and a key named (other), under (other): every count kept in max + 1 pairs", () => {
+    const counts = tally([["a", 5], ["b", 3], ["c", 3], ["d", 1], [OTHER_MODELS, 2]]);
+    expect(topPairs(counts, 2)).toEqual([["a", 5], ["b", 3], [OTHER_MODELS, 3 + 1 + 2]]);
+    expect(topPairs(tally([["a", 1]]), 2)).toEqual([["a", 1]]);
+    expect(topPairs(counts, 0)).toEqual([[OTHER_MODELS, 14]]);
   });
 });
 

@@ -6,7 +6,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { retryDelayMs } from "../session/retry";
-import { tally, type RegistryRow } from "../session/stats";
+import { MAX_SHARD_MODEL_TOTALS, tally, topPairs, type RegistryRow } from "../session/stats";
 import type { Tier } from "../session/types";
 
 /** Session clears in flight at once per shard: bounded so a 10,000-session clear does not flood the runtime. */
@@ -103,7 +103,7 @@ export class RegistryObject extends DurableObject<Env> {
       ? this.sql.exec<{ model: string; tier: string; n: number }>("SELECT model, tier, COUNT(*) AS n FROM sessions GROUP BY model, tier").toArray()
       : [];
     const count = totals.reduce((sum, r) => sum + r.n, 0);
-    const byModel = [...tally(totals.map((r) => [r.model, r.n] as const))];
+    const byModel = topPairs(tally(totals.map((r) => [r.model, r.n] as const)), MAX_SHARD_MODEL_TOTALS);
     const byTier = [...tally(totals.map((r) => [r.tier, r.n] as const))];
     const cursor =
       after === null

@@ -12,7 +12,7 @@ export const DEFAULT_SESSION_HEADER = "x-session-id";
 
 const encoder = new TextEncoder();
 /** ignoreBOM: a default decoder drops a leading U+FEFF, which Go keeps in a tool name. */
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
  * `s` with each lone surrogate replaced by U+FFFD, the string Go's JSON decoding

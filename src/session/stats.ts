@@ -9,9 +9,11 @@ export interface RegistryRow {
   createdAt: number;
 }
 
-/** Reference `SessionInfo`: a truncated ID, the model and the age in whole seconds. */
+/** Reference `SessionInfo`: a truncated ID, the model and the age in whole seconds; plus the tenant of a scoped session. */
 export interface SessionInfo {
   id: string;
+  /** Present only for a tenant-scoped session, so an unscoped ID "acme:c1" never reads like tenant acme's "c1". */
+  tenant?: string;
   model: string;
   age: number;
 }
@@ -43,18 +45,17 @@ export function truncateId(id: string): string {
  * the unscoped ID "acme:c1" named tenant acme's session "c1".
  */
 export const NAMESPACE_SEPARATOR = "\u001f";
-/** How stats shows the separator: `tenant:id`. */
-const SHOWN_NAMESPACE_SEPARATOR = ":";
 
 export function namespacedKey(namespace: string, sessionId: string): string {
   return namespace + NAMESPACE_SEPARATOR + sessionId;
 }
 
-/** A registry row as stats shows it; a scoped session shows `tenant:` whole and its ID truncated. */
+/** A registry row as stats shows it: the ID truncated, and a scoped session's tenant whole in its own field. */
 export function sessionInfo(row: RegistryRow, now: number): SessionInfo {
+  const age = Math.max(0, Math.floor((now - row.createdAt) / 1000));
   const cut = row.id.indexOf(NAMESPACE_SEPARATOR);
-  const id = cut < 0 ? truncateId(row.id) : row.id.slice(0, cut) + SHOWN_NAMESPACE_SEPARATOR + truncateId(row.id.slice(cut + 1));
-  return { id, model: row.model, age: Math.max(0, Math.floor((now - row.createdAt) / 1000)) };
+  if (cut < 0) return { id: truncateId(row.id), model: row.model, age };
+  return { id: truncateId(row.id.slice(cut + 1)), tenant: row.id.slice(0, cut), model: row.model, age };
 }
 
 /** Code point order is UTF-8 byte order, which is SQLite's BINARY collation: shards and merge agree. */
@@ -97,14 +98,33 @@ export const MAX_LISTED_MODELS = 100;
  */
 export const OTHER_MODELS = "(other)";
 
+/**
+ * The top `max` keys by count (ties by name, in code point order) as `[key, n]`
+ * pairs, then the rest summed under OTHER_MODELS when any: every count is kept,
+ * in at most `max + 1` pairs.
+ */
+export function topPairs(counts: Tally, max: number): [string, number][] {
+  const ranked = [...counts].filter(([key]) => key !== OTHER_MODELS).sort(([a, m], [b, n]) => n - m || compareCodePoints(a, b));
+  const top = ranked.slice(0, max);
+  const other = ranked.slice(max).reduce((sum, [, n]) => sum + n, counts.get(OTHER_MODELS) ?? 0);
+  return other > 0 ? [...top, [OTHER_MODELS, other]] : top;
+}
+
 /** The top `max` models by count (ties by name, in code point order), the rest summed under OTHER_MODELS. */
 export function topCounts(counts: Tally, max = MAX_LISTED_MODELS): Record<string, number> {
-  const ranked = [...counts].filter(([key]) => key !== OTHER_MODELS).sort(([a, m], [b, n]) => n - m || compareCodePoints(a, b));
-  const out = toCounts(counts, ranked.slice(0, max).map(([key]) => key));
-  const other = ranked.slice(max).reduce((sum, [, n]) => sum + n, counts.get(OTHER_MODELS) ?? 0);
-  if (other > 0) Object.defineProperty(out, OTHER_MODELS, { value: other, enumerable: true, writable: true, configurable: true });
-  return out;
+  const pairs = topPairs(counts, max);
+  return toCounts(new Map(pairs), pairs.map(([key]) => key));
 }
+
+/**
+ * How many model totals one registry shard sends per stats call. Model names
+ * come from callers, so without a bound a shard's answer would grow with every
+ * distinct name (256 characters each) toward the RPC message limit. The merged
+ * byModel is exact while no shard holds more distinct models than this; past it,
+ * a shard's models outside its own top MAX_SHARD_MODEL_TOTALS count under
+ * OTHER_MODELS, so `count` and the sum of byModel stay exact.
+ */
+export const MAX_SHARD_MODEL_TOTALS = 10 * MAX_LISTED_MODELS;
 
 /**
  * FNV-1a over the ID's UTF-16 code units: stable across deploys and runtimes,

@@ -79,9 +79,13 @@ function lastUserText(messages: unknown): string {
 
 /** USD per million tokens × tokens = micro-USD. */
 function costMicros(env: Env, model: string, usage: Usage | undefined): number {
-  const price = jsonOf(env.MODEL_PRICES)[model];
+  const prices = jsonOf(env.MODEL_PRICES);
+  // Own properties only: a model named "constructor" must not price itself from Object.prototype.
+  const price = Object.hasOwn(prices, model) ? prices[model] : undefined;
   if (!price || !usage) return 0;
-  return Math.round((usage.prompt_tokens ?? 0) * price.input + (usage.completion_tokens ?? 0) * price.output);
+  const micros = Math.round((usage.prompt_tokens ?? 0) * price.input + (usage.completion_tokens ?? 0) * price.output);
+  // Upstream usage is untrusted input: a non-numeric token count must not become a NaN cost.
+  return Number.isSafeInteger(micros) && micros > 0 ? micros : 0;
 }
 
 /** Passes an SSE stream through untouched, noting the final chunk's usage; records the cost before closing. */
