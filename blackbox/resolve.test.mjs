@@ -83,7 +83,7 @@ describe("resolve over HTTP", () => {
     assert.equal((await call("GET", sessionPath(id))).json.requestCount, 1);
   });
 
-  it("rejects bad input with 400 naming the field, 413 over 8 MiB, and stores nothing", async () => {
+  it("rejects bad input with 400 naming the field, 413 over the 4 MiB body limit, and stores nothing", async () => {
     const id = freshId("bb-bad");
     const cases = [
       [{ sessionId: id }, "body"],
@@ -98,7 +98,7 @@ describe("resolve over HTTP", () => {
       assert.match(res.json.error.message, new RegExp(field.replace(".", "\\.")));
     }
     const huge = await call("POST", "/v1/resolve", {
-      rawBody: JSON.stringify({ sessionId: id, body: openai("auto", [{ role: "user", content: "x".repeat(8 * 1024 * 1024) }]), routed: MEDIUM }),
+      rawBody: JSON.stringify({ sessionId: id, body: openai("auto", [{ role: "user", content: "x".repeat(4 * 1024 * 1024) }]), routed: MEDIUM }),
     });
     assert.equal(huge.status, 413);
     assert.equal((await call("GET", sessionPath(id))).status, 404);
