@@ -6,7 +6,16 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { call, freshId, sessionPath, sleep } from "./client.mjs";
 
-const TIMEOUT_MS = Number(process.env.BLACKBOX_TIMEOUT_MS ?? 3000);
+/**
+ * The server's SESSION_TIMEOUT_MS (package.json test:blackbox). Long enough that
+ * the other tests' sessions cannot expire between two calls on a loaded 2-core
+ * machine, short enough for the expiry test to wait it out.
+ */
+const TIMEOUT_MS = Number(process.env.BLACKBOX_TIMEOUT_MS ?? 10_000);
+/** Clear of the deadline on the side each assertion needs, past the clock's millisecond granularity. */
+const MARGIN_MS = 1000;
+/** Expiry runs repeat this often at most when the machine stalls so long that a run proves nothing. */
+const EXPIRY_ATTEMPTS = 3;
 
 function assertError(res, status, code) {
   assert.equal(res.status, status, JSON.stringify(res.json));
@@ -94,15 +103,33 @@ describe("session service over HTTP", () => {
     assertError(await call("GET", sessionPath(id)), 404, "session_not_found");
   });
 
-  it(`expires a session after SESSION_TIMEOUT_MS idle (server runs with ${TIMEOUT_MS} ms)`, async () => {
-    const id = freshId("bb-expire");
-    await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } });
-    await sleep(TIMEOUT_MS / 2);
-    assert.equal((await call("POST", sessionPath(id, "/touch"))).status, 200);
-    await sleep(TIMEOUT_MS / 2 + 200);
-    // Touched half-way, so still alive after the first deadline.
-    assert.equal((await call("GET", sessionPath(id))).status, 200);
-    await sleep(TIMEOUT_MS + 1000);
-    assertError(await call("GET", sessionPath(id)), 404, "session_not_found");
+  it(`expires a session after SESSION_TIMEOUT_MS idle (server runs with ${TIMEOUT_MS} ms)`, { timeout: EXPIRY_ATTEMPTS * 4 * TIMEOUT_MS }, async () => {
+    // The server and this process read the same system clock, so the server's
+    // createdAt and lastUsedAt place each request against its deadline. Only an
+    // answer that arrives after the touch's deadline proves nothing; then the run repeats.
+    const until = (t) => sleep(Math.max(0, t - Date.now()));
+    for (let attempt = 1; attempt <= EXPIRY_ATTEMPTS; attempt++) {
+      const id = freshId("bb-expire");
+      const put = await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } });
+      assert.equal(put.status, 200);
+      await until(put.json.createdAt + TIMEOUT_MS / 2);
+      const touch = await call("POST", sessionPath(id, "/touch"));
+      if (touch.status === 404 && Date.now() >= put.json.createdAt + TIMEOUT_MS) continue;
+      assert.equal(touch.status, 200);
+      const { lastUsedAt } = touch.json;
+
+      // Past the creation deadline, well before the touch's: the touch kept it alive.
+      await until(put.json.createdAt + TIMEOUT_MS + MARGIN_MS);
+      const alive = await call("GET", sessionPath(id));
+      if (Date.now() >= lastUsedAt + TIMEOUT_MS) continue;
+      assert.equal(alive.status, 200, JSON.stringify(alive.json));
+      assert.equal(alive.json.lastUsedAt, lastUsedAt);
+
+      // Past the touch's deadline: gone, whether the alarm or this read removed it.
+      await until(lastUsedAt + TIMEOUT_MS + MARGIN_MS);
+      assertError(await call("GET", sessionPath(id)), 404, "session_not_found");
+      return;
+    }
+    assert.fail(`the machine stalled past the deadline in all ${EXPIRY_ATTEMPTS} runs`);
   });
 });

@@ -49,7 +49,7 @@ before(async () => {
 });
 
 after(async () => {
-  server?.stop();
+  await server?.stop();
   rmSync(SESSION_CONFIG, { force: true });
   await upstream?.close();
 });

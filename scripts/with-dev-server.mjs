@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
  * Runs a command against a fresh `wrangler dev` with BASE_URL set, then stops it.
+ * The server keeps its objects in a temporary directory unless the arguments
+ * include `--persist-to` (see dev-server.mjs).
  *
  *   node scripts/with-dev-server.mjs [wrangler dev args ...] -- <command> [args...]
  */
@@ -26,7 +28,8 @@ process.on("SIGINT", () => process.exit(130));
 process.on("SIGTERM", () => process.exit(143));
 
 const child = spawn(command, commandArgs, { stdio: "inherit", env: { ...process.env, BASE_URL: server.baseUrl } });
-child.on("exit", (code, signal) => {
-  server.stop();
+child.on("exit", async (code, signal) => {
+  // Awaited: the server's temporary storage is removed once it has exited.
+  await server.stop();
   process.exit(code ?? (signal ? 1 : 0));
 });

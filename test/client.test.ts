@@ -12,6 +12,8 @@ describe("createSessionClient", () => {
   it("covers every route with typed results", async () => {
     const id = freshId("client");
     expect(await client.health()).toEqual({ ok: true });
+    // Starts from no sessions, so the admin counts below are exact.
+    await client.clearAll();
     expect(await client.deriveSessionId("hello")).toBe("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     expect(await client.hashRequestContent("fix the bug", ["write_file", "read_file"])).toBe("091f622a4f22136f896f0b310357249e");
     expect(await client.getSession(id)).toBeNull();
@@ -23,10 +25,15 @@ describe("createSessionClient", () => {
     expect(await client.getSessionCost(id)).toEqual({ sessionCostMicros: 7, costUSD: 0.000007 });
     const decision = await client.resolve({ sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "x" }] }, routed: { model: "m", tier: "SIMPLE" } });
     expect(decision).toMatchObject({ sessionId: id, pinned: true, model: "kimi-k2.5" });
-    expect((await client.getStats({ limit: 1 })).sessions.length).toBe(1);
+    expect(await client.getStats({ limit: 1 })).toMatchObject({ count: 1, sessions: [{ id: `${id.slice(0, 8)}...`, model: "kimi-k2.5" }] });
     await client.clearSession(id);
     expect(await client.getSession(id)).toBeNull();
-    expect((await client.clearAll()).cleared).toBeGreaterThanOrEqual(0);
+    const [a, b] = [freshId("client-a"), freshId("client-b")];
+    await client.setSession(a, "m", "SIMPLE");
+    await client.setSession(b, "m", "SIMPLE");
+    expect(await client.clearAll()).toEqual({ cleared: 2 });
+    expect([await client.getSession(a), await client.getSession(b)]).toEqual([null, null]);
+    expect((await client.getStats()).count).toBe(0);
   });
 
   it("throws SessionApiError with status, code and details", async () => {

@@ -9,7 +9,7 @@ import { MAX_LISTED_MODELS, MAX_SHARD_MODEL_TOTALS, OTHER_MODELS, shardOf } from
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
 import { storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/ports";
-import { clearPacing, registryFault, testClock } from "./support/worker";
+import { blockClears, clearPacing, registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
 const admin = exports.SessionAdmin;
@@ -214,20 +214,38 @@ describe("clear all", () => {
     expect((await admin.getStats()).count).toBe(0);
   });
 
-  it("does not lose a session created after the clear began", async () => {
+  it("does not lose a session created after the clear began, nor one re-created while it ran", async () => {
     await clearEverything();
-    await createMany(300, "before");
-    clearPacing.batchSize = 4;
-    const clearing = call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
-    // Wait until the clear is visibly under way, then create a new session.
-    while ((await admin.getStats({ limit: 1 })).count === 300) await new Promise((r) => setTimeout(r, 1));
-    const late = freshId("late");
-    await svc.setSession(late, "m", "SIMPLE");
-    await clearing;
-    expect(await svc.getSession(late)).not.toBeNull();
-    const stats = await admin.getStats();
-    expect(stats.count).toBe(1);
-    expect(stats.sessions[0]!.id).toBe(late.slice(0, 8) + "...");
+    const before = await createMany(40, "before");
+    const gate = blockClears();
+    try {
+      const clearing = call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
+      // A clear is waiting inside a session object: the clear-all is certainly under way.
+      await gate.blocked;
+      // The late session lands in a shard whose clear is running.
+      let late: string;
+      do late = freshId("late");
+      while (shardOf(late, shards) !== shardOf(before[0]!, shards));
+      await svc.setSession(late, "m", "SIMPLE");
+      // before[1] ends and starts again: its new incarnation is not the one the clear knew.
+      const old = (await svc.getSession(before[1]!))!;
+      await svc.clearSession(before[1]!);
+      testClock.advance(1);
+      const again = await svc.setSession(before[1]!, "n", "MEDIUM");
+      expect(again.createdAt).toBeGreaterThan(old.createdAt);
+      gate.release();
+
+      const res = await clearing;
+      expect(res).toMatchObject({ status: 200, json: { cleared: before.length - 1 } });
+      expect(await svc.getSession(late)).toMatchObject({ model: "m", requestCount: 1 });
+      expect(await svc.getSession(before[1]!)).toEqual(again);
+      for (const id of [before[0]!, ...before.slice(2)]) expect(await svc.getSession(id), id).toBeNull();
+      const stats = await admin.getStats();
+      expect(stats.count).toBe(2);
+      expect(stats.sessions.map((s) => s.id).sort()).toEqual([late, before[1]!].map((id) => id.slice(0, 8) + "...").sort());
+    } finally {
+      gate.release();
+    }
   });
 });
 

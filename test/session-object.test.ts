@@ -1,8 +1,9 @@
 /** The Durable Object shell: persistence across eviction, alarm expiry, concurrency, clear. */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SessionObject } from "../src/objects/session-object";
+import { shardFor } from "../src/objects/registry-client";
 import { configFor } from "../src/session/config";
 import { registryHas, storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/ports";
@@ -45,9 +46,8 @@ describe("persistence", () => {
     const id = freshId("absent");
     expect(await svc.getSession(id)).toBeNull();
     expect(await svc.touchSession(id)).toBeNull();
-    const state = await runInDurableObject(stubOf(id), (_o, s) => ({ size: s.storage.sql.databaseSize, alarm: s.storage.getAlarm() }));
-    expect(await state.alarm).toBeNull();
-    expect((await storedState(id)).kv).toBeUndefined();
+    const state = await runInDurableObject(stubOf(id), async (_o, s) => ({ keys: [...s.storage.kv.list()].map(([k]) => k), alarm: await s.storage.getAlarm() }));
+    expect(state).toEqual({ keys: [], alarm: null });
   });
 });
 
@@ -108,20 +108,59 @@ describe("alarm expiry", () => {
 });
 
 describe("concurrency", () => {
-  it("loses no update: 200 concurrent touches after a set give requestCount 201", async () => {
+  /** Registry calls held this long, so operations that await the registry before writing overlap. */
+  const REGISTRY_DELAY_MS = 5;
+
+  afterEach(() => {
+    registryFault.delayMs = 0;
+    testClock.tickMs = 0;
+  });
+
+  /** The session's row in its registry shard, or undefined. */
+  async function registryRow(id: string) {
+    return (await shardFor(env, id).page(null, 100_000, false)).rows.find((r) => r.id === id);
+  }
+
+  it("loses no update: touches racing model changes that await the registry all count", async () => {
     const id = freshId("concurrent");
-    await svc.setSession(id, "m", "SIMPLE");
-    await Promise.all(Array.from({ length: 200 }, () => svc.touchSession(id)));
-    expect((await svc.getSession(id))!.requestCount).toBe(201);
+    await svc.setSession(id, "m-0", "SIMPLE");
+    registryFault.delayMs = REGISTRY_DELAY_MS;
+    testClock.tickMs = 1;
+    const sets = 20;
+    const touches = 80;
+    const calls = [
+      ...Array.from({ length: sets }, (_, i) => () => svc.setSession(id, `m-${i + 1}`, "MEDIUM")),
+      ...Array.from({ length: touches }, () => () => svc.touchSession(id)),
+    ];
+    // Interleaved, so touches arrive while model changes wait on the registry.
+    const order = calls.map((_, i) => calls[(i * 37) % calls.length]!);
+    const results = await Promise.all(order.map((c) => c()));
+    const counts = results.map((r) => r!.requestCount).sort((a, b) => a - b);
+    expect(counts).toEqual(Array.from({ length: sets + touches }, (_, i) => i + 2));
+    const final = (await svc.getSession(id))!;
+    expect(final.requestCount).toBe(1 + sets + touches);
+    const row = await registryRow(id);
+    expect(row).toEqual({ id, model: final.model, tier: final.tier, createdAt: final.createdAt });
     await evictDurableObject(stubOf(id));
-    expect((await svc.getSession(id))!.requestCount).toBe(201);
+    expect(await svc.getSession(id)).toEqual(final);
   });
 
   it("creates one incarnation when many sets race on a new session", async () => {
     const id = freshId("race");
-    const results = await Promise.all(Array.from({ length: 50 }, () => svc.setSession(id, "m", "SIMPLE")));
+    registryFault.delayMs = REGISTRY_DELAY_MS;
+    testClock.tickMs = 1;
+    const n = 50;
+    const callsBefore = registryFault.calls;
+    const results = await Promise.all(Array.from({ length: n }, () => svc.setSession(id, "m", "SIMPLE")));
     expect(new Set(results.map((r) => r.createdAt)).size).toBe(1);
-    expect((await svc.getSession(id))!.requestCount).toBe(50);
+    expect(results.map((r) => r.requestCount).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    // One creation, one registry write: the other sets change nothing the registry holds.
+    expect(registryFault.calls - callsBefore).toBe(1);
+    const stored = (await storedState(id)).kv!;
+    expect(stored.entry.requestCount).toBe(n);
+    expect(stored.entry.createdAt).toBe(results[0]!.createdAt);
+    expect(await registryRow(id)).toEqual({ id, model: "m", tier: "SIMPLE", createdAt: stored.entry.createdAt });
+    expect((await storedState(id)).alarm).toBe(stored.entry.createdAt + timeoutMs);
   });
 });
 
