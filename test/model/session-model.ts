@@ -58,7 +58,8 @@ export interface ModelResolveInput {
   sessionId: string;
   /** body.model: a routing profile or an explicit model. */
   model: string;
-  routed: { model: string; tier: RoutedTier };
+  /** The router's choice; README Gateway flow: required when `model` is a routing profile. */
+  routed?: { model: string; tier: RoutedTier };
   /** The last user message's text and the tool the last assistant message called, already hashed. */
   hash: string;
   costMicros?: number;
@@ -230,6 +231,9 @@ export class SessionModel {
   resolve(input: ModelResolveInput): ModelDecision {
     this.checkId(input.sessionId);
     const id = input.sessionId;
+    const profile = this.config.routingProfiles.includes(input.model);
+    const routed = input.routed;
+    if (profile && !routed) throw new ModelError("invalid_request", "routed is required when body.model is a routing profile");
     const before = this.live(id);
     const spent = before?.sessionCostMicros ?? 0;
     const cost = input.costMicros ?? 0;
@@ -240,17 +244,18 @@ export class SessionModel {
     const pinned = before !== undefined;
     // Work on a copy: nothing is stored unless the whole request succeeds.
     let e: Entry;
-    if (!this.config.routingProfiles.includes(input.model)) {
+    if (!profile || !routed) {
+      // README Gateway flow step 2: any other body.model is an explicit choice, pinned like set(id, model, "", true).
       e = this.pinCopy(id, input.model, "", true);
     } else if (!before) {
-      e = this.pinCopy(id, input.routed.model, input.routed.tier, false);
+      e = this.pinCopy(id, routed.model, routed.tier, false);
     } else {
       e = { ...before, recentHashes: [...before.recentHashes] };
       this.use(e);
       // Upgrade only to a strictly higher tier, even with the same model; never down; explicit pins keep their model.
-      if (!e.userExplicit && rank(input.routed.tier) > rank(e.tier)) {
-        e.model = input.routed.model;
-        e.tier = input.routed.tier;
+      if (!e.userExplicit && rank(routed.tier) > rank(e.tier)) {
+        e.model = routed.model;
+        e.tier = routed.tier;
       }
     }
     const strikesBefore = e.strikes;

@@ -39,7 +39,7 @@ export interface SessionPort {
 export interface ResolveCall {
   sessionId: string;
   body: { model: string; messages: ({ role: "user"; content: string } | { role: "assistant"; content: null; tool_calls: { id: string; type: "function"; function: { name: string; arguments: string } }[] })[] };
-  routed: { model: string; tier: Exclude<Tier, ""> };
+  routed?: { model: string; tier: Exclude<Tier, ""> };
   costMicros?: number;
 }
 
