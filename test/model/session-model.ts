@@ -51,8 +51,10 @@ const SHOWN_ID_CODE_POINTS = 8;
 /** README Admin: byModel lists at most 100 models, the rest under "(other)". */
 const LISTED_MODELS = 100;
 const OTHER = "(other)";
-/** README Sessions: "no control characters" (C0, DEL, C1). */
+/** README Sessions: no control characters (C0, DEL, C1), no lone surrogate halves, no format (Cf) characters. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const FORMAT = /\p{Cf}/u;
 
 export interface ModelResolveInput {
   sessionId: string;
@@ -114,29 +116,18 @@ export class SessionModel {
   }
 
   private view(id: string, e: Entry): SessionView {
-    return { id, ...e, recentHashes: [...e.recentHashes] };
+    return { id, ...copyOf(e) };
   }
 
   private checkId(id: string): void {
-    if (id === "" || id.length > MAX_ID_LENGTH || CONTROL.test(id)) throw new ModelError("invalid_session_id", id);
+    if (id === "" || id.length > MAX_ID_LENGTH || CONTROL.test(id) || LONE_SURROGATE.test(id) || FORMAT.test(id)) throw new ModelError("invalid_session_id", id);
   }
 
-  private create(id: string, model: string, tier: Tier, userExplicit: boolean): Entry {
+  /** Set on a live entry or none, as a new entry: nothing is stored until the whole call succeeds. */
+  private pin(live: Entry | undefined, model: string, tier: Tier, userExplicit: boolean): Entry {
     const now = this.now();
-    const e: Entry = { model, tier, createdAt: now, lastUsedAt: now, requestCount: 1, recentHashes: [], strikes: 0, escalated: false, userExplicit, sessionCostMicros: 0 };
-    this.entries.set(id, e);
-    return e;
-  }
-
-  /** Counts one request on the entry (godoc TouchSession). */
-  private use(e: Entry): void {
-    e.lastUsedAt = this.now();
-    e.requestCount++;
-  }
-
-  private pin(id: string, model: string, tier: Tier, userExplicit: boolean): Entry {
-    const e = this.live(id);
-    if (!e) return this.create(id, model, tier, userExplicit);
+    if (!live) return { model, tier, createdAt: now, lastUsedAt: now, requestCount: 1, recentHashes: [], strikes: 0, escalated: false, userExplicit, sessionCostMicros: 0 };
+    const e = copyOf(live);
     this.use(e);
     if (e.model !== model) {
       e.model = model;
@@ -144,6 +135,12 @@ export class SessionModel {
     }
     e.userExplicit ||= userExplicit;
     return e;
+  }
+
+  /** Counts one request on the entry (godoc TouchSession). */
+  private use(e: Entry): void {
+    e.lastUsedAt = this.now();
+    e.requestCount++;
   }
 
   private hash(e: Entry, hash: string): void {
@@ -171,7 +168,9 @@ export class SessionModel {
     this.checkId(id);
     if (model === "") throw new ModelError("invalid_request", "model");
     if (tier !== "" && !TIER_ORDER.includes(tier)) throw new ModelError("invalid_request", "tier");
-    return this.view(id, this.pin(id, model, tier, userExplicit));
+    const e = this.pin(this.live(id), model, tier, userExplicit);
+    this.entries.set(id, e);
+    return this.view(id, e);
   }
 
   touch(id: string): SessionView | null {
@@ -242,15 +241,14 @@ export class SessionModel {
       throw new ModelError("session_budget_exceeded", `${spent} + ${cost}`);
     }
     const pinned = before !== undefined;
-    // Work on a copy: nothing is stored unless the whole request succeeds.
     let e: Entry;
     if (!profile || !routed) {
       // README Gateway flow step 2: any other body.model is an explicit choice, pinned like set(id, model, "", true).
-      e = this.pinCopy(id, input.model, "", true);
+      e = this.pin(before, input.model, "", true);
     } else if (!before) {
-      e = this.pinCopy(id, routed.model, routed.tier, false);
+      e = this.pin(undefined, routed.model, routed.tier, false);
     } else {
-      e = { ...before, recentHashes: [...before.recentHashes] };
+      e = copyOf(before);
       this.use(e);
       // Upgrade only to a strictly higher tier, even with the same model; never down; explicit pins keep their model.
       if (!e.userExplicit && rank(routed.tier) > rank(e.tier)) {
@@ -272,14 +270,6 @@ export class SessionModel {
     this.entries.set(id, e);
     const { model, tier, userExplicit, strikes, requestCount, sessionCostMicros } = e;
     return { sessionId: id, source: "explicit", model, tier, pinned, userExplicit, strikes, escalated, requestCount, sessionCostMicros };
-  }
-
-  /** `pin` on a copy of the live entry, leaving the stored one untouched. */
-  private pinCopy(id: string, model: string, tier: Tier, userExplicit: boolean): Entry {
-    const stored = this.live(id);
-    const copy = new SessionModel(this.config, this.now);
-    if (stored) copy.entries.set(id, { ...stored, recentHashes: [...stored.recentHashes] });
-    return copy.pin(id, model, tier, userExplicit);
   }
 
   /** README Admin: totals over live sessions, the list sorted by ID with truncated IDs and ages in whole seconds. */
@@ -316,6 +306,10 @@ export class SessionModel {
     this.entries.clear();
     return { cleared };
   }
+}
+
+function copyOf(e: Entry): Entry {
+  return { ...e, recentHashes: [...e.recentHashes] };
 }
 
 function shownId(id: string): string {
