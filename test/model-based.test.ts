@@ -121,10 +121,19 @@ interface Trace {
   cleared: Outcome;
 }
 
+/** What a port shows after a history: reads, then stats and clear-all once due sessions have expired. */
+async function finish(port: SessionPort, ids: string[], steps: (Outcome | undefined)[]): Promise<Trace> {
+  const readBack = await Promise.all(ids.map((id) => outcome(() => port.getSession(id))));
+  await port.settle(ids);
+  const stats = await outcome(() => port.getStats());
+  return { steps, readBack, stats, cleared: await outcome(() => port.clearAll()) };
+}
+
 /** Runs the history on the model and on one back end at the same instants, and returns both traces. */
 async function lockstep(system: SessionPort, ops: Op[], ids: string[], objects: boolean, evictAfterEvery: boolean): Promise<{ model: Trace; system: Trace }> {
   const model = modelPort();
-  const traces = { model: { steps: [] } as unknown as Trace, system: { steps: [] } as unknown as Trace };
+  const modelSteps: (Outcome | undefined)[] = [];
+  const systemSteps: (Outcome | undefined)[] = [];
   await system.clearAll();
   for (const op of ops) {
     if (op.kind === "advance") {
@@ -132,17 +141,11 @@ async function lockstep(system: SessionPort, ops: Op[], ids: string[], objects: 
       continue;
     }
     const id = ids[op.s]!;
-    traces.model.steps.push(await step(model, op, id, false));
-    traces.system.steps.push(await step(system, op, id, objects));
+    modelSteps.push(await step(model, op, id, false));
+    systemSteps.push(await step(system, op, id, objects));
     if (objects && evictAfterEvery) await evictDurableObject(env.SESSIONS.get(env.SESSIONS.idFromName(id))).catch(() => undefined);
   }
-  for (const [port, trace] of [[model, traces.model], [system, traces.system]] as const) {
-    trace.readBack = await Promise.all(ids.map((id) => outcome(() => port.getSession(id))));
-    await port.settle(ids);
-    trace.stats = await outcome(() => port.getStats());
-    trace.cleared = await outcome(() => port.clearAll());
-  }
-  return traces;
+  return { model: await finish(model, ids, modelSteps), system: await finish(system, ids, systemSteps) };
 }
 
 async function check(system: () => SessionPort, objects: boolean, ops: Op[], evictAfterEvery = false): Promise<void> {
