@@ -1,0 +1,83 @@
+/**
+ * The model itself against oracles outside src/: the Go-computed hash vectors
+ * and the README's worked examples. A model that misread the contract would
+ * otherwise agree with nothing and be blamed on the back ends, or agree with a
+ * back end that misread it the same way.
+ */
+import { describe, expect, it } from "vitest";
+import vectorText from "../vectors/hash.json?raw";
+import { modelHash } from "./hash";
+import { SessionModel, type ModelConfig } from "./session-model";
+
+interface Vector {
+  name: string;
+  content: [string, number][];
+  tools: string[];
+  hash: string;
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const vectors = (JSON.parse(vectorText) as { hash: Vector[] }).hash;
+const ascii = vectors.filter((v) => [...v.content.map(([piece]) => piece), ...v.tools].every((s) => PRINTABLE_ASCII.test(s)));
+
+describe("the model's hash", () => {
+  it(`matches the Go vectors on all ${ascii.length} printable-ASCII inputs`, async () => {
+    expect(ascii.length).toBeGreaterThan(50);
+    for (const v of ascii) {
+      const content = v.content.map(([piece, n]) => piece.repeat(n)).join("");
+      expect(await modelHash(content, v.tools), v.name).toBe(v.hash);
+    }
+  });
+
+  it("refuses what it does not model", async () => {
+    await expect(modelHash("tab\there")).rejects.toThrow(/printable ASCII/);
+    await expect(modelHash("x", ["caf\u00e9"])).rejects.toThrow(/printable ASCII/);
+  });
+});
+
+/** The README's configuration (wrangler.toml [vars]). */
+const config: ModelConfig = {
+  timeoutMs: 1_800_000,
+  strikeThreshold: 2,
+  tierModels: { SIMPLE: "gemini-2.5-flash", MEDIUM: "kimi-k2.5", COMPLEX: "gemini-3.1-pro", REASONING: "grok-4-1-fast-reasoning" },
+  routingProfiles: ["auto", "eco", "premium"],
+  budgetMicros: undefined,
+};
+
+describe("the model follows the README's examples", () => {
+  it("the same OpenAI request sent three times escalates on the third: strikes 2, MEDIUM, kimi-k2.5", async () => {
+    const model = new SessionModel(config, () => 0);
+    const hash = await modelHash("Fix the failing test", ["run_tests"]);
+    const send = () => model.resolve({ sessionId: "agent-7", model: "auto", routed: { model: "gemini-2.5-flash", tier: "SIMPLE" }, hash, costMicros: 300 });
+    send();
+    send();
+    expect(send()).toMatchObject({ strikes: 2, escalated: true, tier: "MEDIUM", model: "kimi-k2.5", requestCount: 3, sessionCostMicros: 900 });
+  });
+
+  it("expires when idle strictly longer than the timeout", () => {
+    let now = 0;
+    const model = new SessionModel(config, () => now);
+    model.set("conv-42", "kimi-k2.5", "MEDIUM");
+    now = config.timeoutMs;
+    expect(model.get("conv-42")).not.toBeNull();
+    now = 2 * config.timeoutMs + 1;
+    expect(model.get("conv-42")).toBeNull();
+  });
+
+  it("stats cut IDs to 8 code points plus ... and count ages in whole seconds", () => {
+    let now = 0;
+    const model = new SessionModel(config, () => now);
+    model.set("😀😀😀😀😀😀😀😀😀", "kimi-k2.5", "MEDIUM");
+    model.set("conv-42", "gemini-3.1-pro", "COMPLEX");
+    now = 40_999;
+    expect(model.stats()).toEqual({
+      count: 2,
+      sessions: [
+        { id: "conv-42", model: "gemini-3.1-pro", age: 40 },
+        { id: "😀😀😀😀😀😀😀😀...", model: "kimi-k2.5", age: 40 },
+      ],
+      byModel: { "kimi-k2.5": 1, "gemini-3.1-pro": 1 },
+      byTier: { MEDIUM: 1, COMPLEX: 1 },
+    });
+  });
+});

@@ -1,0 +1,323 @@
+/**
+ * An independent model of the session service, written from the contract: the
+ * README (Sessions, Gateway flow, Admin: stats and clear-all, Semantics,
+ * Workers RPC) and the reference godoc (shared/reference). It imports only
+ * types from src/session, never a rule, so the model-based and parity tests
+ * compare the back ends with a second reading of the contract instead of with
+ * the code they run.
+ *
+ * Where the README is silent, the rule is the one the transition tests name
+ * (test/transitions.test.ts), which record the issue's wording:
+ * - set on an existing session moves model and tier only when the model differs
+ *   (reference SetSession), and counts a request;
+ * - the strike rule is cumulative: a,a,a,b,b gives 0,1,2,2,3;
+ * - a tier of "" ranks as MEDIUM (reference tierRank default), so escalating it
+ *   gives COMPLEX; REASONING stays REASONING.
+ *
+ * Results are plain values; a rejected call throws `ModelError`, whose message
+ * starts with the error code exactly as the RPC errors do.
+ */
+import type { Entry, RoutedTier, SessionCost, SessionView, Tier } from "../../src/session/types";
+
+/** The configuration values the model needs. */
+export interface ModelConfig {
+  timeoutMs: number;
+  strikeThreshold: number;
+  tierModels: Partial<Record<RoutedTier, string>>;
+  routingProfiles: readonly string[];
+  budgetMicros: number | undefined;
+}
+
+export class ModelError extends Error {
+  constructor(readonly code: string, detail: string) {
+    super(`${code}: ${detail}`);
+  }
+}
+
+/** README: "Routing tiers", cheapest first. */
+const TIER_ORDER: readonly RoutedTier[] = ["SIMPLE", "MEDIUM", "COMPLEX", "REASONING"];
+/** Reference tierRank: "" (an explicit pin) ranks like MEDIUM. */
+const EMPTY_TIER_RANK = 1;
+/** Godoc Entry.RecentHashes "sliding window": the reference keeps the last 3. */
+const HASH_WINDOW = 3;
+/** Godoc RecordRequestHash: "2+ consecutive identical hashes" make a strike. */
+const STRIKE_RUN = 2;
+/** Godoc SessionCostMicros: 1 USD = 1_000_000 micros. */
+const MICROS_PER_USD = 1_000_000;
+/** README Sessions: IDs are 1–256 characters. */
+const MAX_ID_LENGTH = 256;
+/** README Admin: stats show the first 8 code points of an ID, plus "..." when longer. */
+const SHOWN_ID_CODE_POINTS = 8;
+/** README Admin: byModel lists at most 100 models, the rest under "(other)". */
+const LISTED_MODELS = 100;
+const OTHER = "(other)";
+/** README Sessions: no control characters (C0, DEL, C1), no lone surrogate halves, no format (Cf) characters. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const FORMAT = /\p{Cf}/u;
+
+export interface ModelResolveInput {
+  sessionId: string;
+  /** body.model: a routing profile or an explicit model. */
+  model: string;
+  /** The router's choice; README Gateway flow: required when `model` is a routing profile. */
+  routed?: { model: string; tier: RoutedTier };
+  /** The last user message's text and the tool the last assistant message called, already hashed. */
+  hash: string;
+  costMicros?: number;
+}
+
+export interface ModelDecision {
+  sessionId: string;
+  source: "explicit";
+  model: string;
+  tier: Tier;
+  pinned: boolean;
+  userExplicit: boolean;
+  strikes: number;
+  escalated: boolean;
+  requestCount: number;
+  sessionCostMicros: number;
+}
+
+export interface ModelStats {
+  count: number;
+  sessions: { id: string; model: string; age: number }[];
+  byModel: Record<string, number>;
+  byTier: Record<string, number>;
+}
+
+const rank = (tier: Tier): number => (tier === "" ? EMPTY_TIER_RANK : TIER_ORDER.indexOf(tier));
+
+/** Code point order (README: ties and the sessions list sort "in code point order"). */
+export function byCodePoints(a: string, b: string): number {
+  const x = Array.from(a, (c) => c.codePointAt(0)!);
+  const y = Array.from(b, (c) => c.codePointAt(0)!);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
+
+export class SessionModel {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    readonly config: ModelConfig,
+    private readonly now: () => number,
+  ) {}
+
+  /** The entry if it is live: expired when idle strictly longer than the timeout (godoc GetSession). */
+  private live(id: string): Entry | undefined {
+    const e = this.entries.get(id);
+    if (e && this.now() - e.lastUsedAt > this.config.timeoutMs) {
+      this.entries.delete(id);
+      return undefined;
+    }
+    return e;
+  }
+
+  private view(id: string, e: Entry): SessionView {
+    return { id, ...copyOf(e) };
+  }
+
+  private checkId(id: string): void {
+    if (id === "" || id.length > MAX_ID_LENGTH || CONTROL.test(id) || LONE_SURROGATE.test(id) || FORMAT.test(id)) throw new ModelError("invalid_session_id", id);
+  }
+
+  /** Set on a live entry or none, as a new entry: nothing is stored until the whole call succeeds. */
+  private pin(live: Entry | undefined, model: string, tier: Tier, userExplicit: boolean): Entry {
+    const now = this.now();
+    if (!live) return { model, tier, createdAt: now, lastUsedAt: now, requestCount: 1, recentHashes: [], strikes: 0, escalated: false, userExplicit, sessionCostMicros: 0 };
+    const e = copyOf(live);
+    this.use(e);
+    if (e.model !== model) {
+      e.model = model;
+      e.tier = tier;
+    }
+    e.userExplicit ||= userExplicit;
+    return e;
+  }
+
+  /** Counts one request on the entry (godoc TouchSession). */
+  private use(e: Entry): void {
+    e.lastUsedAt = this.now();
+    e.requestCount++;
+  }
+
+  private hash(e: Entry, hash: string): void {
+    e.recentHashes = [...e.recentHashes, hash].slice(-HASH_WINDOW);
+    const tail = e.recentHashes.slice(-STRIKE_RUN);
+    if (tail.length === STRIKE_RUN && tail.every((h) => h === hash)) e.strikes++;
+  }
+
+  /** One tier up, to the new tier's TIER_MODELS model (README Semantics); explicit pins never move. */
+  private bump(e: Entry): void {
+    if (e.userExplicit) return;
+    const tier = TIER_ORDER[Math.min(Math.max(rank(e.tier), 0) + 1, TIER_ORDER.length - 1)]!;
+    e.tier = tier;
+    e.model = this.config.tierModels[tier] ?? e.model;
+    e.escalated = true;
+  }
+
+  get(id: string): SessionView | null {
+    this.checkId(id);
+    const e = this.live(id);
+    return e ? this.view(id, e) : null;
+  }
+
+  set(id: string, model: string, tier: Tier, userExplicit = false): SessionView {
+    this.checkId(id);
+    if (model === "") throw new ModelError("invalid_request", "model");
+    if (tier !== "" && !TIER_ORDER.includes(tier)) throw new ModelError("invalid_request", "tier");
+    const e = this.pin(this.live(id), model, tier, userExplicit);
+    this.entries.set(id, e);
+    return this.view(id, e);
+  }
+
+  touch(id: string): SessionView | null {
+    this.checkId(id);
+    const e = this.live(id);
+    if (!e) return null;
+    this.use(e);
+    return this.view(id, e);
+  }
+
+  /** Strikes after recording; 0 for an unknown session (README Workers RPC). */
+  recordHash(id: string, hash: string): number {
+    this.checkId(id);
+    if (hash === "") throw new ModelError("invalid_request", "hash");
+    const e = this.live(id);
+    if (!e) return 0;
+    this.hash(e, hash);
+    return e.strikes;
+  }
+
+  escalate(id: string): SessionView | null {
+    this.checkId(id);
+    const e = this.live(id);
+    if (!e) return null;
+    this.bump(e);
+    return this.view(id, e);
+  }
+
+  /** README Semantics: costs are non-negative safe integers, and totals stay safe integers. */
+  addCost(id: string, micros: number): SessionCost | null {
+    this.checkId(id);
+    if (!Number.isSafeInteger(micros) || micros < 0) throw new ModelError("invalid_request", "micros");
+    const e = this.live(id);
+    if (!e) return null;
+    if (!Number.isSafeInteger(e.sessionCostMicros + micros)) throw new ModelError("invalid_request", "micros overflow");
+    e.sessionCostMicros += micros;
+    return this.costOf(e);
+  }
+
+  private costOf(e: Entry): SessionCost {
+    return { sessionCostMicros: e.sessionCostMicros, costUSD: e.sessionCostMicros / MICROS_PER_USD };
+  }
+
+  /** 0 for an unknown session (README Workers RPC). */
+  getCostUSD(id: string): number {
+    this.checkId(id);
+    const e = this.live(id);
+    return e ? this.costOf(e).costUSD : 0;
+  }
+
+  clear(id: string): void {
+    this.checkId(id);
+    this.entries.delete(id);
+  }
+
+  /** README Gateway flow, steps 2 to 6, for a request that names its session. */
+  resolve(input: ModelResolveInput): ModelDecision {
+    this.checkId(input.sessionId);
+    const id = input.sessionId;
+    const profile = this.config.routingProfiles.includes(input.model);
+    const routed = input.routed;
+    if (profile && !routed) throw new ModelError("invalid_request", "routed is required when body.model is a routing profile");
+    const before = this.live(id);
+    const spent = before?.sessionCostMicros ?? 0;
+    const cost = input.costMicros ?? 0;
+    // Step 6 is checked first: a request over the budget records nothing.
+    if (this.config.budgetMicros !== undefined && spent + cost > this.config.budgetMicros) {
+      throw new ModelError("session_budget_exceeded", `${spent} + ${cost}`);
+    }
+    const pinned = before !== undefined;
+    let e: Entry;
+    if (!profile || !routed) {
+      // README Gateway flow step 2: any other body.model is an explicit choice, pinned like set(id, model, "", true).
+      e = this.pin(before, input.model, "", true);
+    } else if (!before) {
+      e = this.pin(undefined, routed.model, routed.tier, false);
+    } else {
+      e = copyOf(before);
+      this.use(e);
+      // Upgrade only to a strictly higher tier, even with the same model; never down; explicit pins keep their model.
+      if (!e.userExplicit && rank(routed.tier) > rank(e.tier)) {
+        e.model = routed.model;
+        e.tier = routed.tier;
+      }
+    }
+    const strikesBefore = e.strikes;
+    this.hash(e, input.hash);
+    let escalated = false;
+    if (e.strikes > strikesBefore && e.strikes >= this.config.strikeThreshold && !e.userExplicit) {
+      this.bump(e);
+      escalated = true;
+    }
+    if (input.costMicros !== undefined) {
+      if (!Number.isSafeInteger(e.sessionCostMicros + input.costMicros)) throw new ModelError("invalid_request", "costMicros overflow");
+      e.sessionCostMicros += input.costMicros;
+    }
+    this.entries.set(id, e);
+    const { model, tier, userExplicit, strikes, requestCount, sessionCostMicros } = e;
+    return { sessionId: id, source: "explicit", model, tier, pinned, userExplicit, strikes, escalated, requestCount, sessionCostMicros };
+  }
+
+  /** README Admin: totals over live sessions, the list sorted by ID with truncated IDs and ages in whole seconds. */
+  stats(): ModelStats {
+    const now = this.now();
+    const rows = [...this.entries.keys()]
+      .flatMap((id) => {
+        const e = this.live(id);
+        return e ? [{ id, e }] : [];
+      })
+      .sort((a, b) => byCodePoints(a.id, b.id));
+    const models = new Map<string, number>();
+    const tiers: Record<string, number> = {};
+    for (const { e } of rows) {
+      models.set(e.model, (models.get(e.model) ?? 0) + 1);
+      define(tiers, e.tier, (tiers[e.tier] ?? 0) + 1);
+    }
+    const ranked = [...models].filter(([m]) => m !== OTHER).sort(([a, m], [b, n]) => n - m || byCodePoints(a, b));
+    const byModel: Record<string, number> = {};
+    for (const [m, n] of ranked.slice(0, LISTED_MODELS)) define(byModel, m, n);
+    const other = ranked.slice(LISTED_MODELS).reduce((sum, [, n]) => sum + n, models.get(OTHER) ?? 0);
+    if (other > 0) define(byModel, OTHER, other);
+    return {
+      count: rows.length,
+      sessions: rows.map(({ id, e }) => ({ id: shownId(id), model: e.model, age: Math.floor((now - e.createdAt) / 1000) })),
+      byModel,
+      byTier: tiers,
+    };
+  }
+
+  /** README Admin: removes every session; answers how many there were. */
+  clearAll(): { cleared: number } {
+    const cleared = this.stats().count;
+    this.entries.clear();
+    return { cleared };
+  }
+}
+
+function copyOf(e: Entry): Entry {
+  return { ...e, recentHashes: [...e.recentHashes] };
+}
+
+function shownId(id: string): string {
+  const points = Array.from(id);
+  return points.length > SHOWN_ID_CODE_POINTS ? points.slice(0, SHOWN_ID_CODE_POINTS).join("") + "..." : id;
+}
+
+/** An own data property, so "__proto__" and "constructor" are counts like any model name (README Admin). */
+function define(o: Record<string, number>, key: string, value: number): void {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+}
