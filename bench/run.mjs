@@ -313,7 +313,7 @@ try {
   console.error(err);
   failed = true;
 } finally {
-  server.stop();
+  await server.stop();
   rmSync(stateDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -48,7 +48,7 @@ const timer = setInterval(() => {
 }, REPORT_EVERY_S * 1000);
 const result = await instance;
 clearInterval(timer);
-server.stop();
+await server.stop();
 const errors = result.errors + result.timeouts + result.non2xx;
 console.log(`total ${result.requests.total} requests, ${Math.round(result.requests.average)} req/s average, p99 ${result.latency.p99} ms, errors ${errors}`);
 process.exit(errors > 0 ? 1 : 0);

@@ -1,7 +1,7 @@
 /**
  * In-process session store on the same pure steps as the Durable Object.
- * Node gateways can embed it; the tests use it as the reference model that
- * the real objects must match result for result.
+ * Node gateways can embed it. The tests check it, like the objects, against
+ * an independent model in test/model/.
  */
 import { planResolve, type ResolveResult } from "../gateway/resolve-input";
 import { defaultConfig, type Config } from "./config";

@@ -1,7 +1,7 @@
 /**
  * The reference semantics as pure functions of (entry, input, now). Nothing
- * here touches storage or the platform: the Durable Object, MemoryStore and
- * the model-based tests all run exactly these.
+ * here touches storage or the platform: the Durable Object and MemoryStore
+ * both run exactly these.
  */
 import { invalidRequest } from "./errors";
 import { nextTier } from "./tiers";
