@@ -10,11 +10,9 @@
  * --max skips larger N, for versions that would not finish.
  * benchHash() returns the rows for bench/run.mjs.
  */
-import { build } from "esbuild";
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { loadTs } from "./load-ts.mjs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 /** The run lengths the issue reported on (64k took 2.4 s), up to past the 4 MiB resolve body limit. */
 const SIZES = [16_000, 64_000, 1_000_000, 8_000_000];
@@ -23,15 +21,8 @@ const MIN_SAMPLE_MS = 200;
 /** Linear work scales by the size ratio: N against N/16. */
 const SIZE_RATIO = 16;
 
-async function loadHashing(source) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "edge-session-bench-hash-"));
-  const outfile = path.join(dir, "hashing.mjs");
-  try {
-    await build({ entryPoints: [source], bundle: true, format: "esm", platform: "neutral", outfile, logLevel: "error" });
-    return await import(pathToFileURL(outfile).href);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+function loadHashing(source) {
+  return loadTs({ entry: source });
 }
 
 /** Milliseconds per call, averaged over as many calls as fit in MIN_SAMPLE_MS (at least one). */

@@ -1,24 +1,10 @@
 /** In-process MemoryStore throughput on one core, with tinybench, from the TypeScript source bundled by esbuild. */
-import { build } from "esbuild";
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { pathToFileURL, fileURLToPath } from "node:url";
+import { loadTs } from "./load-ts.mjs";
+import { fileURLToPath } from "node:url";
 import { Bench } from "tinybench";
 
 async function loadMemoryStore() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "edge-session-bench-"));
-  const outfile = path.join(dir, "memory-store.mjs");
-  await build({
-    entryPoints: [fileURLToPath(new URL("../src/session/memory-store.ts", import.meta.url))],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    outfile,
-    logLevel: "error",
-  });
-  const mod = await import(pathToFileURL(outfile).href);
-  rmSync(dir, { recursive: true, force: true });
+  const mod = await loadTs({ entry: fileURLToPath(new URL("../src/session/memory-store.ts", import.meta.url)) });
   return mod.MemoryStore;
 }
 

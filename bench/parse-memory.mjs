@@ -11,12 +11,10 @@
  *   isolate must hold at once.
  * The target is at most TARGET_PEAK_MB per request, a quarter of the isolate's 128 MB.
  */
-import { build } from "esbuild";
+import { loadTs } from "./load-ts.mjs";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 
 export const TARGET_PEAK_MB = 32;
@@ -25,32 +23,19 @@ const SHAPE_TIMEOUT_MS = 60_000;
 const MiB = 1024 * 1024;
 const here = fileURLToPath(import.meta.url);
 
-export async function loadCode() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "edge-session-parse-"));
-  const outfile = path.join(dir, "parse.mjs");
+export function loadCode() {
   const src = (p) => JSON.stringify(fileURLToPath(new URL(`../src/${p}`, import.meta.url)));
-  await build({
-    stdin: {
-      contents: [
-        `export { readJsonObject, RESOLVE_BODY_LIMIT } from ${src("http/body.ts")};`,
-        `export { planResolve } from ${src("gateway/resolve-input.ts")};`,
-        `export { MAX_MESSAGES } from ${src("gateway/messages.ts")};`,
-        `export { configFor } from ${src("session/config.ts")};`,
-        `export { hashRequestContent } from ${src("session/hashing.ts")};`,
-        `export { MAX_TOOL_NAMES } from ${src("session/validate.ts")};`,
-      ].join("\n"),
-      resolveDir: path.dirname(here),
-      loader: "ts",
-    },
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    outfile,
-    logLevel: "error",
+  return loadTs({
+    contents: [
+      `export { readJsonObject, RESOLVE_BODY_LIMIT } from ${src("http/body.ts")};`,
+      `export { planResolve } from ${src("gateway/resolve-input.ts")};`,
+      `export { MAX_MESSAGES } from ${src("gateway/messages.ts")};`,
+      `export { configFor } from ${src("session/config.ts")};`,
+      `export { hashRequestContent } from ${src("session/hashing.ts")};`,
+      `export { MAX_TOOL_NAMES } from ${src("session/validate.ts")};`,
+    ].join("\n"),
+    resolveDir: path.dirname(here),
   });
-  const mod = await import(pathToFileURL(outfile).href);
-  rmSync(dir, { recursive: true, force: true });
-  return mod;
 }
 
 /**
