@@ -28,8 +28,10 @@ export function loadCode() {
   return loadTs({
     contents: [
       `export { readJsonObject, RESOLVE_BODY_LIMIT } from ${src("http/body.ts")};`,
-      `export { planResolve } from ${src("gateway/resolve-input.ts")};`,
-      `export { MAX_MESSAGES } from ${src("gateway/messages.ts")};`,
+      `export { planResolve } from ${src("requests/resolve-input.ts")};`,
+      `export { MAX_MESSAGES } from ${src("requests/messages.ts")};`,
+      `export { parseInput } from ${src("schemas.ts")};`,
+      `export { commands } from ${src("commands.ts")};`,
       `export { configFor } from ${src("session/config.ts")};`,
       `export { hashRequestContent } from ${src("session/hashing.ts")};`,
       `export { MAX_TOOL_NAMES } from ${src("session/validate.ts")};`,
@@ -134,7 +136,8 @@ async function child(name) {
   const code = await loadCode();
   const config = code.configFor({});
   const bytes = resolveInputBytes(code, name);
-  const resolve = async () => code.planResolve(await code.readJsonObject(requestOf(bytes), code.RESOLVE_BODY_LIMIT), config);
+  const resolve = async () =>
+    code.planResolve(code.parseInput(code.commands.resolve.input, await code.readJsonObject(requestOf(bytes), code.RESOLVE_BODY_LIMIT)), config);
 
   // Memory first, in a heap that has seen nothing else; the baseline is the lowest live figure seen.
   globalThis.gc();

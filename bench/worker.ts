@@ -1,14 +1,39 @@
 /**
  * Bench-only Worker: the deployed Worker plus the platform's floor, a Durable
- * Object that does nothing, and a storage probe. Never deployed
- * (bench/wrangler.toml is only used by `npm run bench`).
+ * Object that does nothing, and storage probes on bench-only subclasses of the
+ * two object classes. Never deployed (bench/wrangler.toml is only used by `npm run bench`).
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
 import app from "../src/index";
+import { RegistryObject as ServedRegistryObject } from "../src/objects/registry-object";
 import { shardFor, shardStub } from "../src/objects/registry-client";
+import { SessionObject as ServedSessionObject } from "../src/objects/session-object";
 
-export { SessionObject, RegistryObject, SessionService } from "../src/index";
+export { SessionService } from "../src/index";
+
+export class SessionObject extends ServedSessionObject {
+  /**
+   * Storage cost: the SQLite file (page-granular, so it includes the platform's
+   * floor) and the session record's own serialized bytes.
+   */
+  storedBytes(): { database: number; entry: number } {
+    const saved = this.ctx.storage.kv.get("session");
+    return { database: this.ctx.storage.sql.databaseSize, entry: saved ? new TextEncoder().encode(JSON.stringify(saved)).length : 0 };
+  }
+}
+
+export class RegistryObject extends ServedRegistryObject {
+  /** SQLite file bytes, rows, and the rows' own bytes in this shard. */
+  storedBytes(): { bytes: number; rows: number; rowBytes: number } {
+    const r = this.ctx.storage.sql
+      .exec<{ n: number; b: number | null }>(
+        "SELECT COUNT(*) AS n, SUM(LENGTH(CAST(id AS BLOB)) + LENGTH(CAST(model AS BLOB)) + LENGTH(CAST(tier AS BLOB)) + 16) AS b FROM sessions",
+      )
+      .one();
+    return { bytes: this.ctx.storage.sql.databaseSize, rows: r.n, rowBytes: r.b ?? 0 };
+  }
+}
 
 /** The floor: reaching a Durable Object costs this much before any session logic runs. */
 export class NoopObject extends DurableObject {
@@ -50,9 +75,10 @@ export default {
     if (url.pathname === "/bench/storage") {
       const id = url.searchParams.get("id") ?? "";
       const shards = Number(url.searchParams.get("shards") ?? "16");
-      const session = await env.SESSIONS.get(env.SESSIONS.idFromName(id)).storedBytes();
+      const sessions = env.SESSIONS as unknown as DurableObjectNamespace<SessionObject>;
+      const session = await sessions.get(sessions.idFromName(id)).storedBytes();
       const registry = await Promise.all(
-        Array.from({ length: shards }, (_, k) => shardStub(env, k).storedBytes()),
+        Array.from({ length: shards }, (_, k) => (shardStub(env, k) as unknown as DurableObjectStub<RegistryObject>).storedBytes()),
       );
       return Response.json({ session, registry });
     }

@@ -1,20 +1,20 @@
 /**
- * Typed HTTP client for edge-session. One method per route; errors become
+ * Typed HTTP client for edge-session, driven by the command table: one method
+ * per operation with an HTTP route, named and typed as on the facade and over
+ * RPC. A per-session operation answers what RPC answers for no live session
+ * (null, or the reference's 0) instead of throwing; every other error becomes
  * `SessionApiError` with the HTTP status and the service's error code.
  *
  *   const sessions = createSessionClient({ baseUrl: "https://sessions.example.com", token });
  *   const decision = await sessions.resolve({ body, routed: { model: "kimi-k2.5", tier: "MEDIUM" } });
- *
- * Gateway Workers on a service binding use the RPC type instead:
- *   import type { SessionService } from "edge-session/rpc";
  */
-import type { ResolveInput, ResolveResult } from "./gateway/resolve-input";
+import { commandOf, commands, type Api, type CommandName, type Commands } from "./commands";
 import type { ErrorCode } from "./session/errors";
-import type { Stats } from "./session/stats";
-import type { SessionCost, SessionView, Tier } from "./session/types";
 
-export type { ResolveInput, ResolveResult, SessionCost, SessionView, Stats, Tier, ErrorCode };
-export type { SessionService } from "./rpc";
+export type { ResolveInput, ResolveResult } from "./requests/resolve-input";
+export type { ClearProgress, Stats } from "./session/stats";
+export type { SessionCost, SessionView, Tier } from "./session/types";
+export type { ErrorCode };
 
 export class SessionApiError extends Error {
   override readonly name = "SessionApiError";
@@ -41,17 +41,16 @@ export interface SessionClientOptions {
   headers?: Record<string, string>;
 }
 
-export interface ClearAllResult {
-  cleared: number;
-  /** Present when the shards' alarms are finishing the clear (HTTP 202). */
-  pending?: number;
-}
+/** The operations served over HTTP. */
+type HttpName = { [K in CommandName]: Commands[K] extends { http: object } ? K : never }[CommandName];
 
-export function createSessionClient(options: SessionClientOptions) {
+export type SessionClient = Pick<Api, HttpName> & { health(): Promise<{ ok: true }> };
+
+export function createSessionClient(options: SessionClientOptions): SessionClient {
   const base = options.baseUrl.replace(/\/+$/, "");
   const doFetch = options.fetch ?? fetch;
 
-  async function request<T>(method: string, path: string, body?: unknown, admin = false): Promise<T> {
+  async function request(method: string, path: string, body: unknown, admin: boolean): Promise<{ status: number; json: unknown }> {
     const token = admin ? options.adminToken : options.token;
     if (admin && !token) throw new SessionApiError(0, "unauthorized", "adminToken is required for this call");
     const res = await doFetch(base + path, {
@@ -59,7 +58,6 @@ export function createSessionClient(options: SessionClientOptions) {
       headers: { ...options.headers, authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (res.status === 204) return undefined as T;
     const text = await res.text();
     let parsed: unknown;
     try {
@@ -68,53 +66,52 @@ export function createSessionClient(options: SessionClientOptions) {
       parsed = undefined;
     }
     if (!res.ok) {
-      const error = (parsed as { error?: { code?: ErrorCode; message?: string } } | undefined)?.error;
-      const { code, message, ...details } = (error ?? {}) as Record<string, unknown>;
-      throw new SessionApiError(res.status, (code as ErrorCode) ?? "http_error", (message as string) ?? `HTTP ${res.status}`, details);
+      const error = (parsed as { error?: Record<string, unknown> } | undefined)?.error ?? {};
+      const { code, message, ...details } = error;
+      throw new SessionApiError(res.status, (code as ErrorCode) ?? "http_error", typeof message === "string" ? message : `HTTP ${res.status}`, details);
     }
-    return parsed as T;
+    return { status: res.status, json: parsed };
   }
 
-  const session = (id: string, suffix = "") => {
-    // An empty ID would address the collection route (/v1/sessions/) instead.
-    if (id === "") throw new SessionApiError(400, "invalid_session_id", "session ID must be a non-empty string");
-    return `/v1/sessions/${encodeURIComponent(id)}${suffix}`;
-  };
-
-  return {
-    health: () => request<{ ok: true }>("GET", "/health"),
-    resolve: (input: ResolveInput) => request<ResolveResult>("POST", "/v1/resolve", input),
-    deriveSessionId: async (firstUserMessage: string) =>
-      (await request<{ sessionId: string }>("POST", "/v1/session-id", { firstUserMessage })).sessionId,
-    hashRequestContent: async (content: string, toolNames?: string[]) =>
-      (await request<{ hash: string }>("POST", "/v1/hash", { content, toolNames })).hash,
-    /** The session, or null when there is none. */
-    getSession: async (id: string): Promise<SessionView | null> => {
-      const path = session(id);
-      try {
-        return await request<SessionView>("GET", path);
-      } catch (err) {
-        if (err instanceof SessionApiError && err.code === "session_not_found") return null;
-        throw err;
+  async function call(name: HttpName, args: unknown[]): Promise<unknown> {
+    const command = commandOf(name);
+    const http = command.http!;
+    const input: Record<string, unknown> =
+      command.args === "object" ? { ...(args[0] as object) } : Object.fromEntries(command.args.map((field, i) => [field, args[i]]));
+    let path = http.path;
+    if (path.includes("{id}")) {
+      const id = input.id;
+      // An empty ID would address the collection route (/v1/sessions/) instead.
+      if (typeof id !== "string" || id === "") throw new SessionApiError(400, "invalid_session_id", "session ID must be a non-empty string");
+      path = path.replace("{id}", encodeURIComponent(id));
+      delete input.id;
+    }
+    let body: unknown;
+    if (http.method === "GET" || http.method === "DELETE") {
+      const query = new URLSearchParams();
+      for (const [field, value] of Object.entries(input)) if (value !== undefined) query.set(field, String(value));
+      if (query.size > 0) path += `?${query}`;
+    } else {
+      body = input;
+    }
+    try {
+      const { status, json } = await request(http.method, path, body, command.grant === "admin");
+      if (status === 204) return undefined;
+      if (http.read) return http.read(json as never);
+      return http.resultKey === undefined ? json : (json as Record<string, unknown>)[http.resultKey];
+    } catch (err) {
+      if (err instanceof SessionApiError && err.code === "session_not_found" && command.kind === "session") {
+        return ("unknown" in command ? command.unknown : undefined) ?? null;
       }
-    },
-    setSession: async (id: string, model: string, tier: Tier, userExplicit = false) =>
-      request<SessionView>("PUT", session(id), { model, tier, userExplicit }),
-    touchSession: async (id: string) => request<SessionView>("POST", session(id, "/touch")),
-    recordRequestHash: async (id: string, hash: string) =>
-      (await request<{ strikes: number }>("POST", session(id, "/hashes"), { hash })).strikes,
-    escalateSession: async (id: string) => request<SessionView>("POST", session(id, "/escalate")),
-    addSessionCost: async (id: string, micros: number) => request<SessionCost>("POST", session(id, "/cost"), { micros }),
-    getSessionCost: async (id: string) => request<SessionCost>("GET", session(id, "/cost")),
-    clearSession: async (id: string) => request<void>("DELETE", session(id)),
-    getStats: (params: { limit?: number; cursor?: string } = {}) => {
-      const q = new URLSearchParams();
-      if (params.limit !== undefined) q.set("limit", String(params.limit));
-      if (params.cursor !== undefined) q.set("cursor", params.cursor);
-      return request<Stats>("GET", `/v1/stats${q.size ? `?${q}` : ""}`, undefined, true);
-    },
-    clearAll: () => request<ClearAllResult>("DELETE", "/v1/sessions", undefined, true),
-  };
-}
+      throw err;
+    }
+  }
 
-export type SessionClient = ReturnType<typeof createSessionClient>;
+  const client: Record<string, unknown> = {
+    health: async () => (await request("GET", "/health", undefined, false)).json,
+  };
+  for (const name of Object.keys(commands) as CommandName[]) {
+    if (commandOf(name).http !== undefined) client[name] = (...args: unknown[]) => call(name as HttpName, args);
+  }
+  return client as SessionClient;
+}

@@ -4,7 +4,7 @@ import { router } from "./http/router";
 
 export { SessionObject } from "./objects/session-object";
 export { RegistryObject } from "./objects/registry-object";
-export { SessionAdmin, SessionService } from "./rpc";
+export { SessionAdmin, SessionService } from "./entrypoints";
 
 export default {
   fetch: (request, env, ctx) => router.fetch(request, env, ctx),

@@ -8,9 +8,6 @@
  * token, so a cursor cannot be opened with a public string or used to test
  * admin-token guesses offline.
  */
-import type { Env } from "./env";
-import { REGISTRY_TIMEOUT_MS, registryCall, shardStub } from "./objects/registry-client";
-import { configFor } from "./session/config";
 import { SessionError } from "./session/errors";
 
 /**
@@ -28,43 +25,13 @@ const encoder = new TextEncoder();
 // ignoreBOM keeps a leading U+FEFF: the ID comes back exactly as sealed.
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Keys per isolate: from STATS_CURSOR_KEY by value, the generated one by registry namespace. */
-const configuredKeys = new Map<string, Promise<CryptoKey>>();
-const generatedKeys = new WeakMap<object, Promise<CryptoKey>>();
-
-function importKey(raw: BufferSource): Promise<CryptoKey> {
+export function importKey(raw: BufferSource): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
 }
 
 /** STATS_CURSOR_KEY is a high-entropy secret (validated for length), so one SHA-256 suffices to size it. */
-async function fromConfigured(secret: string): Promise<CryptoKey> {
+export async function fromConfigured(secret: string): Promise<CryptoKey> {
   return importKey(await crypto.subtle.digest("SHA-256", encoder.encode(secret)));
-}
-
-interface KeyCache<K> {
-  get(k: K): Promise<CryptoKey> | undefined;
-  set(k: K, v: Promise<CryptoKey>): unknown;
-  delete(k: K): unknown;
-}
-
-function cached<K>(cache: KeyCache<K>, k: K, make: () => Promise<CryptoKey>): Promise<CryptoKey> {
-  let key = cache.get(k);
-  if (!key) {
-    key = make();
-    cache.set(k, key);
-    // A failed read (registry down) is not remembered: the next call asks again.
-    key.catch(() => cache.delete(k));
-  }
-  return key;
-}
-
-/** The cursor key for this deployment: STATS_CURSOR_KEY, or the one kept in registry shard 0. */
-export function cursorKey(env: Env): Promise<CryptoKey> {
-  const secret = configFor(env).statsCursorKey;
-  if (secret !== undefined) return cached(configuredKeys, secret, () => fromConfigured(secret));
-  return cached(generatedKeys, env.REGISTRY, async () =>
-    importKey(await registryCall("read the stats cursor key", () => shardStub(env, 0).cursorKey(), REGISTRY_TIMEOUT_MS)),
-  );
 }
 
 function toBase64Url(bytes: Uint8Array): string {

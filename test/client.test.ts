@@ -3,7 +3,7 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createSessionClient, SessionApiError } from "../src/client";
 import { ADMIN_TOKEN, API_TOKEN } from "./support/http";
-import { freshId } from "./support/ports";
+import { freshId } from "./support/back-ends";
 
 const viaWorker: typeof fetch = (input, init) => exports.default.fetch(new Request(input as RequestInfo, init));
 const client = createSessionClient({ baseUrl: "http://sessions.test/", token: API_TOKEN, adminToken: ADMIN_TOKEN, fetch: viaWorker });
@@ -18,9 +18,9 @@ describe("createSessionClient", () => {
     expect(await client.hashRequestContent("fix the bug", ["write_file", "read_file"])).toBe("091f622a4f22136f896f0b310357249e");
     expect(await client.getSession(id)).toBeNull();
     expect((await client.setSession(id, "gemini-2.5-flash", "SIMPLE")).requestCount).toBe(1);
-    expect((await client.touchSession(id)).requestCount).toBe(2);
+    expect((await client.touchSession(id))!.requestCount).toBe(2);
     expect(await client.recordRequestHash(id, "h")).toBe(0);
-    expect((await client.escalateSession(id)).tier).toBe("MEDIUM");
+    expect((await client.escalateSession(id))!.tier).toBe("MEDIUM");
     expect(await client.addSessionCost(id, 7)).toEqual({ sessionCostMicros: 7, costUSD: 0.000007 });
     expect(await client.getSessionCost(id)).toEqual({ sessionCostMicros: 7, costUSD: 0.000007 });
     const decision = await client.resolve({ sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "x" }] }, routed: { model: "m", tier: "SIMPLE" } });
@@ -31,7 +31,7 @@ describe("createSessionClient", () => {
     const [a, b] = [freshId("client-a"), freshId("client-b")];
     await client.setSession(a, "m", "SIMPLE");
     await client.setSession(b, "m", "SIMPLE");
-    expect(await client.clearAll()).toEqual({ cleared: 2 });
+    expect(await client.clearAll()).toEqual({ cleared: 2, pending: 0 });
     expect([await client.getSession(a), await client.getSession(b)]).toEqual([null, null]);
     expect((await client.getStats()).count).toBe(0);
   });
@@ -43,8 +43,9 @@ describe("createSessionClient", () => {
     expect(await client.getSession("x".repeat(300)).catch((e) => e.code)).toBe("invalid_session_id");
     const bad = await client.setSession("x", "", "SIMPLE").catch((e) => e);
     expect(bad).toMatchObject({ status: 400, code: "invalid_request", details: { field: "model" } });
-    const missing = await client.touchSession(freshId("none")).catch((e) => e);
-    expect(missing).toMatchObject({ status: 404, code: "session_not_found" });
+    // A per-session call on no live session answers as RPC does, not with a 404 error.
+    expect(await client.touchSession(freshId("none"))).toBeNull();
+    expect(await client.recordRequestHash(freshId("none"), "h")).toBe(0);
     const noAdmin = createSessionClient({ baseUrl: "http://sessions.test", token: API_TOKEN, fetch: viaWorker });
     expect(await noAdmin.getStats().catch((e) => e.code)).toBe("unauthorized");
     const wrongToken = createSessionClient({ baseUrl: "http://sessions.test", token: "nope", adminToken: API_TOKEN, fetch: viaWorker });

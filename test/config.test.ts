@@ -24,6 +24,9 @@ describe("config", () => {
       registryShards: 16,
       namespaceHeader: undefined,
       statsCursorKey: undefined,
+      registryTimeoutMs: 5000,
+      clearBudgetMs: 10_000,
+      clearBatchSize: 256,
     });
   });
 
@@ -39,6 +42,9 @@ describe("config", () => {
       REGISTRY_SHARDS: "256",
       SESSION_NAMESPACE_HEADER: "X-Tenant-Id",
       STATS_CURSOR_KEY: "k".repeat(32),
+      REGISTRY_TIMEOUT_MS: "250",
+      CLEAR_BUDGET_MS: "0",
+      CLEAR_BATCH_SIZE: "2",
     });
     expect(c).toEqual({
       enabled: false,
@@ -51,6 +57,9 @@ describe("config", () => {
       registryShards: 256,
       namespaceHeader: "x-tenant-id",
       statsCursorKey: "k".repeat(32),
+      registryTimeoutMs: 250,
+      clearBudgetMs: 0,
+      clearBatchSize: 2,
     });
   });
 
@@ -78,6 +87,9 @@ describe("config", () => {
     ["REGISTRY_SHARDS", "0"],
     ["REGISTRY_SHARDS", "257"],
     ["SESSION_NAMESPACE_HEADER", "x tenant"],
+    ["REGISTRY_TIMEOUT_MS", "0"],
+    ["CLEAR_BUDGET_MS", "-1"],
+    ["CLEAR_BATCH_SIZE", "0"],
     ["STATS_CURSOR_KEY", "k".repeat(31)],
     ["STATS_CURSOR_KEY", "k".repeat(1025)],
     ["STATS_CURSOR_KEY", "k".repeat(32) + " k"],

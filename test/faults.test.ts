@@ -9,15 +9,15 @@ import { RETRY_JITTER, RETRY_MAX_DELAY_MS, RETRY_MIN_DELAY_MS, retryDelayMs } fr
 import { shardOf } from "../src/session/stats";
 import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
 import { registryHas, storedState, stubOf } from "./support/objects";
-import { freshId } from "./support/ports";
+import { freshId } from "./support/back-ends";
 import { clearFault, registryFault, testClock } from "./support/worker";
+import { rpcFailure } from "./support/rpc";
 
 const svc = exports.SessionService;
 const timeoutMs = configFor(env).timeoutMs;
 
 afterEach(() => {
   registryFault.mode = "none";
-  registryFault.timeoutMs = undefined;
   clearFault.mode = "none";
   vi.restoreAllMocks();
 });
@@ -27,7 +27,6 @@ describe("registry faults during create", () => {
     it(`registry ${mode}s: 503 registry_unavailable, nothing stored, the next call works`, async () => {
       const id = freshId(`reg-${mode}`);
       registryFault.mode = mode;
-      registryFault.timeoutMs = 200;
       const res = await call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "x" }] }, routed: { model: "m", tier: "SIMPLE" } } });
       expect(res.status).toBe(503);
       expect(res.json.error.code).toBe("registry_unavailable");
@@ -106,8 +105,7 @@ describe("storage write failing in the middle of a method", () => {
       });
     });
     // A plain await: RPC promises handed to expect().rejects are reported as unhandled.
-    const err = await svc.setSession(id, "m", "SIMPLE").then(() => null, (e: Error) => e);
-    expect(err?.message).toBe("internal_error: internal error");
+    expect(await rpcFailure(svc.setSession(id, "m", "SIMPLE"))).toBe("internal_error: internal error");
     expect(await registryHas(id)).toBe(false);
     expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await svc.getSession(id)).toBeNull();

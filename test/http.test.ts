@@ -1,10 +1,12 @@
 /** Every HTTP route and every documented error, through the front Worker's fetch. */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { SessionApi } from "../src/service";
-import { freshId } from "./support/ports";
+import type { Sessions } from "../src/facade";
+import { facadeFor } from "./support/back-ends";
+import { freshId } from "./support/back-ends";
 import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
 import { registryFault } from "./support/worker";
+import { rpcFailure } from "./support/rpc";
 
 function expectError(res: { status: number; json: any }, status: number, code: string) {
   expect(res.status).toBe(status);
@@ -174,7 +176,7 @@ describe("errors", () => {
 describe("configuration errors", () => {
   it("answers 500 config_invalid naming the var on every /v1 call, and never falls back", async () => {
     const bad = { ...env, TIER_MODELS: "{oops" };
-    expect(() => new SessionApi(bad)).toThrow(/TIER_MODELS/);
+    expect(() => facadeFor(bad)).toThrow(/TIER_MODELS/);
     const { router } = await import("../src/http/router");
     for (const [method, path, token] of [["GET", "/v1/sessions/x", "test-token"], ["POST", "/v1/hash", "test-token"], ["GET", "/v1/stats", ADMIN_TOKEN]] as const) {
       const res = await router.fetch(new Request(`http://x${path}`, { method, headers: { authorization: `Bearer ${token}` } }), bad, {} as ExecutionContext);
@@ -258,18 +260,17 @@ describe("paths that a URL parser normalises", () => {
 });
 
 /** The message an RPC call rejects with, or "resolved". */
-const rpcError = (p: Promise<unknown>) => Promise.resolve(p).then(() => "resolved", (e: Error) => e.message);
 
 describe("session ID characters", () => {
   it("rejects ill-formed UTF-16 and invisible format characters, saying which", async () => {
     const svc = exports.SessionService;
     for (const id of ["a\uD800", "a\uDC00b", "\uDBFF"]) {
-      expect(await rpcError(svc.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: .*surrogate/);
+      expect(await rpcFailure(svc.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: .*surrogate/);
       const res = await call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "m" } } });
       expectError(res, 400, "invalid_session_id");
     }
     for (const id of ["a\u200Bb", "a\u202Eb", "\u2066x\u2069", "a\uFEFF", "a\u00ADb", "a\u200Db"]) {
-      expect(await rpcError(svc.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: .*format/);
+      expect(await rpcFailure(svc.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: .*format/);
       expectError(await call("GET", sessionPath(id)), 400, "invalid_session_id");
     }
     expect((await svc.setSession(`a\uFFFD-${crypto.randomUUID()}`, "m", "SIMPLE")).requestCount).toBe(1);
@@ -278,7 +279,7 @@ describe("session ID characters", () => {
 
   it('refuses "." and "..", which no path can address, over RPC and as x-session-id', async () => {
     for (const id of [".", ".."]) {
-      expect(await rpcError(exports.SessionService.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: /);
+      expect(await rpcFailure(exports.SessionService.setSession(id, "m", "SIMPLE"))).toMatch(/^invalid_session_id: /);
       const res = await call("POST", "/v1/resolve", {
         body: { headers: { "x-session-id": id }, body: { model: "m", messages: [{ role: "user", content: freshId("dot") }] } },
       });
@@ -328,7 +329,7 @@ describe("authentication before configuration", () => {
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ error: { code: "config_invalid", message: expect.stringContaining("SESSION_ADMIN_TOKEN"), var: "SESSION_ADMIN_TOKEN" } });
     }
-    expect(() => new SessionApi(same)).toThrow(/SESSION_ADMIN_TOKEN/);
+    expect(() => facadeFor(same)).toThrow(/SESSION_ADMIN_TOKEN/);
   });
 });
 
@@ -341,7 +342,7 @@ describe("registry failures", () => {
       const res = await call("PUT", sessionPath(freshId("leak")), { body: { model: "m", tier: "SIMPLE" } });
       expectError(res, 503, "registry_unavailable");
       expect(JSON.stringify(res.json)).not.toContain("injected registry failure");
-      const message = await rpcError(exports.SessionService.setSession(freshId("leak"), "m", "SIMPLE"));
+      const message = await rpcFailure(exports.SessionService.setSession(freshId("leak"), "m", "SIMPLE"));
       expect(message).toMatch(/^registry_unavailable: /);
       expect(message).not.toContain("injected");
     } finally {

@@ -2,8 +2,8 @@
  * Model-based random testing: random histories of operations over a few
  * sessions, applied in lockstep to the independent model (test/model/, written
  * from the README and the reference godoc, sharing no rule with src/session)
- * and to one back end: the real Durable Objects through Workers RPC, or
- * MemoryStore. Compared, result by result:
+ * and to the facade over one back end: the real Durable Objects, or the
+ * in-memory map (MemoryStore). Compared, result by result:
  * - every call's result or error code;
  * - every session read back at the end (hidden state: hashes, strikes, cost);
  * - stats (count, byModel, byTier, and the sessions list with truncated IDs and
@@ -23,10 +23,15 @@ import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { Sessions } from "../src/facade";
 import type { RoutedTier, Tier } from "../src/session/types";
 import { modelHash } from "./model/hash";
-import { memoryPort, modelPort, outcome, rpcPort, testConfig, type Outcome, type ResolveCall, type SessionPort } from "./support/ports";
+import type { ResolveCall } from "./model/model-sessions";
+import { memoryFacade, objectsFacade, outcome, settle, statsView, testConfig, theModel, type Outcome } from "./support/back-ends";
 import { testClock } from "./support/worker";
+
+/** What a history calls: the facade over a back end, or the model behind the same names. */
+type Target = Sessions | ReturnType<typeof theModel>;
 
 const { timeoutMs, budgetMicros } = testConfig();
 const runs = Number(env.MODEL_RUNS);
@@ -93,8 +98,8 @@ function historyIds(): string[] {
   return Array.from({ length: SESSIONS_PER_RUN }, (_, s) => (s === 0 ? `😀😀😀😀${run % 1000}` : `${s}😀é-history-${run}`));
 }
 
-/** One step on one port; eviction and alarms exist only on the objects and have no result of their own. */
-async function step(port: SessionPort, op: Exclude<Op, { kind: "advance" }>, id: string, objects: boolean): Promise<Outcome | undefined> {
+/** One step on one target; eviction and alarms exist only on the objects and have no result of their own. */
+async function step(port: Target, op: Exclude<Op, { kind: "advance" }>, id: string, objects: boolean): Promise<Outcome | undefined> {
   const stub = () => env.SESSIONS.get(env.SESSIONS.idFromName(id));
   switch (op.kind) {
     case "set": return outcome(() => port.setSession(id, op.model, op.tier, op.explicit));
@@ -108,7 +113,7 @@ async function step(port: SessionPort, op: Exclude<Op, { kind: "advance" }>, id:
       return outcome(() => port.recordRequestHash(id, hash));
     }
     case "addCost": return outcome(() => port.addSessionCost(id, op.micros));
-    case "resolve": return outcome(() => port.resolve(resolveCall(id, op)));
+    case "resolve": return outcome(() => (port.resolve as (input: ResolveCall) => Promise<unknown>)(resolveCall(id, op)));
     case "evict": if (objects) await evictDurableObject(stub()).catch(() => undefined); return undefined;
     case "alarm": if (objects) await runDurableObjectAlarm(stub()); return undefined;
   }
@@ -121,17 +126,17 @@ interface Trace {
   cleared: Outcome;
 }
 
-/** What a port shows after a history: reads, then stats and clear-all once due sessions have expired. */
-async function finish(port: SessionPort, ids: string[], steps: (Outcome | undefined)[]): Promise<Trace> {
+/** What a target shows after a history: reads, then stats and clear-all once due sessions have expired. */
+async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[]): Promise<Trace> {
   const readBack = await Promise.all(ids.map((id) => outcome(() => port.getSession(id))));
-  await port.settle(ids);
-  const stats = await outcome(() => port.getStats());
-  return { steps, readBack, stats, cleared: await outcome(() => port.clearAll()) };
+  if (!("model" in port)) await settle(port, ids);
+  const stats = await outcome(async () => statsView(await port.getStats()));
+  return { steps, readBack, stats, cleared: await outcome(async () => (await port.clearAll()).cleared) };
 }
 
 /** Runs the history on the model and on one back end at the same instants, and returns both traces. */
-async function lockstep(system: SessionPort, ops: Op[], ids: string[], objects: boolean, evictAfterEvery: boolean): Promise<{ model: Trace; system: Trace }> {
-  const model = modelPort();
+async function lockstep(system: Sessions, ops: Op[], ids: string[], objects: boolean, evictAfterEvery: boolean): Promise<{ model: Trace; system: Trace }> {
+  const model = theModel();
   const modelSteps: (Outcome | undefined)[] = [];
   const systemSteps: (Outcome | undefined)[] = [];
   await system.clearAll();
@@ -148,20 +153,20 @@ async function lockstep(system: SessionPort, ops: Op[], ids: string[], objects: 
   return { model: await finish(model, ids, modelSteps), system: await finish(system, ids, systemSteps) };
 }
 
-async function check(system: () => SessionPort, objects: boolean, ops: Op[], evictAfterEvery = false): Promise<void> {
+async function check(system: () => Sessions, objects: boolean, ops: Op[], evictAfterEvery = false): Promise<void> {
   const { model, system: actual } = await lockstep(system(), ops, historyIds(), objects, evictAfterEvery);
   expect(actual).toEqual(model);
 }
 
 const histories = (maxLength: number) => fc.array(opArb, { minLength: 1, maxLength });
 
-describe("model-based: the Durable Objects over RPC agree with the model on random histories", () => {
+describe("model-based: the facade over the Durable Objects agrees with the model on random histories", () => {
   it(`${runs} random histories`, async () => {
-    await fc.assert(fc.asyncProperty(histories(25), (ops) => check(rpcPort, true, ops)), { numRuns: runs, seed, verbose: 1 });
+    await fc.assert(fc.asyncProperty(histories(25), (ops) => check(objectsFacade, true, ops)), { numRuns: runs, seed, verbose: 1 });
   });
 
   it("with the object evicted between every pair of operations", async () => {
-    await fc.assert(fc.asyncProperty(histories(15), (ops) => check(rpcPort, true, ops, true)), {
+    await fc.assert(fc.asyncProperty(histories(15), (ops) => check(objectsFacade, true, ops, true)), {
       numRuns: Math.max(20, Math.round(runs / 6)),
       seed,
       verbose: 1,
@@ -169,8 +174,8 @@ describe("model-based: the Durable Objects over RPC agree with the model on rand
   });
 });
 
-describe("model-based: MemoryStore agrees with the model on random histories", () => {
+describe("model-based: the facade over the in-memory map (MemoryStore) agrees with the model on random histories", () => {
   it(`${runs} random histories`, async () => {
-    await fc.assert(fc.asyncProperty(histories(25), (ops) => check(memoryPort, false, ops)), { numRuns: runs, seed, verbose: 1 });
+    await fc.assert(fc.asyncProperty(histories(25), (ops) => check(memoryFacade, false, ops)), { numRuns: runs, seed, verbose: 1 });
   });
 });

@@ -4,11 +4,13 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createSessionClient } from "../src/client";
 import { router } from "../src/http/router";
-import { SessionApi } from "../src/service";
+import type { Sessions } from "../src/facade";
+import { facadeFor } from "./support/back-ends";
 import { namespacedKey } from "../src/session/stats";
 import { validateSessionId } from "../src/session/validate";
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
-import { freshId } from "./support/ports";
+import { freshId } from "./support/back-ends";
+import { rpcFailure } from "./support/rpc";
 
 const scoped = { ...env, SESSION_NAMESPACE_HEADER: "x-tenant-id" };
 const viaScopedWorker: typeof fetch = (input, init) => router.fetch(new Request(input as RequestInfo, init), scoped, {} as ExecutionContext);
@@ -54,7 +56,7 @@ describe("tenant namespaces over HTTP", () => {
     const name = `t${crypto.randomUUID().slice(0, 6)}`;
     const id = `conversation-${crypto.randomUUID()}`;
     await tenant(name).setSession(id, "m", "SIMPLE");
-    const api = new SessionApi(scoped);
+    const api = facadeFor(scoped);
     const all = [];
     let cursor: string | undefined;
     do {
@@ -95,8 +97,7 @@ describe("tenant namespaces over RPC", () => {
     expect(await exports.SessionService.forNamespace("globex").getSession(id)).toBeNull();
     expect(await exports.SessionService.getSession(id)).toBeNull();
     expect((await exports.SessionService.forNamespace("acme").getSession(id))!.model).toBe("acme-model");
-    const err = await exports.SessionService.forNamespace("no spaces").getSession(id).then(() => null, (e: Error) => e.message);
-    expect(err).toMatch(/^invalid_request: namespace/);
+    expect(await rpcFailure(exports.SessionService.forNamespace("no spaces").getSession(id))).toMatch(/^invalid_request: namespace/);
   });
 });
 

@@ -1,17 +1,22 @@
 /**
  * Scripted scenarios, each run at the same instants on the independent model
  * (test/model/, written from the README and the reference godoc) and on each
- * back end: MemoryStore, and the Durable Objects over RPC. Every step's result
+ * back end, through the same facade: the in-memory map (MemoryStore) and the
+ * Durable Objects. Every step's result
  * must match the model's, then stats (after expiring what is due) and clear-all.
  * The random histories in model-based.test.ts cover the same operations; these
  * scenarios pin the cases a random draw reaches rarely: exact expiry boundaries,
  * invalid input, cost overflow, and byModel beyond its 100 listed models.
  */
 import { describe, expect, it } from "vitest";
-import { freshId, memoryPort, modelPort, outcome, rpcPort, testConfig, type Outcome, type ResolveCall, type SessionPort } from "./support/ports";
+import type { Sessions } from "../src/facade";
+import type { ResolveCall } from "./model/model-sessions";
+import { freshId, memoryFacade, objectsFacade, outcome, settle, statsView, testConfig, theModel, type Outcome } from "./support/back-ends";
 import { testClock } from "./support/worker";
 
-type Step = { advance: number } | ((port: SessionPort, ids: string[]) => Promise<unknown>);
+/** The facade over a back end, or the model behind the same names; resolve takes the histories' inputs. */
+type Target = Omit<Sessions | ReturnType<typeof theModel>, "resolve"> & { resolve(input: ResolveCall): Promise<unknown> };
+type Step = { advance: number } | ((port: Target, ids: string[]) => Promise<unknown>);
 
 const timeout = testConfig().timeoutMs;
 const body = (text: string, model = "auto"): ResolveCall["body"] => ({ model, messages: [{ role: "user", content: text }] });
@@ -104,28 +109,28 @@ const scenarios: Record<string, Step[]> = {
   ],
 };
 
-async function play(port: SessionPort, steps: Step[], ids: string[]): Promise<Outcome[]> {
+async function play(port: Target, steps: Step[], ids: string[]): Promise<Outcome[]> {
   const log: Outcome[] = [];
   for (const step of steps) {
     if (typeof step === "function") log.push(await outcome(() => step(port, ids)));
     else testClock.advance(step.advance);
   }
-  await port.settle(ids);
-  log.push(await outcome(() => port.getStats()));
-  log.push(await outcome(() => port.clearAll()));
+  if (!("model" in port)) await settle(port as Sessions, ids);
+  log.push(await outcome(async () => statsView(await port.getStats())));
+  log.push(await outcome(async () => (await port.clearAll()).cleared));
   return log;
 }
 
-for (const [name, system] of [["MemoryStore", memoryPort], ["the Durable Objects over RPC", rpcPort]] as const) {
+for (const [name, system] of [["the facade over the in-memory map (MemoryStore)", memoryFacade], ["the facade over the Durable Objects", objectsFacade]] as const) {
   describe(`${name} agrees with the model`, () => {
     for (const [scenario, steps] of Object.entries(scenarios)) {
       it(scenario, async () => {
         const ids = [freshId("parity"), freshId("parity")];
-        const port = system();
+        const port = system() as unknown as Target;
         // Stats are global within this file's storage: start from none.
         await port.clearAll();
         const start = testClock.offsetMs;
-        const expected = await play(modelPort(), steps, ids);
+        const expected = await play(theModel() as Target, steps, ids);
         testClock.offsetMs = start;
         expect(await play(port, steps, ids)).toEqual(expected);
         // The scenario must exercise real state, not only errors or nulls.

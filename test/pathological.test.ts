@@ -7,7 +7,8 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, sessionPath } from "./support/http";
-import { freshId } from "./support/ports";
+import { freshId } from "./support/back-ends";
+import { rpcFailure } from "./support/rpc";
 
 const MAX_BYTES = 4 * 1024 * 1024;
 const MAX_VALUES = 250_000;
@@ -63,14 +64,6 @@ function padded(json: string, bytes: number): string {
 }
 
 /** The error code and message an RPC call was rejected with. */
-async function rpcError(call: () => Promise<unknown>): Promise<string> {
-  try {
-    await call();
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error("the call was expected to fail");
-}
 
 function list(item: string, n: number): string {
   return "[" + Array(n).fill(item).join(",") + "]";
@@ -166,7 +159,7 @@ describe("messages", () => {
     const res = await resolveRaw(input(id, `{"model":"auto","messages":${hundredK}}`));
     expect([400, 413]).toContain(res.status);
     await expectStillServing();
-    const rpc = await rpcError(() => exports.SessionService.resolve({ sessionId: id, body: { model: "auto", messages: JSON.parse(hundredK) }, routed: MEDIUM }));
+    const rpc = await rpcFailure(exports.SessionService.resolve({ sessionId: id, body: { model: "auto", messages: JSON.parse(hundredK) }, routed: MEDIUM }));
     expect(rpc).toMatch(/^invalid_request: body\.messages must have at most 10000 messages/);
     expect((await call("GET", sessionPath(id))).status).toBe(404);
   });
@@ -202,7 +195,7 @@ describe("tool names", () => {
     const res = await call("POST", "/v1/resolve", { body: { sessionId: id, body: body(100_000, "t"), routed: MEDIUM } });
     expect([400, 413]).toContain(res.status);
     await expectStillServing();
-    const rpc = await rpcError(() => exports.SessionService.resolve({ sessionId: id, body: body(100_000, "t"), routed: MEDIUM }));
+    const rpc = await rpcFailure(exports.SessionService.resolve({ sessionId: id, body: body(100_000, "t"), routed: MEDIUM }));
     expect(rpc).toMatch(/^invalid_request: body\.messages\[1\] must call at most 1024 tools/);
     expect((await call("GET", sessionPath(id))).status).toBe(404);
   });

@@ -3,13 +3,14 @@ import { listDurableObjectIds, runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { shardStub } from "../src/objects/registry-client";
-import { SessionApi } from "../src/service";
+import type { Sessions } from "../src/facade";
+import { facadeFor } from "./support/back-ends";
 import { configFor } from "../src/session/config";
 import { MAX_LISTED_MODELS, MAX_SHARD_MODEL_TOTALS, OTHER_MODELS, shardOf } from "../src/session/stats";
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
 import { storedState, stubOf } from "./support/objects";
-import { freshId } from "./support/ports";
-import { blockClears, clearPacing, registryFault, testClock } from "./support/worker";
+import { freshId } from "./support/back-ends";
+import { blockClears, registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
 const admin = exports.SessionAdmin;
@@ -32,8 +33,6 @@ async function clearEverything() {
 
 afterEach(() => {
   registryFault.mode = "none";
-  delete clearPacing.budgetMs;
-  delete clearPacing.batchSize;
 });
 
 describe("stats", () => {
@@ -49,8 +48,8 @@ describe("stats", () => {
     }
     expect(new Set(ids.map((id) => shardOf(id, shards))).size).toBeGreaterThan(2);
 
-    const api = new SessionApi(env, () => start + 10_999);
-    const stats = await api.getStats();
+    testClock.offsetMs += start + 10_999 - testClock.now();
+    const stats = await facadeFor(env).getStats();
     expect(stats).toEqual({
       count: 5,
       sessions: [
@@ -65,7 +64,7 @@ describe("stats", () => {
     });
     // Exactly eight characters stay, and an eight-character ID is shown whole.
     await svc.setSession("12345678", "m", "SIMPLE");
-    expect((await api.getStats()).sessions.map((s) => s.id)).toContain("12345678");
+    expect((await facadeFor(env).getStats()).sessions.map((s) => s.id)).toContain("12345678");
   });
 
   it("reflects a model change (set with a new model, escalation to a new model) but not a touch", async () => {
@@ -195,23 +194,6 @@ describe("clear all", () => {
       const state = await storedState(id);
       expect(state).toEqual({ kv: undefined, alarm: null });
     }
-  });
-
-  it("answers 202 with pending when it cannot finish in one request, and the shards' alarms finish", async () => {
-    await clearEverything();
-    await createMany(200, "slow");
-    clearPacing.budgetMs = 1;
-    clearPacing.batchSize = 2;
-    const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
-    expect(res.status).toBe(202);
-    expect(res.json.pending).toBeGreaterThan(0);
-    expect(res.json.cleared + res.json.pending).toBe(200);
-    delete clearPacing.budgetMs;
-    for (let k = 0; k < shards; k++) {
-      const shard = shardStub(env, k);
-      while (await runDurableObjectAlarm(shard));
-    }
-    expect((await admin.getStats()).count).toBe(0);
   });
 
   it("does not lose a session created after the clear began, nor one re-created while it ran", async () => {

@@ -5,7 +5,8 @@ import { configFor } from "../src/session/config";
 import { deriveSessionId } from "../src/session/hashing";
 import { anthropic, openai, SYSTEM } from "./support/bodies";
 import { call, sessionPath } from "./support/http";
-import { freshId } from "./support/ports";
+import { freshId } from "./support/back-ends";
+import { rpcFailure } from "./support/rpc";
 
 const MEDIUM = { model: "kimi-k2.5", tier: "MEDIUM" };
 const SIMPLE = { model: "gemini-2.5-flash", tier: "SIMPLE" };
@@ -352,10 +353,7 @@ describe("RPC through a service binding", () => {
     expect(await exports.SessionService.hashRequestContent("fix the bug", ["write_file", "read_file"])).toBe("091f622a4f22136f896f0b310357249e");
     const tooLong = "文".repeat(4 * 1024 * 1024 + 1);
     for (const call of [() => exports.SessionService.deriveSessionId(tooLong), () => exports.SessionService.hashRequestContent(tooLong)]) {
-      const message = await call().then(
-        () => "",
-        (err: Error) => err.message,
-      );
+      const message = await rpcFailure(call());
       expect(message).toMatch(/^invalid_request: (firstUserMessage|content) must be at most 4194304 characters/);
     }
     expect(await exports.SessionService.recordRequestHash(id, "h")).toBe(0);

@@ -6,11 +6,13 @@ import { constantTimeEqual } from "../src/http/auth";
 import { shardStub } from "../src/objects/registry-client";
 import { STATS_CURSOR_KEY_STORAGE, type RegistryObject } from "../src/objects/registry-object";
 import type { SessionObject } from "../src/objects/session-object";
-import { SessionApi } from "../src/service";
+import type { Sessions } from "../src/facade";
+import { facadeFor } from "./support/back-ends";
 import type { SessionError } from "../src/session/errors";
 import { STATS_CURSOR_TTL_MS } from "../src/stats-cursor";
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
-import { freshId } from "./support/ports";
+import { freshId } from "./support/back-ends";
+import { testClock } from "./support/worker";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -115,7 +117,7 @@ describe("stats cursors", () => {
     const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await keyFrom(secret), new TextEncoder().encode(lastId)));
     return b64url(new Uint8Array([...iv, ...sealed]));
   }
-  async function cursorFrom(api: SessionApi) {
+  async function cursorFrom(api: Sessions) {
     for (let i = 0; i < 2; i++) await exports.SessionService.setSession(freshId("cursor"), "m", "SIMPLE");
     const cursor = (await api.getStats({ limit: 1 })).nextCursor;
     expect(cursor).toBeTypeOf("string");
@@ -124,9 +126,9 @@ describe("stats cursors", () => {
   const codeOf = (p: Promise<unknown>) => p.then(() => "accepted", (e: SessionError) => e.code);
 
   it("a cursor forged with a key derived from the admin token, or from the public string, is refused", async () => {
-    const api = new SessionApi(env);
+    const api = facadeFor(env);
     expect(await codeOf(api.getStats({ cursor: await forge(ADMIN_TOKEN, "") }))).toBe("invalid_cursor");
-    const rpcOnly = new SessionApi({ ...env, SESSION_ADMIN_TOKEN: undefined });
+    const rpcOnly = facadeFor({ ...env, SESSION_ADMIN_TOKEN: undefined });
     expect(await codeOf(rpcOnly.getStats({ cursor: await forge("", "") }))).toBe("invalid_cursor");
     const res = await call("GET", `/v1/stats?cursor=${await forge(ADMIN_TOKEN, "")}`, { token: ADMIN_TOKEN });
     expect(res.status).toBe(400);
@@ -135,7 +137,7 @@ describe("stats cursors", () => {
 
   it("an issued cursor does not open with a token-derived or public key, so it tests no token guess offline", async () => {
     for (const vars of [{}, { SESSION_ADMIN_TOKEN: undefined }]) {
-      const bytes = fromB64url(await cursorFrom(new SessionApi({ ...env, ...vars })));
+      const bytes = fromB64url(await cursorFrom(facadeFor({ ...env, ...vars })));
       for (const secret of [ADMIN_TOKEN, ""]) {
         const opened = await crypto.subtle
           .decrypt({ name: "AES-GCM", iv: bytes.subarray(0, 12) }, await keyFrom(secret), bytes.subarray(12))
@@ -146,7 +148,7 @@ describe("stats cursors", () => {
   });
 
   it("an altered cursor is 400 invalid_cursor", async () => {
-    const cursor = await cursorFrom(new SessionApi(env));
+    const cursor = await cursorFrom(facadeFor(env));
     const bytes = fromB64url(cursor);
     bytes[bytes.length - 1]! ^= 1;
     for (const bad of [b64url(bytes), cursor.slice(0, -2), "x", "!!!!"]) {
@@ -156,27 +158,26 @@ describe("stats cursors", () => {
   });
 
   it(`expires: a cursor older than STATS_CURSOR_TTL_MS is 400 invalid_cursor`, async () => {
-    let now = Date.now();
-    const api = new SessionApi(env, () => now);
+    const api = facadeFor(env);
     const cursor = await cursorFrom(api);
-    now += STATS_CURSOR_TTL_MS;
+    testClock.advance(STATS_CURSOR_TTL_MS);
     expect((await api.getStats({ limit: 1, cursor })).sessions).toHaveLength(1);
-    now += 1;
+    testClock.advance(1);
     expect(await codeOf(api.getStats({ limit: 1, cursor }))).toBe("invalid_cursor");
   });
 
   it("with STATS_CURSOR_KEY set, cursors are sealed with it: another key refuses them", async () => {
-    const [a, b] = [new SessionApi({ ...env, STATS_CURSOR_KEY: "a".repeat(32) + "-key-one" }), new SessionApi({ ...env, STATS_CURSOR_KEY: "b".repeat(32) + "-key-two" })];
+    const [a, b] = [facadeFor({ ...env, STATS_CURSOR_KEY: "a".repeat(32) + "-key-one" }), facadeFor({ ...env, STATS_CURSOR_KEY: "b".repeat(32) + "-key-two" })];
     const cursor = await cursorFrom(a);
     expect((await a.getStats({ limit: 1, cursor })).sessions).toHaveLength(1);
     expect(await codeOf(b.getStats({ limit: 1, cursor }))).toBe("invalid_cursor");
-    expect(await codeOf(new SessionApi(env).getStats({ limit: 1, cursor }))).toBe("invalid_cursor");
+    expect(await codeOf(facadeFor(env).getStats({ limit: 1, cursor }))).toBe("invalid_cursor");
   });
 
   it("rejects a short STATS_CURSOR_KEY as config_invalid without echoing it", () => {
     const err = (() => {
       try {
-        return new SessionApi({ ...env, STATS_CURSOR_KEY: "short-secret" });
+        return facadeFor({ ...env, STATS_CURSOR_KEY: "short-secret" });
       } catch (e) {
         return e as SessionError;
       }
@@ -187,7 +188,7 @@ describe("stats cursors", () => {
   });
 
   it("without STATS_CURSOR_KEY, the generated key is kept in registry shard 0's storage", async () => {
-    await cursorFrom(new SessionApi(env));
+    await cursorFrom(facadeFor(env));
     const stored = await runInDurableObject(shardStub(env, 0), (_o: RegistryObject, state) => state.storage.kv.get(STATS_CURSOR_KEY_STORAGE));
     expect(stored).toBeInstanceOf(Uint8Array);
     expect((stored as Uint8Array).byteLength).toBe(32);

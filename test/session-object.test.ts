@@ -6,7 +6,7 @@ import type { SessionObject } from "../src/objects/session-object";
 import { shardFor } from "../src/objects/registry-client";
 import { configFor } from "../src/session/config";
 import { registryHas, storedState, stubOf } from "./support/objects";
-import { freshId } from "./support/ports";
+import { freshId } from "./support/back-ends";
 import { registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;

@@ -1,6 +1,6 @@
 /** The stats arithmetic as pure functions: counting, merging shards, capping byModel, truncating IDs. */
 import { describe, expect, it } from "vitest";
-import { MemoryStore } from "../src/session/memory-store";
+import { MemoryStore } from "../src/memory";
 import { MAX_LISTED_MODELS, OTHER_MODELS, tally, toCounts, topCounts, topPairs, truncateId } from "../src/session/stats";
 
 const awkward = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf", "isPrototypeOf", "prototype"];
@@ -82,13 +82,13 @@ describe("truncateId", () => {
 });
 
 describe("MemoryStore stats", () => {
-  it("counts Object.prototype keys and caps byModel like the registry", () => {
-    const store = new MemoryStore({ clock: () => 1_700_000_000_000, sweepIntervalMs: 0 });
-    awkward.forEach((m, i) => store.setSession(`s${i}`, m, "SIMPLE"));
-    expect(entries(store.getStats().byModel)).toEqual(awkward.map((m) => [m, 1]).sort());
-    expect(store.getStats().byTier).toEqual({ SIMPLE: awkward.length });
-    for (let i = 0; i < MAX_LISTED_MODELS + 2; i++) store.setSession(`x${i}`, `x${String(i).padStart(3, "0")}`, "MEDIUM");
-    const stats = store.getStats();
+  it("counts Object.prototype keys and caps byModel like the registry", async () => {
+    const store = new MemoryStore({ sweepIntervalMs: 0 });
+    for (const [i, m] of awkward.entries()) await store.setSession(`s${i}`, m, "SIMPLE");
+    expect(entries((await store.getStats()).byModel)).toEqual(awkward.map((m) => [m, 1]).sort());
+    expect((await store.getStats()).byTier).toEqual({ SIMPLE: awkward.length });
+    for (let i = 0; i < MAX_LISTED_MODELS + 2; i++) await store.setSession(`x${i}`, `x${String(i).padStart(3, "0")}`, "MEDIUM");
+    const stats = await store.getStats();
     expect(Object.keys(stats.byModel).length).toBe(MAX_LISTED_MODELS + 1);
     expect(Object.values(stats.byModel).reduce((a, b) => a + b, 0)).toBe(stats.count);
     store.close();

@@ -1,7 +1,8 @@
 import { json } from "itty-router";
-import { SessionError, type ErrorBody, type ErrorCode } from "../session/errors";
+import type { ErrorBody, ErrorCode } from "../session/errors";
+import { toSessionError } from "../unexpected";
 
-/** The HTTP status of each error code; the README's error table mirrors this. */
+/** The HTTP status of each error code; the error table in docs/http-api.md mirrors this. */
 export const STATUS_OF: Record<ErrorCode, number> = {
   invalid_json: 400,
   invalid_request: 400,
@@ -27,10 +28,7 @@ export function errorResponse(error: ErrorBody, headers?: HeadersInit): Response
 
 /** The router's one error mapper: known errors become their status; anything else is logged and hidden. */
 export function mapError(err: unknown): Response {
-  if (err instanceof SessionError) {
-    const headers = err.code === "unauthorized" ? { "www-authenticate": 'Bearer realm="edge-session"' } : undefined;
-    return errorResponse(err.toBody(), headers);
-  }
-  console.error("unhandled error", err instanceof Error ? (err.stack ?? err.message) : String(err));
-  return errorResponse({ code: "internal_error", message: "internal error" });
+  const error = toSessionError(err);
+  const headers = error.code === "unauthorized" ? { "www-authenticate": 'Bearer realm="edge-session"' } : undefined;
+  return errorResponse(error.toBody(), headers);
 }

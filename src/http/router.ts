@@ -1,43 +1,24 @@
 /**
- * The HTTP front door: parse, validate, authorise, map errors. Every
- * operation is SessionApi's; no handler builds its own error response.
+ * The HTTP front door, driven by the command table: each operation with an
+ * HTTP binding becomes a route whose chain is auth → facade → operation.
+ * Validation, scoping and every rule are the facade's; errors are mapped in
+ * one place (src/http/errors.ts).
  */
-import { AutoRouter, json, type IRequest } from "itty-router";
+import { AutoRouter, json, type IRequest, type RequestHandler } from "itty-router";
+import { commandOf, commands, type CommandName, type Grant, type HttpMethod } from "../commands";
 import type { Env } from "../env";
-import { SessionApi } from "../service";
+import { Sessions } from "../facade";
+import { objectsBackend } from "../objects/backend";
+import { openApiDocument } from "../openapi";
 import { configFor } from "../session/config";
-import { systemClock } from "../session/types";
 import { SessionError, invalidRequest } from "../session/errors";
 import { requireAdminToken, requireApiToken } from "./auth";
 import { readJsonObject, RESOLVE_BODY_LIMIT } from "./body";
 import { errorResponse, mapError } from "./errors";
 
-type Handler = (request: IRequest, api: SessionApi, env: Env) => Promise<Response>;
-type Guard = (request: Request, env: Env) => Promise<void>;
-
-/**
- * The route's token first, then config: an unauthenticated caller gets 401 even
- * while a var is invalid, and never sees a configuration value in an error.
- */
-function guarded(guard: Guard, handler: Handler) {
-  return async (request: IRequest, env: Env) => {
-    await guard(request, env);
-    const namespaceHeader = configFor(env).namespaceHeader;
-    const namespace = namespaceHeader === undefined ? undefined : (request.headers.get(namespaceHeader) ?? undefined);
-    const api = new SessionApi(env, systemClock, namespace);
-    return handler(request, api, env);
-  };
-}
-const withApiToken = (handler: Handler) => guarded(requireApiToken, handler);
-const withAdminToken = (handler: Handler) => guarded(requireAdminToken, handler);
-
-function sessionIdParam(request: IRequest): string {
-  try {
-    return decodeURIComponent(request.params.id ?? "");
-  } catch {
-    throw new SessionError("invalid_session_id", "session ID in the path is not valid percent-encoding");
-  }
-}
+/** A request on its way through a route's chain; the facade middleware sets `sessions`. */
+type SessionRequest = IRequest & { sessions: Sessions };
+type Args = [Env, ExecutionContext];
 
 /** The session collection's path; the segment after it is the session ID. */
 const SESSIONS_PREFIX = "/v1/sessions/";
@@ -68,103 +49,99 @@ function noStore(response: Response): Response {
   return response;
 }
 
-function found<T>(value: T | null): T {
-  if (value === null) throw new SessionError("session_not_found", "no live session with this ID");
-  return value;
-}
-
-function queryString(request: IRequest, name: string): string | undefined {
-  const value = request.query[name];
-  if (Array.isArray(value)) throw invalidRequest(name, "must be given once");
-  return value;
-}
-
-function parseLimit(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^\d{1,6}$/.test(raw)) throw invalidRequest("limit", "must be a positive integer");
-  return Number(raw);
-}
-
-/** Methods each path answers; any other method on it is 405. */
-type Routes = Record<string, Partial<Record<"GET" | "PUT" | "POST" | "DELETE", ReturnType<typeof guarded> | (() => Response)>>>;
-
-const routes: Routes = {
-  "/health": { GET: () => json({ ok: true }) },
-  "/v1/session-id": {
-    POST: withApiToken(async (req, api) => {
-      const body = await readJsonObject(req);
-      return json({ sessionId: await api.deriveSessionId(body.firstUserMessage) });
-    }),
-  },
-  "/v1/hash": {
-    POST: withApiToken(async (req, api) => {
-      const body = await readJsonObject(req);
-      return json({ hash: await api.hashRequestContent(body.content, body.toolNames) });
-    }),
-  },
-  "/v1/resolve": {
-    POST: withApiToken(async (req, api) => {
-      const result = await api.resolve(await readJsonObject(req, RESOLVE_BODY_LIMIT));
-      return json(result, { headers: { "x-session-pinned": String(result.pinned) } });
-    }),
-  },
-  "/v1/stats": {
-    GET: withAdminToken(async (req, api) =>
-      json(await api.getStats({ limit: parseLimit(queryString(req, "limit")), cursor: queryString(req, "cursor") })),
-    ),
-  },
-  "/v1/sessions": {
-    DELETE: withAdminToken(async (_req, api) => {
-      const progress = await api.clearAll();
-      return progress.pending > 0 ? json(progress, { status: 202 }) : json({ cleared: progress.cleared });
-    }),
-  },
-  "/v1/sessions/:id": {
-    GET: withApiToken(async (req, api) => json(found(await api.getSession(sessionIdParam(req))))),
-    PUT: withApiToken(async (req, api) => {
-      const id = sessionIdParam(req);
-      const body = await readJsonObject(req);
-      return json(await api.setSession(id, body.model, body.tier, body.userExplicit));
-    }),
-    DELETE: withApiToken(async (req, api) => {
-      await api.clearSession(sessionIdParam(req));
-      return new Response(null, { status: 204 });
-    }),
-  },
-  "/v1/sessions/:id/touch": {
-    POST: withApiToken(async (req, api) => json(found(await api.touchSession(sessionIdParam(req))))),
-  },
-  "/v1/sessions/:id/hashes": {
-    POST: withApiToken(async (req, api) => {
-      const id = sessionIdParam(req);
-      const body = await readJsonObject(req);
-      return json({ strikes: found(await api.recordRequestHash(id, body.hash)) });
-    }),
-  },
-  "/v1/sessions/:id/escalate": {
-    POST: withApiToken(async (req, api) => json(found(await api.escalateSession(sessionIdParam(req))))),
-  },
-  "/v1/sessions/:id/cost": {
-    GET: withApiToken(async (req, api) => json(found(await api.getSessionCost(sessionIdParam(req))))),
-    POST: withApiToken(async (req, api) => {
-      const id = sessionIdParam(req);
-      const body = await readJsonObject(req);
-      return json(found(await api.addSessionCost(id, body.micros)));
-    }),
-  },
+/**
+ * The route's token, before anything reads configuration: an unauthenticated
+ * caller gets 401 even while a var is invalid, and never sees a configuration value.
+ */
+const withGrant: Record<Grant, RequestHandler<IRequest, Args>> = {
+  api: (request, env) => requireApiToken(request, env),
+  admin: (request, env) => requireAdminToken(request, env),
 };
 
-export const router = AutoRouter<IRequest, [Env, ExecutionContext]>({
+/** The facade for this request, scoped to the tenant header when SESSION_NAMESPACE_HEADER is set. */
+function withSessions(request: SessionRequest, env: Env): void {
+  const config = configFor(env);
+  const sessions = new Sessions(objectsBackend(env), config);
+  const namespace = config.namespaceHeader === undefined ? null : request.headers.get(config.namespaceHeader);
+  request.sessions = namespace === null ? sessions : sessions.forNamespace(namespace);
+}
+
+function sessionIdParam(request: IRequest): string {
+  try {
+    return decodeURIComponent(request.params.id ?? "");
+  } catch {
+    throw new SessionError("invalid_session_id", "session ID in the path is not valid percent-encoding");
+  }
+}
+
+/** Query parameters as input fields: each at most once; numeric fields of the schema read as integers. */
+function queryInput(request: IRequest, name: CommandName): Record<string, unknown> {
+  const shape = commands[name].input.shape as Record<string, { def?: { type?: string; innerType?: { def?: { type?: string } } } }>;
+  const input: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(request.query)) {
+    if (!Object.hasOwn(shape, field)) continue;
+    if (Array.isArray(value)) throw invalidRequest(field, "must be given once");
+    const def = shape[field]!.def;
+    const numeric = def?.type === "number" || def?.innerType?.def?.type === "number";
+    if (numeric && !/^\d{1,16}$/.test(value ?? "")) throw invalidRequest(field, "must be a positive integer");
+    input[field] = numeric ? Number(value) : value;
+  }
+  return input;
+}
+
+/** The operation's input from the path's session ID, the query (GET) or the JSON body. */
+async function inputOf(request: IRequest, name: CommandName, method: HttpMethod): Promise<unknown> {
+  const command = commandOf(name);
+  const path = command.http!.path;
+  const hasBodyFields = Object.keys(command.input.shape).some((field) => field !== "id");
+  const fields: Record<string, unknown> =
+    method === "GET" || method === "DELETE"
+      ? queryInput(request, name)
+      : hasBodyFields
+        ? await readJsonObject(request, name === "resolve" ? RESOLVE_BODY_LIMIT : undefined)
+        : {};
+  if (command.args === "object") return fields;
+  return path.includes("{id}") ? { ...fields, id: sessionIdParam(request) } : fields;
+}
+
+function operation(name: CommandName): RequestHandler<SessionRequest, Args> {
+  const command = commandOf(name);
+  const http = command.http!;
+  return async (request) => {
+    const result = await request.sessions.invoke(name, await inputOf(request, name, http.method));
+    if (result === null && command.kind === "session") throw new SessionError("session_not_found", "no live session with this ID");
+    if (result === undefined) return new Response(null, { status: 204 });
+    const status = http.status?.(result as never) ?? 200;
+    const headers = http.headers?.(result as never);
+    const body = http.body ? http.body(result as never) : http.resultKey === undefined ? result : { [http.resultKey]: result };
+    return json(body, { status, headers });
+  };
+}
+
+export const router = AutoRouter<IRequest, Args>({
   before: [rejectAmbiguousPath],
   catch: mapError,
   finally: [noStore],
   missing: () => errorResponse({ code: "not_found", message: "no such route" }),
 });
 
-for (const [path, methods] of Object.entries(routes)) {
-  for (const [method, handler] of Object.entries(methods)) router[method.toLowerCase()]!(path, handler);
-  const allow = Object.keys(methods).join(", ");
-  router.all(path, () =>
-    errorResponse({ code: "method_not_allowed", message: `use ${allow} on this route` }, { allow }),
-  );
+/** Methods each path answers; any other method on it is 405. */
+const methodsByPath = new Map<string, HttpMethod[]>([
+  ["/health", ["GET"]],
+  ["/openapi.json", ["GET"]],
+]);
+router.get("/health", () => json({ ok: true }));
+router.get("/openapi.json", () => json(openApiDocument()));
+
+for (const [name, command] of Object.entries(commands) as [CommandName, (typeof commands)[CommandName]][]) {
+  if (!("http" in command) || command.http === undefined) continue;
+  const { method, path } = command.http;
+  const route = path.replace("{id}", ":id");
+  router[method.toLowerCase()]!(route, withGrant[command.grant], withSessions, operation(name));
+  methodsByPath.set(route, [...(methodsByPath.get(route) ?? []), method]);
+}
+
+for (const [route, methods] of methodsByPath) {
+  const allow = methods.join(", ");
+  router.all(route, () => errorResponse({ code: "method_not_allowed", message: `use ${allow} on this route` }, { allow }));
 }

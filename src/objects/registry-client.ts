@@ -4,12 +4,7 @@ import { configFor } from "../session/config";
 import { SessionError } from "../session/errors";
 import { shardOf, type RegistryRow } from "../session/stats";
 
-/**
- * A registry write waits at most this long. A hung shard must not wedge the
- * session object, whose calls are serialised behind the write.
- */
-export const REGISTRY_TIMEOUT_MS = 5_000;
-/** Stats read every shard; a large page takes longer than a single-row write. */
+/** Stats read every shard; a large page takes longer than a single-row write (REGISTRY_TIMEOUT_MS). */
 export const REGISTRY_READ_TIMEOUT_MS = 15_000;
 
 export function shardName(k: number): string {
@@ -41,12 +36,12 @@ async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
  * The platform's error text names internals (objects, storage, timeouts), so it is
  * logged here and the caller gets only what failed.
  */
-export async function registryCall<T>(what: string, work: () => Promise<T>, timeoutMs = REGISTRY_TIMEOUT_MS): Promise<T> {
+export async function registryCall<T>(what: string, work: () => Promise<T>, timeoutMs: number): Promise<T> {
   try {
     return await withTimeout(work(), timeoutMs);
   } catch (err) {
     console.error(`session registry could not ${what}:`, err instanceof Error ? (err.stack ?? err.message) : String(err));
-    throw new SessionError("registry_unavailable", `session registry could not ${what}`);
+    throw new SessionError("registry_unavailable", `session registry could not ${what}`, {}, { cause: err });
   }
 }
 

@@ -5,16 +5,13 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
+import { configFor } from "../session/config";
 import { retryDelayMs } from "../session/retry";
-import { MAX_SHARD_MODEL_TOTALS, tally, topPairs, type RegistryRow } from "../session/stats";
+import { MAX_SHARD_MODEL_TOTALS, tally, topPairs, type ClearProgress, type RegistryRow } from "../session/stats";
 import type { Tier } from "../session/types";
 
 /** Session clears in flight at once per shard: bounded so a 10,000-session clear does not flood the runtime. */
 export const CLEAR_CONCURRENCY = 32;
-/** Rows a clear pass reads at a time. */
-const CLEAR_BATCH = 256;
-/** Wall time a clear request spends before handing the rest to the shard's alarm. */
-export const CLEAR_REQUEST_BUDGET_MS = 10_000;
 /** Storage key of the generated stats cursor key, kept in shard 0 (src/stats-cursor.ts). */
 export const STATS_CURSOR_KEY_STORAGE = "stats-cursor-key";
 /** AES-256: the generated stats cursor key's length. */
@@ -33,11 +30,6 @@ export interface ShardPage {
   rows: RegistryRow[];
 }
 
-export interface ClearProgress {
-  cleared: number;
-  pending: number;
-}
-
 interface RowRecord extends Record<string, SqlStorageValue> {
   id: string;
   model: string;
@@ -47,41 +39,41 @@ interface RowRecord extends Record<string, SqlStorageValue> {
 }
 
 export class RegistryObject extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  readonly #sql: SqlStorage;
   /** Last seq written; read from storage once per instance. */
-  private seq: number | undefined;
+  #seq: number | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS sessions (
+    this.#sql = ctx.storage.sql;
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS sessions (
       id TEXT PRIMARY KEY,
       model TEXT NOT NULL,
       tier TEXT NOT NULL,
       created_at INTEGER NOT NULL,
       seq INTEGER NOT NULL
     ) WITHOUT ROWID`);
-    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID");
+    this.#sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID");
   }
 
-  private meta(key: string): number {
-    return this.sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? 0;
+  #meta(key: string): number {
+    return this.#sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? 0;
   }
 
-  private setMeta(key: string, value: number): void {
-    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
+  #setMeta(key: string, value: number): void {
+    this.#sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
   }
 
   /** Write order within the shard: clear-all removes only rows written before it began. */
-  private nextSeq(): number {
-    this.seq ??= this.meta("seq");
-    this.seq++;
-    this.setMeta("seq", this.seq);
-    return this.seq;
+  #nextSeq(): number {
+    this.#seq ??= this.#meta("seq");
+    this.#seq++;
+    this.#setMeta("seq", this.#seq);
+    return this.#seq;
   }
 
   upsert(row: RegistryRow): void {
-    this.sql.exec(
+    this.#sql.exec(
       `INSERT INTO sessions (id, model, tier, created_at, seq) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET model = excluded.model, tier = excluded.tier,
          created_at = excluded.created_at, seq = excluded.seq`,
@@ -89,26 +81,26 @@ export class RegistryObject extends DurableObject<Env> {
       row.model,
       row.tier,
       row.createdAt,
-      this.nextSeq(),
+      this.#nextSeq(),
     );
   }
 
   remove(id: string): void {
-    this.sql.exec("DELETE FROM sessions WHERE id = ?", id);
+    this.#sql.exec("DELETE FROM sessions WHERE id = ?", id);
   }
 
   /** One page of rows after `after` (exclusive), in ID order, with the shard's totals when asked. */
   page(after: string | null, limit: number, withTotals: boolean): ShardPage {
     const totals = withTotals
-      ? this.sql.exec<{ model: string; tier: string; n: number }>("SELECT model, tier, COUNT(*) AS n FROM sessions GROUP BY model, tier").toArray()
+      ? this.#sql.exec<{ model: string; tier: string; n: number }>("SELECT model, tier, COUNT(*) AS n FROM sessions GROUP BY model, tier").toArray()
       : [];
     const count = totals.reduce((sum, r) => sum + r.n, 0);
     const byModel = topPairs(tally(totals.map((r) => [r.model, r.n] as const)), MAX_SHARD_MODEL_TOTALS);
     const byTier = [...tally(totals.map((r) => [r.tier, r.n] as const))];
     const cursor =
       after === null
-        ? this.sql.exec<RowRecord>("SELECT * FROM sessions ORDER BY id LIMIT ?", limit)
-        : this.sql.exec<RowRecord>("SELECT * FROM sessions WHERE id > ? ORDER BY id LIMIT ?", after, limit);
+        ? this.#sql.exec<RowRecord>("SELECT * FROM sessions ORDER BY id LIMIT ?", limit)
+        : this.#sql.exec<RowRecord>("SELECT * FROM sessions WHERE id > ? ORDER BY id LIMIT ?", after, limit);
     const rows = cursor.toArray().map((r) => ({ id: r.id, model: r.model, tier: r.tier as Tier, createdAt: r.created_at }));
     return { count, byModel, byTier, rows };
   }
@@ -127,41 +119,22 @@ export class RegistryObject extends DurableObject<Env> {
     return key;
   }
 
-  /** Wall time one clear pass may take; a seam so tests can force the 202-and-alarm path. */
-  protected get clearBudgetMs(): number {
-    return CLEAR_REQUEST_BUDGET_MS;
-  }
-
-  protected get clearBatchSize(): number {
-    return CLEAR_BATCH;
-  }
-
-  /** SQLite file bytes, rows, and the rows' own bytes in this shard, for the storage-cost benchmark. */
-  storedBytes(): { bytes: number; rows: number; rowBytes: number } {
-    const r = this.sql
-      .exec<{ n: number; b: number | null }>(
-        "SELECT COUNT(*) AS n, SUM(LENGTH(CAST(id AS BLOB)) + LENGTH(CAST(model AS BLOB)) + LENGTH(CAST(tier AS BLOB)) + 16) AS b FROM sessions",
-      )
-      .one();
-    return { bytes: this.ctx.storage.sql.databaseSize, rows: r.n, rowBytes: r.b ?? 0 };
-  }
-
   /**
    * Removes every session written before this call: each session object's
    * storage and alarm, then its row. Works for a time budget, then leaves the
    * rest to the alarm and reports what is pending.
    */
   async clearAll(): Promise<ClearProgress> {
-    this.setMeta("clear_target", Math.max(this.meta("clear_target"), this.seq ?? this.meta("seq")));
-    return this.clearPass(Date.now() + this.clearBudgetMs);
+    this.#setMeta("clear_target", Math.max(this.#meta("clear_target"), this.#seq ?? this.#meta("seq")));
+    return this.#clearPass(Date.now() + configFor(this.env).clearBudgetMs);
   }
 
-  private pendingClears(target: number): number {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sessions WHERE seq <= ?", target).one().n;
+  #pendingClears(target: number): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sessions WHERE seq <= ?", target).one().n;
   }
 
-  private async clearPass(deadline: number): Promise<ClearProgress> {
-    const target = this.meta("clear_target");
+  async #clearPass(deadline: number): Promise<ClearProgress> {
+    const target = this.#meta("clear_target");
     let cleared = 0;
     let failed = 0;
     let firstFailure: unknown;
@@ -169,32 +142,32 @@ export class RegistryObject extends DurableObject<Env> {
     // (the alarm retries it) instead of being retried in a tight loop.
     let afterSeq = 0;
     while (Date.now() < deadline) {
-      const batch = this.sql
+      const batch = this.#sql
         .exec<RowRecord>(
           "SELECT id, created_at, seq FROM sessions WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
           afterSeq,
           target,
-          this.clearBatchSize,
+          configFor(this.env).clearBatchSize,
         )
         .toArray();
       if (batch.length === 0) break;
       afterSeq = batch[batch.length - 1]!.seq;
       for (let i = 0; i < batch.length; i += CLEAR_CONCURRENCY) {
-        const outcomes = await Promise.allSettled(batch.slice(i, i + CLEAR_CONCURRENCY).map((row) => this.clearRow(row)));
+        const outcomes = await Promise.allSettled(batch.slice(i, i + CLEAR_CONCURRENCY).map((row) => this.#clearRow(row)));
         for (const o of outcomes) {
           if (o.status === "fulfilled") cleared += o.value ? 1 : 0;
           else if (failed++ === 0) firstFailure = o.reason;
         }
       }
     }
-    const pending = this.pendingClears(target);
-    const wait = pending > 0 ? this.nextPassDelay(cleared > 0) : 0;
+    const pending = this.#pendingClears(target);
+    const wait = pending > 0 ? this.#nextPassDelay(cleared > 0) : 0;
     if (failed > 0) {
       const reason = firstFailure instanceof Error ? firstFailure.message : String(firstFailure);
       console.error(`registry clear: ${failed} session(s) could not be cleared, ${pending} pending, next pass in ${wait} ms: ${reason}`);
     }
     if (pending > 0) await this.ctx.storage.setAlarm(Date.now() + wait);
-    else this.setMeta(CLEAR_STALLED_SINCE, 0);
+    else this.#setMeta(CLEAR_STALLED_SINCE, 0);
     return { cleared, pending };
   }
 
@@ -202,25 +175,25 @@ export class RegistryObject extends DurableObject<Env> {
    * Right away while passes clear something; with backoff while they clear
    * nothing (sessions unreachable), so a stuck clear does not spin the shard.
    */
-  private nextPassDelay(progressed: boolean): number {
+  #nextPassDelay(progressed: boolean): number {
     const now = Date.now();
     if (progressed) {
-      this.setMeta(CLEAR_STALLED_SINCE, 0);
+      this.#setMeta(CLEAR_STALLED_SINCE, 0);
       return CLEAR_CONTINUE_DELAY_MS;
     }
-    const since = this.meta(CLEAR_STALLED_SINCE) || now;
-    this.setMeta(CLEAR_STALLED_SINCE, since);
+    const since = this.#meta(CLEAR_STALLED_SINCE) || now;
+    this.#setMeta(CLEAR_STALLED_SINCE, since);
     return retryDelayMs(now - since, Math.random());
   }
 
-  private async clearRow(row: RowRecord): Promise<boolean> {
+  async #clearRow(row: RowRecord): Promise<boolean> {
     const stub = this.env.SESSIONS.get(this.env.SESSIONS.idFromName(row.id));
     await stub.clearIncarnation(row.created_at);
     // Guarded by seq: a row rewritten meanwhile belongs to a newer incarnation.
-    return this.sql.exec("DELETE FROM sessions WHERE id = ? AND seq = ?", row.id, row.seq).rowsWritten > 0;
+    return this.#sql.exec("DELETE FROM sessions WHERE id = ? AND seq = ?", row.id, row.seq).rowsWritten > 0;
   }
 
   override async alarm(): Promise<void> {
-    await this.clearPass(Date.now() + this.clearBudgetMs);
+    await this.#clearPass(Date.now() + configFor(this.env).clearBudgetMs);
   }
 }

@@ -17,6 +17,12 @@ export interface Config {
   namespaceHeader: string | undefined;
   /** Secret that seals stats cursors; undefined means the key generated and kept in registry shard 0. */
   statsCursorKey: string | undefined;
+  /** How long a session waits for its registry shard before answering 503 `registry_unavailable`. */
+  registryTimeoutMs: number;
+  /** Wall time one clear-all pass spends in a shard before the shard's alarm takes over the rest. */
+  clearBudgetMs: number;
+  /** Rows a clear-all pass reads from a shard at a time. */
+  clearBatchSize: number;
 }
 
 /** Reference `DefaultConfig`: 30 minutes idle. */
@@ -33,6 +39,20 @@ export const MAX_REGISTRY_SHARDS = 256;
 export const MIN_STATS_CURSOR_KEY_LENGTH = 32;
 /** Longest STATS_CURSOR_KEY: a bound on what is hashed, far above any generated secret. */
 export const MAX_STATS_CURSOR_KEY_LENGTH = 1024;
+
+/**
+ * A registry write waits at most this long. A hung shard must not wedge the
+ * session object, whose calls are serialised behind the write.
+ */
+export const DEFAULT_REGISTRY_TIMEOUT_MS = 5_000;
+/** Wall time a clear request spends before handing the rest to the shard's alarm: well inside a request's limits. */
+export const DEFAULT_CLEAR_BUDGET_MS = 10_000;
+/** Rows a clear pass reads at a time. */
+export const DEFAULT_CLEAR_BATCH_SIZE = 256;
+/** Longest registry timeout and clear budget: a minute, far beyond any healthy call. */
+const MAX_TUNING_MS = 60_000;
+/** Most rows per clear batch: a SQLite page of rows is a few hundred; more only holds memory. */
+const MAX_CLEAR_BATCH_SIZE = 10_000;
 
 export type Vars = Record<string, unknown>;
 
@@ -135,6 +155,9 @@ export function parseConfig(vars: Vars): Config {
     registryShards: parseInteger("REGISTRY_SHARDS", vars.REGISTRY_SHARDS, DEFAULT_REGISTRY_SHARDS, 1, MAX_REGISTRY_SHARDS)!,
     namespaceHeader: parseHeader("SESSION_NAMESPACE_HEADER", vars.SESSION_NAMESPACE_HEADER, undefined),
     statsCursorKey: parseSecret("STATS_CURSOR_KEY", vars.STATS_CURSOR_KEY, MIN_STATS_CURSOR_KEY_LENGTH, MAX_STATS_CURSOR_KEY_LENGTH),
+    registryTimeoutMs: parseInteger("REGISTRY_TIMEOUT_MS", vars.REGISTRY_TIMEOUT_MS, DEFAULT_REGISTRY_TIMEOUT_MS, 1, MAX_TUNING_MS)!,
+    clearBudgetMs: parseInteger("CLEAR_BUDGET_MS", vars.CLEAR_BUDGET_MS, DEFAULT_CLEAR_BUDGET_MS, 0, MAX_TUNING_MS)!,
+    clearBatchSize: parseInteger("CLEAR_BATCH_SIZE", vars.CLEAR_BATCH_SIZE, DEFAULT_CLEAR_BATCH_SIZE, 1, MAX_CLEAR_BATCH_SIZE)!,
   };
 }
 

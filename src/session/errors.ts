@@ -1,24 +1,34 @@
 /**
  * Every failure the service reports, as data. The HTTP layer maps a code to a
- * status (src/http/errors.ts); RPC callers receive the code in the error.
+ * status (src/http/errors.ts); RPC callers receive the error itself, whose
+ * `code` and `details` cross Workers RPC as own properties.
  */
-export type ErrorCode =
-  | "invalid_json"
-  | "invalid_request"
-  | "invalid_session_id"
-  | "invalid_cursor"
-  | "payload_too_large"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "method_not_allowed"
-  | "session_not_found"
-  | "sessions_disabled"
-  | "session_budget_exceeded"
-  | "config_invalid"
-  | "auth_not_configured"
-  | "registry_unavailable"
-  | "internal_error";
+export const ERROR_CODES = [
+  "invalid_json",
+  "invalid_request",
+  "invalid_session_id",
+  "invalid_cursor",
+  "payload_too_large",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "method_not_allowed",
+  "session_not_found",
+  "sessions_disabled",
+  "session_budget_exceeded",
+  "config_invalid",
+  "auth_not_configured",
+  "registry_unavailable",
+  "internal_error",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && KNOWN_CODES.has(value);
+}
 
 export interface ErrorBody {
   code: ErrorCode;
@@ -32,8 +42,23 @@ export class SessionError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
+  }
+
+  /**
+   * The SessionError an error stands for after crossing Workers RPC, which keeps an
+   * error's own properties (`code`, `details`) but not its class; undefined for any
+   * other error. The original becomes the `cause`.
+   */
+  static revive(err: unknown): SessionError | undefined {
+    if (err instanceof SessionError) return err;
+    if (!(err instanceof Error)) return undefined;
+    const { code, details } = err as Error & { code?: unknown; details?: unknown };
+    if (!isErrorCode(code)) return undefined;
+    const plain = typeof details === "object" && details !== null ? (details as Record<string, unknown>) : {};
+    return new SessionError(code, err.message, plain, { cause: err });
   }
 
   toBody(): ErrorBody {

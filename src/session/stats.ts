@@ -154,3 +154,43 @@ export function mergeSorted(lists: readonly RegistryRow[][], limit: number): Reg
   }
   return out;
 }
+
+/** Reference `GetStats` returns everything; we page, defaulting to 1,000 and capping at 10,000. */
+export const DEFAULT_STATS_LIMIT = 1000;
+export const MAX_STATS_LIMIT = 10_000;
+/**
+ * Sessions hash evenly over shards, so each shard is first asked for its even
+ * share of a page, times this slack plus a few rows, which usually settles the
+ * page in one round.
+ */
+const PAGE_SHARE_SLACK = 1.5;
+const PAGE_SHARE_EXTRA = 8;
+
+/** How many rows each shard is first asked for, to fill a page of `limit` (plus one row, to know if more follow). */
+export function firstShare(limit: number, shards: number): number {
+  return Math.min(limit + 1, Math.ceil(((limit + 1) * PAGE_SHARE_SLACK) / shards) + PAGE_SHARE_EXTRA);
+}
+
+/**
+ * The shards to ask again, for a whole page after their last row: a shard that
+ * returned a full share may hold more rows before the page's cut. None when the
+ * rows known up to the earliest full shard's last row already fill the page.
+ */
+export function shardsToRefill(lists: readonly RegistryRow[][], share: number, limit: number): number[] {
+  if (share >= limit + 1) return [];
+  const full = lists.flatMap((rows, k) => (rows.length === share ? [k] : []));
+  if (full.length === 0) return [];
+  const cut = full.map((k) => lists[k]!.at(-1)!.id).sort(compareIds)[0]!;
+  const settled = lists.reduce((n, rows) => n + rows.filter((r) => compareIds(r.id, cut) <= 0).length, 0);
+  return settled < limit + 1 ? full : [];
+}
+
+/** How a clear-all went, summed over shards; `pending` > 0 means shards' alarms are finishing it. */
+export interface ClearProgress {
+  cleared: number;
+  pending: number;
+}
+
+export function sumProgress(parts: readonly ClearProgress[]): ClearProgress {
+  return parts.reduce((sum, p) => ({ cleared: sum.cleared + p.cleared, pending: sum.pending + p.pending }), { cleared: 0, pending: 0 });
+}

@@ -32,6 +32,3 @@ export interface SessionCost {
   costUSD: number;
 }
 
-/** Milliseconds since the epoch; injected so tests and models can control time. */
-export type Clock = () => number;
-export const systemClock: Clock = () => Date.now();

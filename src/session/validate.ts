@@ -1,6 +1,4 @@
 import { invalidRequest, SessionError } from "./errors";
-import { isRoutedTier, isTier } from "./tiers";
-import type { RoutedTier, Tier } from "./types";
 
 /** Longest session ID we accept; derived IDs are 64 hex chars. */
 export const MAX_SESSION_ID_LENGTH = 256;
@@ -22,78 +20,34 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** Unicode category Cf (bidi controls, zero-width characters, soft hyphen): IDs that look alike but differ. */
 const FORMAT_CHARS = /\p{Cf}/u;
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** URL parsers fold these path segments away, so `/v1/sessions/{id}` could never read or delete such a session. */
 const DOT_SEGMENTS: ReadonlySet<string> = new Set([".", ".."]);
 
+/** What is wrong with a session ID string, as a sentence, or undefined when it is valid. */
+export function sessionIdProblem(value: string): string | undefined {
+  if (value === "") return "session ID must be a non-empty string";
+  if (DOT_SEGMENTS.has(value)) return 'session ID must not be "." or "..", which no URL path can carry';
+  if (value.length > MAX_SESSION_ID_LENGTH) return `session ID must be at most ${MAX_SESSION_ID_LENGTH} characters`;
+  // The common case, printable ASCII, has none of the characters below.
+  if (PRINTABLE_ASCII.test(value)) return undefined;
+  if (CONTROL_CHARS.test(value)) return "session ID must not contain control characters";
+  if (LONE_SURROGATE.test(value)) return "session ID must be well-formed UTF-16 (no lone surrogate halves)";
+  if (FORMAT_CHARS.test(value)) return "session ID must not contain invisible format characters (Unicode Cf: bidi controls, zero-width)";
+  return undefined;
+}
+
 export function validateSessionId(value: unknown): string {
-  if (typeof value !== "string" || value === "") {
-    throw new SessionError("invalid_session_id", "session ID must be a non-empty string");
-  }
-  if (DOT_SEGMENTS.has(value)) {
-    throw new SessionError("invalid_session_id", 'session ID must not be "." or "..", which no URL path can carry');
-  }
-  if (value.length > MAX_SESSION_ID_LENGTH) {
-    throw new SessionError("invalid_session_id", `session ID must be at most ${MAX_SESSION_ID_LENGTH} characters`);
-  }
-  if (CONTROL_CHARS.test(value)) {
-    throw new SessionError("invalid_session_id", "session ID must not contain control characters");
-  }
-  if (LONE_SURROGATE.test(value)) {
-    throw new SessionError("invalid_session_id", "session ID must be well-formed UTF-16 (no lone surrogate halves)");
-  }
-  if (FORMAT_CHARS.test(value)) {
-    throw new SessionError("invalid_session_id", "session ID must not contain invisible format characters (Unicode Cf: bidi controls, zero-width)");
-  }
+  if (typeof value !== "string") throw new SessionError("invalid_session_id", "session ID must be a non-empty string");
+  const problem = sessionIdProblem(value);
+  if (problem !== undefined) throw new SessionError("invalid_session_id", problem);
   return value;
 }
 
-export function requireString(field: string, value: unknown, opts: { max?: number; nonEmpty?: boolean } = {}): string {
-  if (typeof value !== "string") throw invalidRequest(field, "must be a string");
-  if (opts.nonEmpty && value === "") throw invalidRequest(field, "must not be empty");
-  if (opts.max !== undefined && value.length > opts.max) throw invalidRequest(field, `must be at most ${opts.max} characters`);
-  return value;
-}
-
-export function validateModel(field: string, value: unknown): string {
-  const model = requireString(field, value, { nonEmpty: true, max: MAX_MODEL_LENGTH });
-  if (CONTROL_CHARS.test(model)) throw invalidRequest(field, "must not contain control characters");
-  return model;
-}
-
-export function validateTier(field: string, value: unknown): Tier {
-  if (!isTier(value)) throw invalidRequest(field, 'must be one of "SIMPLE", "MEDIUM", "COMPLEX", "REASONING" or ""');
-  return value;
-}
-
-/** A router's decision names one of the four tiers; `""` marks explicit pins only. */
-export function validateRoutedTier(field: string, value: unknown): RoutedTier {
-  if (!isRoutedTier(value)) throw invalidRequest(field, 'must be one of "SIMPLE", "MEDIUM", "COMPLEX", "REASONING"');
-  return value;
-}
-
-export function validateHash(field: string, value: unknown): string {
-  return requireString(field, value, { nonEmpty: true, max: MAX_HASH_LENGTH });
-}
-
-export function validateMicros(field: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw invalidRequest(field, "must be a non-negative safe integer (micro-USD)");
-  }
-  return value;
-}
-
-export function optionalBoolean(field: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw invalidRequest(field, "must be a boolean");
-  return value;
-}
-
-export function validateToolNames(field: string, value: unknown): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw invalidRequest(field, "must be an array of strings");
-  if (value.length > MAX_TOOL_NAMES) throw invalidRequest(field, `must have at most ${MAX_TOOL_NAMES} names`);
-  value.forEach((name, i) => requireString(`${field}[${i}]`, name));
-  return value as string[];
+/** Model names may not hold control characters: they reach logs and stats. */
+export function hasControlChars(value: string): boolean {
+  return CONTROL_CHARS.test(value);
 }
 
 /** Tenant namespaces: short, printable, and so free of the key separator (a control character). */

@@ -1,11 +1,14 @@
 /**
- * The Worker under test: the real entry, with the session object's clock and
- * registry seam made controllable. Tests and objects share this isolate, so
- * the controls below reach every object the tests create.
+ * The Worker under test: the real entry, with time and two failure points made
+ * controllable from outside the production classes. Tests and objects share
+ * this isolate, so the controls below reach every object the tests create:
+ * - time: production reads `Date.now()`; here it reads the virtual clock below;
+ * - the registry: a subclass of the registry object throws, hangs or delays its writes;
+ * - clear-all: a subclass of the session object fails or holds the clears it is asked for.
  */
+import type { RegistryRow } from "../../src/session/stats";
 import { RegistryObject as ProductionRegistryObject } from "../../src/objects/registry-object";
 import { SessionObject as ProductionSessionObject } from "../../src/objects/session-object";
-import type { RegistryEffect } from "../../src/session/operations";
 
 export { default, SessionAdmin, SessionService } from "../../src/index";
 
@@ -29,12 +32,22 @@ export const testClock = {
   },
 };
 
+/** The one clock of the isolate: production code reads Date.now(), and in tests that is the virtual clock. */
+Date.now = () => testClock.now();
+
 /**
- * What the registry seam does: pass through, throw, or never answer. `delayMs`
+ * What registry writes do: pass through, throw, or never answer. `delayMs`
  * holds every passing call that long first, so calls that await the registry
  * before writing (creation, model and tier changes) overlap each other.
  */
-export const registryFault = { mode: "none" as "none" | "throw" | "hang", calls: 0, timeoutMs: undefined as number | undefined, delayMs: 0 };
+export const registryFault = { mode: "none" as "none" | "throw" | "hang", calls: 0, delayMs: 0 };
+
+async function registryWrite(): Promise<void> {
+  registryFault.calls++;
+  if (registryFault.mode === "throw") throw new Error("injected registry failure");
+  if (registryFault.mode === "hang") await new Promise(() => undefined);
+  if (registryFault.delayMs > 0) await new Promise((r) => setTimeout(r, registryFault.delayMs));
+}
 
 /**
  * What a session does when clear-all asks it to clear: comply, throw as an
@@ -78,33 +91,16 @@ export class SessionObject extends ProductionSessionObject {
     }
     return super.clearIncarnation(createdAt);
   }
-
-  protected override now(): number {
-    return testClock.now();
-  }
-
-  protected override get registryTimeoutMs(): number {
-    return registryFault.timeoutMs ?? super.registryTimeoutMs;
-  }
-
-  protected override async tellRegistry(id: string, effect: NonNullable<RegistryEffect>): Promise<void> {
-    registryFault.calls++;
-    if (registryFault.mode === "throw") throw new Error("injected registry failure");
-    if (registryFault.mode === "hang") await new Promise(() => undefined);
-    if (registryFault.delayMs > 0) await new Promise((r) => setTimeout(r, registryFault.delayMs));
-    return super.tellRegistry(id, effect);
-  }
 }
 
-/** Clear-all pacing; tests shrink it to force the 202-and-alarm path. Undefined means production values. */
-export const clearPacing: { budgetMs?: number; batchSize?: number } = {};
-
 export class RegistryObject extends ProductionRegistryObject {
-  protected override get clearBudgetMs(): number {
-    return clearPacing.budgetMs ?? super.clearBudgetMs;
+  override async upsert(row: RegistryRow): Promise<void> {
+    await registryWrite();
+    super.upsert(row);
   }
 
-  protected override get clearBatchSize(): number {
-    return clearPacing.batchSize ?? super.clearBatchSize;
+  override async remove(id: string): Promise<void> {
+    await registryWrite();
+    super.remove(id);
   }
 }

@@ -4,7 +4,7 @@
  * with one RPC in that key's session namespace, forwards to an upstream, and
  * records the real cost from the upstream's `usage`.
  */
-import type { SessionService } from "../../../src/client";
+import type { SessionService } from "../../../src/entrypoints";
 import { authenticate, gatewayKeys, GatewayKeysError } from "./auth";
 import { routeTier, type Tier } from "./router";
 import { GatewayConfigError, sessionFailure, sessionHeaderName, sessionHeaders, SESSION_UNAVAILABLE } from "./session-rpc";

@@ -49,9 +49,10 @@ const USER_FAILURES: Record<string, Failure> = {
 /** Any other failure: the service's fault or an outage, nothing the user can fix. */
 export const SESSION_UNAVAILABLE: Failure = { status: 502, code: "session_unavailable", message: "session service unavailable" };
 
-/** RPC errors carry the service's code as a "code: message" prefix (README.md, "Workers RPC"). */
+/** RPC errors carry the service's code as their own `code` property (docs/rpc.md, "Errors"). */
 function codeOf(err: unknown): string | undefined {
-  return err instanceof Error ? /^([a-z_]+): /.exec(err.message)?.[1] : undefined;
+  const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : undefined;
 }
 
 /** What the end user is told about a failed session call; never the service's message. */

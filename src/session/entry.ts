@@ -1,11 +1,12 @@
 /**
- * The reference semantics as pure functions of (entry, input, now). Nothing
- * here touches storage or the platform: the Durable Object and MemoryStore
- * both run exactly these.
+ * A session's entry and how each reference operation changes it, as pure
+ * functions of (entry, input, now). Nothing here touches storage or the
+ * platform: both back ends, the Durable Objects and the in-memory map, run
+ * exactly these through src/session/rules.ts.
  */
 import { invalidRequest } from "./errors";
 import { nextTier } from "./tiers";
-import type { Entry, RoutedTier, SessionCost, Tier } from "./types";
+import type { Entry, RoutedTier, SessionCost, SessionView, Tier } from "./types";
 
 /** Reference keeps the last 3 request hashes. */
 export const HASH_WINDOW = 3;
@@ -21,6 +22,25 @@ export function isExpired(entry: Entry, now: number, timeoutMs: number): boolean
 /** The instant after which the entry is expired. */
 export function expiresAt(entry: Entry, timeoutMs: number): number {
   return entry.lastUsedAt + timeoutMs;
+}
+
+/**
+ * A field-by-field copy. The hot operations copy an entry on every request; an
+ * object literal of fixed shape is several times faster than a spread.
+ */
+function copyOf(e: Entry): Entry {
+  return {
+    model: e.model,
+    tier: e.tier,
+    createdAt: e.createdAt,
+    lastUsedAt: e.lastUsedAt,
+    requestCount: e.requestCount,
+    recentHashes: e.recentHashes,
+    strikes: e.strikes,
+    escalated: e.escalated,
+    userExplicit: e.userExplicit,
+    sessionCostMicros: e.sessionCostMicros,
+  };
 }
 
 export function createEntry(model: string, tier: Tier, userExplicit: boolean, now: number): Entry {
@@ -41,15 +61,13 @@ export function createEntry(model: string, tier: Tier, userExplicit: boolean, no
 /** Reference `SetSession`: create, or update; model and tier move only with a new model. */
 export function applySet(entry: Entry | undefined, model: string, tier: Tier, userExplicit: boolean, now: number): Entry {
   if (!entry) return createEntry(model, tier, userExplicit, now);
-  const modelChanged = entry.model !== model;
-  return {
-    ...entry,
-    model: modelChanged ? model : entry.model,
-    tier: modelChanged ? tier : entry.tier,
-    lastUsedAt: now,
-    requestCount: entry.requestCount + 1,
-    userExplicit: entry.userExplicit || userExplicit,
-  };
+  const next = applyTouch(entry, now);
+  if (entry.model !== model) {
+    next.model = model;
+    next.tier = tier;
+  }
+  next.userExplicit = entry.userExplicit || userExplicit;
+  return next;
 }
 
 /**
@@ -59,11 +77,17 @@ export function applySet(entry: Entry | undefined, model: string, tier: Tier, us
  * router asked for.
  */
 export function applyUpgrade(entry: Entry, model: string, tier: RoutedTier, now: number): Entry {
-  return { ...applyTouch(entry, now), model, tier };
+  const next = applyTouch(entry, now);
+  next.model = model;
+  next.tier = tier;
+  return next;
 }
 
 export function applyTouch(entry: Entry, now: number): Entry {
-  return { ...entry, lastUsedAt: now, requestCount: entry.requestCount + 1 };
+  const next = copyOf(entry);
+  next.lastUsedAt = now;
+  next.requestCount = entry.requestCount + 1;
+  return next;
 }
 
 /** Reference `RecordRequestHash`: a,a,a,b,b gives strikes 0,1,2,2,3 (cumulative). */
@@ -71,7 +95,10 @@ export function applyRecordHash(entry: Entry, hash: string): Entry {
   const recentHashes = [...entry.recentHashes, hash].slice(-HASH_WINDOW);
   let run = 0;
   for (let i = recentHashes.length - 1; i >= 0 && recentHashes[i] === hash; i--) run++;
-  return { ...entry, recentHashes, strikes: run >= STRIKE_RUN ? entry.strikes + 1 : entry.strikes };
+  const next = copyOf(entry);
+  next.recentHashes = recentHashes;
+  if (run >= STRIKE_RUN) next.strikes = entry.strikes + 1;
+  return next;
 }
 
 /**
@@ -81,16 +108,39 @@ export function applyRecordHash(entry: Entry, hash: string): Entry {
 export function applyEscalate(entry: Entry, tierModels: Partial<Record<RoutedTier, string>>): Entry {
   if (entry.userExplicit) return entry;
   const tier = nextTier(entry.tier);
-  return { ...entry, tier, model: tierModels[tier] ?? entry.model, escalated: true };
+  const next = copyOf(entry);
+  next.tier = tier;
+  next.model = tierModels[tier] ?? entry.model;
+  next.escalated = true;
+  return next;
 }
 
 /** Adds non-negative integer micros; the total must stay a safe integer. */
 export function applyAddCost(entry: Entry, micros: number): Entry {
   const total = entry.sessionCostMicros + micros;
   if (!Number.isSafeInteger(total)) throw invalidRequest("micros", "would overflow the session's total cost");
-  return { ...entry, sessionCostMicros: total };
+  const next = copyOf(entry);
+  next.sessionCostMicros = total;
+  return next;
 }
 
 export function costOf(entry: Entry): SessionCost {
   return { sessionCostMicros: entry.sessionCostMicros, costUSD: entry.sessionCostMicros / MICROS_PER_USD };
+}
+
+/** An entry as the API answers it: with its ID, and a copy of the hash window the caller may keep. */
+export function viewOf(id: string, entry: Entry): SessionView {
+  return {
+    id,
+    model: entry.model,
+    tier: entry.tier,
+    createdAt: entry.createdAt,
+    lastUsedAt: entry.lastUsedAt,
+    requestCount: entry.requestCount,
+    recentHashes: entry.recentHashes.slice(),
+    strikes: entry.strikes,
+    escalated: entry.escalated,
+    userExplicit: entry.userExplicit,
+    sessionCostMicros: entry.sessionCostMicros,
+  };
 }

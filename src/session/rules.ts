@@ -1,8 +1,9 @@
 /**
- * Every per-session operation as a pure step over the live entry, plus the
+ * Each session command's rule: a pure step from the live entry and the
+ * command's validated input to the next entry and the result, plus the
  * effects that follow from a step (what to persist, what the registry must
- * learn, whether to arm expiry). The Durable Object and MemoryStore are both
- * thin shells around these, which is what makes them interchangeable.
+ * learn, whether to arm expiry). The command table (src/commands.ts) names
+ * each rule once; both back ends run them the same way.
  */
 import type { Config } from "./config";
 import { SessionError } from "./errors";
@@ -16,10 +17,10 @@ import {
   applyUpgrade,
   costOf,
   isExpired,
-} from "./transitions";
+} from "./entry";
 import type { Entry, RoutedTier, SessionCost, Tier } from "./types";
 
-export interface OpContext {
+export interface RuleContext {
   now: number;
   config: Config;
 }
@@ -30,7 +31,7 @@ export interface Step<R> {
   result: R;
 }
 
-export type Op<R> = (live: Entry | undefined, ctx: OpContext) => Step<R>;
+export type Rule<I, R> = (live: Entry | undefined, input: I, ctx: RuleContext) => Step<R>;
 
 /** What the session layer decided for one gateway request (see resolve). */
 export interface ResolveDecision {
@@ -56,55 +57,50 @@ export interface ResolveRequest {
 
 const unchanged = <R>(live: Entry | undefined, result: R): Step<R> => ({ next: live, result });
 
-export const get: Op<Entry | null> = (live) => unchanged(live, live ?? null);
+/** No input beyond the session ID. */
+export type NoInput = Record<string, never>;
 
-export const set =
-  (model: string, tier: Tier, userExplicit: boolean): Op<Entry> =>
-  (live, { now }) => {
-    const next = applySet(live, model, tier, userExplicit, now);
-    return { next, result: next };
-  };
+export const getSession: Rule<NoInput, Entry | null> = (live) => unchanged(live, live ?? null);
 
-export const touch: Op<Entry | null> = (live, { now }) => {
+export const setSession: Rule<{ model: string; tier: Tier; userExplicit: boolean }, Entry> = (live, { model, tier, userExplicit }, { now }) => {
+  const next = applySet(live, model, tier, userExplicit, now);
+  return { next, result: next };
+};
+
+export const touchSession: Rule<NoInput, Entry | null> = (live, _input, { now }) => {
   if (!live) return unchanged(live, null);
   const next = applyTouch(live, now);
   return { next, result: next };
 };
 
-/** Strikes after recording, or null for an unknown session (RPC reports that as 0, like the reference). */
-export const recordHash =
-  (hash: string): Op<number | null> =>
-  (live) => {
-    if (!live) return unchanged(live, null);
-    const next = applyRecordHash(live, hash);
-    return { next, result: next.strikes };
-  };
+/** Strikes after recording, or null for an unknown session. */
+export const recordRequestHash: Rule<{ hash: string }, number | null> = (live, { hash }) => {
+  if (!live) return unchanged(live, null);
+  const next = applyRecordHash(live, hash);
+  return { next, result: next.strikes };
+};
 
-export const escalate: Op<Entry | null> = (live, { config }) => {
+export const escalateSession: Rule<NoInput, Entry | null> = (live, _input, { config }) => {
   if (!live) return unchanged(live, null);
   const next = applyEscalate(live, config.tierModels);
   return { next, result: next };
 };
 
-export const addCost =
-  (micros: number): Op<SessionCost | null> =>
-  (live) => {
-    if (!live) return unchanged(live, null);
-    const next = applyAddCost(live, micros);
-    return { next, result: costOf(next) };
-  };
+export const addSessionCost: Rule<{ micros: number }, SessionCost | null> = (live, { micros }) => {
+  if (!live) return unchanged(live, null);
+  const next = applyAddCost(live, micros);
+  return { next, result: costOf(next) };
+};
 
-export const getCost: Op<SessionCost | null> = (live) => unchanged(live, live ? costOf(live) : null);
+export const getSessionCost: Rule<NoInput, SessionCost | null> = (live) => unchanged(live, live ? costOf(live) : null);
 
-export const clear: Op<void> = () => ({ next: undefined, result: undefined });
+export const clearSession: Rule<NoInput, null> = () => ({ next: undefined, result: null });
 
 /**
  * The whole session decision for one gateway request, in one step:
  * budget, pin or upgrade, loop check and escalation, cost.
  */
-export const resolve =
-  (req: ResolveRequest): Op<ResolveDecision> =>
-  (live, { now, config }) => {
+export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now, config }) => {
     const cost = req.costMicros ?? 0;
     const spent = live?.sessionCostMicros ?? 0;
     if (config.budgetMicros !== undefined && spent + cost > config.budgetMicros) {

@@ -1,23 +1,34 @@
 /**
- * Turns a raw resolve input (HTTP body or RPC argument) into a validated plan:
- * which session, and the request the session object will decide on. All
- * hashing happens here, in the caller, so the object's step stays synchronous.
+ * Turns a validated resolve input (HTTP body or RPC argument, checked by the
+ * schema in src/schemas.ts) into a plan: which session, and the request the
+ * session object will decide on. All hashing happens here, in the caller, so
+ * the object's step stays synchronous.
  */
 import type { Config } from "../session/config";
 import { invalidRequest } from "../session/errors";
 import { deriveSessionId, getSessionId, hashRequestContent } from "../session/hashing";
-import type { ResolveDecision, ResolveRequest } from "../session/operations";
+import type { ResolveDecision, ResolveRequest } from "../session/rules";
 import type { RoutedTier } from "../session/types";
-import { validateMicros, validateModel, validateRoutedTier, validateSessionId } from "../session/validate";
-import { firstUserText, isObject, lastAssistantToolNames, lastUserText, parseChatBody } from "./messages";
+import { hasControlChars, MAX_MODEL_LENGTH, validateSessionId } from "../session/validate";
+import { firstUserText, lastAssistantToolNames, lastUserText } from "./messages";
 import { deriveUserScopedSessionId, userScope } from "./user-scope";
 
+/** What a caller sends to resolve: the gateway's request and the router's choice. */
 export interface ResolveInput {
   headers?: Record<string, string>;
   sessionId?: string;
   body: unknown;
   routed?: { model: string; tier: string };
   costMicros?: number;
+}
+
+/** A resolve input once the schema has checked it. */
+export interface ParsedResolveInput {
+  headers?: Record<string, string> | undefined;
+  sessionId?: string | undefined;
+  body: { model: string; messages: Record<string, unknown>[] } & Record<string, unknown>;
+  routed?: { model: string; tier: RoutedTier } | undefined;
+  costMicros?: number | undefined;
 }
 
 export type SessionSource = "explicit" | "header" | "derived";
@@ -31,37 +42,23 @@ export type ResolvePlan =
   | { sessionId: string; source: SessionSource; request: ResolveRequest }
   | { sessionId: null; result: ResolveResult };
 
-function parseHeaders(value: unknown): Record<string, string> | undefined {
-  if (value === undefined) return undefined;
-  if (!isObject(value)) throw invalidRequest("headers", "must be an object of header names to string values");
-  for (const [name, v] of Object.entries(value)) {
-    if (typeof v !== "string") throw invalidRequest(`headers.${name}`, "must be a string");
-  }
-  return value as Record<string, string>;
+/** An explicit pin's model is the body's own `model`, which must be a valid model name. */
+function explicitModel(name: string): string {
+  if (name.length > MAX_MODEL_LENGTH) throw invalidRequest("body.model", `must be at most ${MAX_MODEL_LENGTH} characters`);
+  if (hasControlChars(name)) throw invalidRequest("body.model", "must not contain control characters");
+  return name;
 }
 
-function parseRouted(value: unknown, required: boolean): { model: string; tier: RoutedTier } | undefined {
-  if (value === undefined) {
-    if (required) throw invalidRequest("routed", "is required when body.model is a routing profile");
-    return undefined;
-  }
-  if (!isObject(value)) throw invalidRequest("routed", "must be an object {model, tier}");
-  return { model: validateModel("routed.model", value.model), tier: validateRoutedTier("routed.tier", value.tier) };
-}
-
-export async function planResolve(raw: unknown, config: Config): Promise<ResolvePlan> {
-  if (!isObject(raw)) throw invalidRequest("input", "must be an object");
-  const headers = parseHeaders(raw.headers);
-  const explicitId = raw.sessionId === undefined ? undefined : validateSessionId(raw.sessionId);
-  const body = parseChatBody(raw.body);
-  const users = userScope(raw.body as Record<string, unknown>);
+export async function planResolve(input: ParsedResolveInput, config: Config): Promise<ResolvePlan> {
+  const { headers, body, routed, costMicros } = input;
+  const explicitId = input.sessionId;
+  const users = userScope(body);
   const profile = config.routingProfiles.includes(body.model);
-  const routed = parseRouted(raw.routed, profile);
-  const costMicros = raw.costMicros === undefined ? undefined : validateMicros("costMicros", raw.costMicros);
+  if (profile && routed === undefined) throw invalidRequest("routed", "is required when body.model is a routing profile");
 
   const choice: ResolveRequest["choice"] = profile
     ? { kind: "profile", model: routed!.model, tier: routed!.tier }
-    : { kind: "explicit", model: validateModel("body.model", body.model) };
+    : { kind: "explicit", model: explicitModel(body.model) };
 
   let sessionId: string | undefined;
   let source: SessionSource | undefined;

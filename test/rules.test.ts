@@ -9,10 +9,10 @@ import {
   costOf,
   createEntry,
   isExpired,
-} from "../src/session/transitions";
+} from "../src/session/entry";
 import { SessionError } from "../src/session/errors";
 import { defaultConfig } from "../src/session/config";
-import { effectsOf, resolve } from "../src/session/operations";
+import { effectsOf, resolve } from "../src/session/rules";
 import type { Entry, RoutedTier } from "../src/session/types";
 
 const T0 = 1_700_000_000_000;
@@ -167,8 +167,8 @@ describe("registry effects: every model or tier change reaches the registry", ()
     let e: Entry | undefined = createEntry("kimi-k2.5", "SIMPLE", false, T0);
     const req = { choice: { kind: "profile" as const, model: "kimi-k2.5", tier: "SIMPLE" as const }, hash: "h" };
     const ctx = { now: T0, config: { ...config, strikeThreshold: 1 } };
-    e = resolve(req)(e, ctx).next;
-    const step = resolve(req)(e, ctx);
+    e = resolve(e, req, ctx).next;
+    const step = resolve(e, req, ctx);
     expect(step.result).toMatchObject({ escalated: true, model: "kimi-k2.5", tier: "MEDIUM" });
     expect(effectsOf(e, e, step.next).registry).toEqual({ kind: "upsert", entry: step.next });
   });
@@ -180,22 +180,22 @@ describe("resolve upgrade: a harder request moves the session up to `routed`", (
 
   it("moves the tier up even when the routed model is the pinned one", () => {
     const e = createEntry("m", "SIMPLE", false, T0);
-    const step = resolve(profile("m", "COMPLEX"))(e, ctx);
+    const step = resolve(e, profile("m", "COMPLEX"), ctx);
     expect(step.result).toMatchObject({ model: "m", tier: "COMPLEX", pinned: true, requestCount: 2 });
     expect(effectsOf(e, e, step.next).registry).toEqual({ kind: "upsert", entry: step.next });
   });
 
   it("a later loop escalation starts from the routed tier, not the old one", () => {
     let e: Entry | undefined = createEntry("m", "SIMPLE", false, T0);
-    e = resolve(profile("m", "COMPLEX"))(e, ctx).next;
+    e = resolve(e, profile("m", "COMPLEX"), ctx).next;
     expect(applyEscalate(e!, {}).tier).toBe("REASONING");
   });
 
   it("moves model and tier together to a new routed model, and never down", () => {
     const e = createEntry("m", "MEDIUM", false, T0);
-    expect(resolve(profile("n", "REASONING"))(e, ctx).result).toMatchObject({ model: "n", tier: "REASONING" });
-    expect(resolve(profile("n", "SIMPLE"))(e, ctx).result).toMatchObject({ model: "m", tier: "MEDIUM" });
-    expect(resolve(profile("m", "MEDIUM"))(e, ctx).result).toMatchObject({ model: "m", tier: "MEDIUM" });
+    expect(resolve(e, profile("n", "REASONING"), ctx).result).toMatchObject({ model: "n", tier: "REASONING" });
+    expect(resolve(e, profile("n", "SIMPLE"), ctx).result).toMatchObject({ model: "m", tier: "MEDIUM" });
+    expect(resolve(e, profile("m", "MEDIUM"), ctx).result).toMatchObject({ model: "m", tier: "MEDIUM" });
   });
 
   it("leaves PUT (reference SetSession) as it is: same model keeps the tier", () => {
@@ -205,6 +205,6 @@ describe("resolve upgrade: a harder request moves the session up to `routed`", (
 
   it("keeps a userExplicit session's model and tier", () => {
     const e = createEntry("mine", "", true, T0);
-    expect(resolve(profile("mine", "REASONING"))(e, ctx).result).toMatchObject({ model: "mine", tier: "" });
+    expect(resolve(e, profile("mine", "REASONING"), ctx).result).toMatchObject({ model: "mine", tier: "" });
   });
 });

@@ -13,6 +13,7 @@ import { MAX_TOOL_NAMES } from "../session/validate";
  */
 export const MAX_MESSAGES = 10_000;
 
+/** The parts of an LLM request body the session layer reads, as the resolve schema checked them. */
 export interface ChatBody {
   model: string;
   messages: Record<string, unknown>[];
@@ -20,18 +21,6 @@ export interface ChatBody {
 
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Validates the parts of `body` we read: an object with a string `model` and an array of message objects. */
-export function parseChatBody(body: unknown): ChatBody {
-  if (!isObject(body)) throw invalidRequest("body", "must be an object (the LLM request body)");
-  if (typeof body.model !== "string" || body.model === "") throw invalidRequest("body.model", "must be a non-empty string");
-  if (!Array.isArray(body.messages)) throw invalidRequest("body.messages", "must be an array");
-  if (body.messages.length > MAX_MESSAGES) throw invalidRequest("body.messages", `must have at most ${MAX_MESSAGES} messages`);
-  body.messages.forEach((m, i) => {
-    if (!isObject(m)) throw invalidRequest(`body.messages[${i}]`, "must be an object");
-  });
-  return { model: body.model, messages: body.messages as Record<string, unknown>[] };
 }
 
 /** A message's text: string content as is; for content parts, the `text` parts joined with "\n". */

@@ -1,0 +1,334 @@
+/**
+ * The command table: every operation of the API, described once. An entry
+ * names the operation (one verb, the same on the facade, both RPC
+ * entrypoints, the HTTP client and as the OpenAPI operationId), its input
+ * and output schemas, its HTTP method and path, the grant it needs, and for a
+ * per-session command the pure rule the session object runs. The facade,
+ * the objects, the router, the RPC entrypoints, the client and the OpenAPI
+ * document are all driven from here; adding an operation means an entry
+ * here, its rule in src/session/rules.ts, and tests.
+ */
+import { z } from "zod";
+import * as rules from "./session/rules";
+import type { Rule } from "./session/rules";
+import { viewOf } from "./session/entry";
+import { deriveSessionId, hashRequestContent } from "./session/hashing";
+import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, type ClearProgress, type Stats } from "./session/stats";
+import type { Entry, SessionCost, SessionView, Tier } from "./session/types";
+import type { ResolveInput, ResolveResult } from "./requests/resolve-input";
+import * as s from "./schemas";
+
+export type Grant = "api" | "admin";
+export type HttpMethod = "GET" | "PUT" | "POST" | "DELETE";
+
+/** How an operation is served over HTTP. */
+export interface HttpBinding {
+  method: HttpMethod;
+  /** OpenAPI path template; `{id}` is the session ID, percent-encoded. */
+  path: string;
+  /** HTTP answers a scalar result as an object with this one key, e.g. `{ "strikes": 2 }`. */
+  resultKey?: string;
+  /** The success status for a result, when not 200. An undefined result is always 204, no body. */
+  status?: (result: never) => number;
+  /** The response body for a result, when not the result itself (or `{ [resultKey]: result }`). */
+  body?: (result: never) => unknown;
+  /** The client's result for a response body: the inverse of `body`. */
+  read?: (body: never) => unknown;
+  /** Response headers for a result. */
+  headers?: (result: never) => Record<string, string>;
+  /** Success answers by status, for the OpenAPI document (`null`: no body). Default: 200 with the output schema. */
+  responses?: Record<number, z.ZodType | null>;
+}
+
+interface Spec {
+  summary: string;
+  grant: Grant;
+  /**
+   * The RPC and facade methods' positional arguments: the input's field names, in
+   * order; or "object" when the one argument is the input object itself.
+   */
+  args: readonly string[] | "object";
+  /** The arguments as one object; RPC positional arguments and HTTP path, query and body fields all land here. */
+  input: z.ZodObject;
+  /** What the operation answers (over HTTP, wrapped under `http.resultKey` when set). */
+  output: z.ZodType;
+  /** Absent for operations only the facade and RPC offer (reference-compatible shapes). */
+  http?: HttpBinding;
+}
+
+/** Runs in the session's object: the rule is the whole behaviour. */
+export interface SessionCommand<I = any, R = any> extends Spec {
+  kind: "session";
+  rule: Rule<I, R>;
+  /** The API's answer for a rule's result; `null` means no live session. */
+  present: (result: R, id: string) => unknown;
+  /** What the facade and RPC answer for no live session (the reference's zero); HTTP answers 404 `session_not_found`. */
+  unknown?: unknown;
+}
+
+/** Resolve: the facade plans (derives the ID, hashes), then the session's object decides. */
+export interface ResolveCommand extends Spec {
+  kind: "resolve";
+}
+
+/** Computed in the Worker, no session involved. */
+export interface LocalCommand extends Spec {
+  kind: "local";
+  run: (input: any) => Promise<unknown>;
+}
+
+/** Across every session, through the registry. */
+export interface AdminCommand extends Spec {
+  kind: "admin";
+}
+
+export type Command = SessionCommand | ResolveCommand | LocalCommand | AdminCommand;
+
+/**
+ * Types an entry with its public signature, stated once beside the argument names,
+ * so the facade, RPC and client methods are typed from the table.
+ */
+function op<F extends (...args: any[]) => Promise<unknown>>() {
+  return <C extends Command>(entry: C) => entry as C & { readonly signature?: F };
+}
+
+const view = (entry: Entry | null, id: string): SessionView | null => entry && viewOf(id, entry);
+const id = z.object({ id: s.sessionId });
+const cleared = z.object({ cleared: z.number().meta({ description: "sessions cleared by this call" }) });
+const clearProgress = cleared.extend({
+  pending: z.number().meta({ description: "sessions the shards' alarms are still clearing (202 when above 0)" }),
+});
+
+export const commands = {
+  resolve: op<(input: ResolveInput) => Promise<ResolveResult>>()({
+    kind: "resolve",
+    summary: "Resolve one gateway request: the session's model and tier, loop escalation, cost and budget, in one call",
+    grant: "api",
+    args: "object",
+    input: z.object(
+        {
+          sessionId: s.sessionId.optional(),
+          headers: z
+            .record(z.string(), z.string({ error: "must be a string" }), { error: "must be an object of header names to string values" })
+            .optional()
+            .meta({ description: "The gateway request's headers; only the session header is read." }),
+          body: s.chatBody,
+          routed: z
+            .object({ model: s.model, tier: s.routedTier }, { error: "must be an object {model, tier}" })
+            .optional()
+            .meta({ description: "The router's choice; required when body.model is a routing profile." }),
+          costMicros: s.micros.optional(),
+        },
+        { error: "must be an object" },
+      ),
+    output: z.object({
+      sessionId: z.string().nullable(),
+      source: z.enum(["explicit", "header", "derived"]).nullable(),
+      model: z.string(),
+      tier: s.tier,
+      pinned: z.boolean(),
+      userExplicit: z.boolean(),
+      strikes: z.number(),
+      escalated: z.boolean(),
+      requestCount: z.number(),
+      sessionCostMicros: z.number(),
+    }),
+    http: {
+      method: "POST",
+      path: "/v1/resolve",
+      headers: (result: ResolveResult) => ({ "x-session-pinned": String(result.pinned) }),
+    },
+  }),
+
+  deriveSessionId: op<(firstUserMessage: string) => Promise<string>>()({
+    kind: "local",
+    summary: "The reference session ID of a conversation: lowercase hex SHA-256 of the first user message",
+    grant: "api",
+    args: ["firstUserMessage"],
+    input: z.object({ firstUserMessage: s.message }),
+    output: z.string(),
+    run: ({ firstUserMessage }: { firstUserMessage: string }) => deriveSessionId(firstUserMessage),
+    http: { method: "POST", path: "/v1/session-id", resultKey: "sessionId" },
+  }),
+
+  hashRequestContent: op<(content: string, toolNames?: string[]) => Promise<string>>()({
+    kind: "local",
+    summary: "The reference loop hash of one request: normalised content plus sorted tool names",
+    grant: "api",
+    args: ["content", "toolNames"],
+    input: z.object({ content: s.message, toolNames: s.toolNames.default([]) }),
+    output: z.string(),
+    run: ({ content, toolNames }: { content: string; toolNames: string[] }) => hashRequestContent(content, toolNames),
+    http: { method: "POST", path: "/v1/hash", resultKey: "hash" },
+  }),
+
+  getSession: op<(id: string) => Promise<SessionView | null>>()({
+    kind: "session",
+    summary: "Read a session",
+    grant: "api",
+    args: ["id"],
+    input: id,
+    output: s.sessionView,
+    rule: rules.getSession,
+    present: view,
+    http: { method: "GET", path: "/v1/sessions/{id}" },
+  }),
+
+  setSession: op<(id: string, model: string, tier: Tier, userExplicit?: boolean) => Promise<SessionView>>()({
+    kind: "session",
+    summary: "Create or update a session (reference SetSession: model and tier move only with a new model)",
+    grant: "api",
+    args: ["id", "model", "tier", "userExplicit"],
+    input: id.extend({ model: s.model, tier: s.tier, userExplicit: z.boolean({ error: "must be a boolean" }).default(false) }),
+    output: s.sessionView,
+    rule: rules.setSession,
+    present: view,
+    http: { method: "PUT", path: "/v1/sessions/{id}" },
+  }),
+
+  touchSession: op<(id: string) => Promise<SessionView | null>>()({
+    kind: "session",
+    summary: "Mark a session used: its idle timer restarts and requestCount grows",
+    grant: "api",
+    args: ["id"],
+    input: id,
+    output: s.sessionView,
+    rule: rules.touchSession,
+    present: view,
+    http: { method: "POST", path: "/v1/sessions/{id}/touch" },
+  }),
+
+  recordRequestHash: op<(id: string, hash: string) => Promise<number>>()({
+    kind: "session",
+    summary: "Record a request hash; answers the session's strikes (0 over RPC for no live session, as the reference)",
+    grant: "api",
+    args: ["id", "hash"],
+    input: id.extend({ hash: s.hash }),
+    output: z.number(),
+    rule: rules.recordRequestHash,
+    present: (n: number | null) => n,
+    unknown: 0,
+    http: { method: "POST", path: "/v1/sessions/{id}/hashes", resultKey: "strikes" },
+  }),
+
+  escalateSession: op<(id: string) => Promise<SessionView | null>>()({
+    kind: "session",
+    summary: "Move a session one tier up, unless the user pinned its model",
+    grant: "api",
+    args: ["id"],
+    input: id,
+    output: s.sessionView,
+    rule: rules.escalateSession,
+    present: view,
+    http: { method: "POST", path: "/v1/sessions/{id}/escalate" },
+  }),
+
+  addSessionCost: op<(id: string, micros: number) => Promise<SessionCost | null>>()({
+    kind: "session",
+    summary: "Add to a session's cost, in integer micro-USD",
+    grant: "api",
+    args: ["id", "micros"],
+    input: id.extend({ micros: s.micros }),
+    output: s.sessionCost,
+    rule: rules.addSessionCost,
+    present: (cost: SessionCost | null) => cost,
+    http: { method: "POST", path: "/v1/sessions/{id}/cost" },
+  }),
+
+  getSessionCost: op<(id: string) => Promise<SessionCost | null>>()({
+    kind: "session",
+    summary: "A session's cost",
+    grant: "api",
+    args: ["id"],
+    input: id,
+    output: s.sessionCost,
+    rule: rules.getSessionCost,
+    present: (cost: SessionCost | null) => cost,
+    http: { method: "GET", path: "/v1/sessions/{id}/cost" },
+  }),
+
+  getSessionCostUSD: op<(id: string) => Promise<number>>()({
+    kind: "session",
+    summary: "A session's cost in USD, 0 for no live session (reference GetSessionCostUSD)",
+    grant: "api",
+    args: ["id"],
+    input: id,
+    output: z.number(),
+    rule: rules.getSessionCost,
+    present: (cost: SessionCost | null) => cost && cost.costUSD,
+    unknown: 0,
+  }),
+
+  clearSession: op<(id: string) => Promise<void>>()({
+    kind: "session",
+    summary: "Delete a session (also its registry row)",
+    grant: "api",
+    args: ["id"],
+    input: id,
+    output: z.null(),
+    rule: rules.clearSession,
+    present: () => undefined,
+    http: { method: "DELETE", path: "/v1/sessions/{id}", responses: { 204: null } },
+  }),
+
+  getStats: op<(options?: { limit?: number; cursor?: string }) => Promise<Stats>>()({
+    kind: "admin",
+    summary: "Live sessions across every tenant, a page at a time, with totals by model and tier (reference GetStats)",
+    grant: "admin",
+    args: "object",
+    input: z.object({
+      limit: z
+        .int({ error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
+        .min(1, { error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
+        .max(MAX_STATS_LIMIT, { error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
+        .default(DEFAULT_STATS_LIMIT),
+      cursor: z.string({ error: "must be a string" }).optional().meta({ description: "nextCursor of the previous page" }),
+    }),
+    output: z.object({
+      count: z.number(),
+      sessions: z.array(z.object({ id: z.string(), tenant: z.string().optional(), model: z.string(), age: z.number() })),
+      byModel: z.record(z.string(), z.number()),
+      byTier: z.record(z.string(), z.number()),
+      nextCursor: z.string().optional(),
+    }),
+    http: { method: "GET", path: "/v1/stats" },
+  }),
+
+  clearAll: op<() => Promise<ClearProgress>>()({
+    kind: "admin",
+    summary: "Delete every session of every tenant; 202 while the shards' alarms finish the rest",
+    grant: "admin",
+    args: [],
+    input: z.object({}),
+    output: clearProgress,
+    http: {
+      method: "DELETE",
+      path: "/v1/sessions",
+      status: (p: ClearProgress) => (p.pending > 0 ? 202 : 200),
+      // 200 when done: `{ cleared }`; 202 adds what is pending.
+      body: (p: ClearProgress) => (p.pending > 0 ? p : { cleared: p.cleared }),
+      read: (body: { cleared: number; pending?: number }) => ({ pending: 0, ...body }),
+      responses: { 200: cleared, 202: clearProgress },
+    },
+  }),
+} satisfies Record<string, Command>;
+
+export type Commands = typeof commands;
+export type CommandName = keyof Commands;
+export type SessionCommandName = { [K in CommandName]: Commands[K] extends { kind: "session" } ? K : never }[CommandName];
+
+/** Each operation's public signature, as the table states it. */
+export type Api = { [K in CommandName]: NonNullable<Commands[K]["signature"]> };
+/** The operations a grant allows. */
+export type ApiFor<G extends Grant> = { [K in CommandName as Commands[K]["grant"] extends G ? K : never]: Api[K] };
+
+export const commandNames = Object.keys(commands) as CommandName[];
+
+/** An entry, seen through the table's common shape. */
+export function commandOf(name: CommandName): Command {
+  return commands[name];
+}
+
+export function isSessionCommand(name: string): name is SessionCommandName {
+  return Object.hasOwn(commands, name) && commands[name as CommandName].kind === "session";
+}

@@ -1,0 +1,91 @@
+/**
+ * Workers RPC front doors on service bindings: the command table's operations
+ * with no HTTP and no token (the binding is the grant). SessionService holds
+ * the operations a gateway needs; SessionAdmin holds the ones that reach every
+ * tenant, so a deployment binds it only where operators need it.
+ *
+ * Errors reach the caller as errors whose `code` and `details` are own
+ * properties, which Workers RPC carries (the caller's `err.code`); their
+ * `cause` is dropped, since it may hold platform text.
+ */
+import { RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
+import { commandNames, commands, type ApiFor, type CommandName } from "./commands";
+import type { Env } from "./env";
+import { argsToInput, Sessions } from "./facade";
+import { objectsBackend } from "./objects/backend";
+import { configFor } from "./session/config";
+import { SessionError } from "./session/errors";
+import { toSessionError } from "./unexpected";
+
+/** Runs one operation for an RPC caller: configuration is read per call, so an invalid var fails the call, not the binding. */
+async function callOver(env: Env, namespace: string | undefined, name: CommandName, args: unknown[]): Promise<unknown> {
+  try {
+    const sessions = new Sessions(objectsBackend(env), configFor(env));
+    const scoped = namespace === undefined ? sessions : sessions.forNamespace(namespace);
+    return await scoped.call(name, argsToInput(name, args), true);
+  } catch (err) {
+    const e = toSessionError(err);
+    throw new SessionError(e.code, e.message, e.details);
+  }
+}
+
+const namesFor = (grant: "api" | "admin") => commandNames.filter((name) => commands[name].grant === grant);
+
+export interface SessionScope extends ApiFor<"api"> {}
+
+/** The gateway's operations, optionally scoped to one tenant's namespace. */
+export class SessionScope extends RpcTarget {
+  // `#`-private: Workers RPC exposes every method and accessor on the prototype, TypeScript's `private` included.
+  readonly #env: Env;
+  readonly #namespace: string | undefined;
+
+  constructor(env: Env, namespace?: string) {
+    super();
+    this.#env = env;
+    this.#namespace = namespace;
+  }
+
+  static {
+    for (const name of namesFor("api")) {
+      Object.defineProperty(SessionScope.prototype, name, {
+        value(this: SessionScope, ...args: unknown[]) {
+          return callOver(this.#env, this.#namespace, name, args);
+        },
+      });
+    }
+  }
+}
+
+export interface SessionService extends ApiFor<"api"> {}
+
+export class SessionService extends WorkerEntrypoint<Env> {
+  /** Every call through the returned scope works on `namespace`'s sessions only (see SECURITY.md). */
+  forNamespace(namespace: string): SessionScope {
+    return new SessionScope(this.env, namespace);
+  }
+
+  static {
+    for (const name of namesFor("api")) {
+      Object.defineProperty(SessionService.prototype, name, {
+        value(this: SessionService, ...args: unknown[]) {
+          return callOver(this.env, undefined, name, args);
+        },
+      });
+    }
+  }
+}
+
+export interface SessionAdmin extends ApiFor<"admin"> {}
+
+/** Stats and clear-all across every tenant: the admin token's routes, for operators' Workers only. */
+export class SessionAdmin extends WorkerEntrypoint<Env> {
+  static {
+    for (const name of namesFor("admin")) {
+      Object.defineProperty(SessionAdmin.prototype, name, {
+        value(this: SessionAdmin, ...args: unknown[]) {
+          return callOver(this.env, undefined, name, args);
+        },
+      });
+    }
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The embeddable store: the same facade and command table as the service,
+ * over an in-memory map instead of Durable Objects. Node gateways can embed
+ * it; the parity and model-based tests compare it with the objects.
+ */
+import { commands, type SessionCommandName } from "./commands";
+import { Sessions, type Backend } from "./facade";
+import { defaultConfig, type Config } from "./session/config";
+import { isExpired } from "./session/entry";
+import { liveEntry, resolve, type Rule } from "./session/rules";
+import { compareIds, sessionInfo, tally, toCounts, topCounts, type RegistryRow, type Stats } from "./session/stats";
+import type { Entry } from "./session/types";
+import { decodeCursor, encodeCursor, importKey } from "./stats-cursor";
+
+export interface MemoryStoreOptions {
+  config?: Partial<Config>;
+  /** How often expired entries are swept; 0 turns the sweep off. Default: every minute. */
+  sweepIntervalMs?: number;
+}
+
+/** The reference store sweeps expired sessions in the background; we default to once a minute. */
+const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+/** AES-256: the store's own stats cursor key, made at construction and never kept. */
+const CURSOR_KEY_BYTES = 32;
+
+/** Sessions in a Map, keyed like the objects (the ID, or the tenant-scoped key). */
+class MemoryBackend implements Backend {
+  readonly entries = new Map<string, Entry>();
+  readonly #cursorKey = importKey(crypto.getRandomValues(new Uint8Array(CURSOR_KEY_BYTES)));
+
+  constructor(private readonly config: Config) {}
+
+  run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown {
+    const rule = (name === "resolve" ? resolve : commands[name].rule) as Rule<unknown, unknown>;
+    const now = Date.now();
+    const stored = this.entries.get(key);
+    const live = liveEntry(stored, now, this.config.timeoutMs);
+    const step = rule(live, input, { now, config: this.config });
+    if (step.next !== stored) {
+      if (step.next) this.entries.set(key, step.next);
+      else this.entries.delete(key);
+    }
+    return step.result;
+  }
+
+  /** Reference `GetStats`, paged and totalled as the registry does, over the live entries. */
+  async getStats({ limit, cursor }: { limit: number; cursor?: string | undefined }): Promise<Stats> {
+    const now = Date.now();
+    const after = cursor === undefined ? null : await decodeCursor(cursor, await this.#cursorKey, now);
+    const rows: RegistryRow[] = [];
+    for (const [id, e] of this.entries) {
+      if (!isExpired(e, now, this.config.timeoutMs)) rows.push({ id, model: e.model, tier: e.tier, createdAt: e.createdAt });
+    }
+    rows.sort((a, b) => compareIds(a.id, b.id));
+    const byModel = topCounts(tally(rows.map((r) => [r.model, 1] as const)));
+    const byTier = toCounts(tally(rows.map((r) => [r.tier, 1] as const)));
+    const from = after === null ? 0 : rows.findIndex((r) => compareIds(r.id, after) > 0);
+    const page = from < 0 ? [] : rows.slice(from, from + limit);
+    const stats: Stats = { count: rows.length, sessions: page.map((r) => sessionInfo(r, now)), byModel, byTier };
+    if (from >= 0 && from + limit < rows.length) stats.nextCursor = await encodeCursor(page[page.length - 1]!.id, await this.#cursorKey, now);
+    return stats;
+  }
+
+  async clearAll(): Promise<{ cleared: number; pending: number }> {
+    const cleared = this.entries.size;
+    this.entries.clear();
+    return { cleared, pending: 0 };
+  }
+}
+
+export class MemoryStore extends Sessions {
+  readonly #backend: MemoryBackend;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const config = { ...defaultConfig, ...options.config };
+    const backend = new MemoryBackend(config);
+    super(backend, config);
+    this.#backend = backend;
+    const every = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+    if (config.enabled && every > 0) {
+      this.#sweeper = setInterval(() => this.sweep(), every);
+      // A background sweep must not keep a Node process alive on its own.
+      (this.#sweeper as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** Removes every expired entry; returns how many. */
+  sweep(): number {
+    const now = Date.now();
+    let removed = 0;
+    for (const [key, e] of this.#backend.entries) {
+      if (isExpired(e, now, this.config.timeoutMs)) {
+        this.#backend.entries.delete(key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Entries held, expired ones not yet swept included. */
+  get size(): number {
+    return this.#backend.entries.size;
+  }
+
+  close(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+}

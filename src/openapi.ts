@@ -1,0 +1,127 @@
+/**
+ * The OpenAPI 3.1 document of the HTTP API, generated from the command table:
+ * the same zod schemas that validate each request describe it here, so the
+ * document and the service cannot drift. Served at GET /openapi.json.
+ */
+import { z } from "zod";
+import { commandOf, commands, type CommandName } from "./commands";
+import { STATUS_OF } from "./http/errors";
+import { ERROR_CODES, type ErrorCode } from "./session/errors";
+
+type Json = Record<string, unknown>;
+
+/** JSON Schema 2020-12, the dialect OpenAPI 3.1 uses, without the per-schema `$schema` key. */
+function schemaOf(schema: z.ZodType, io: "input" | "output"): Json {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" }) as Json;
+  return rest;
+}
+
+/** Which error codes a route can answer, by status: what every route shares plus what its kind adds. */
+function errorCodes(name: CommandName): ErrorCode[] {
+  const command = commandOf(name);
+  const codes: ErrorCode[] = ["unauthorized", "auth_not_configured", "config_invalid", "internal_error", "invalid_request"];
+  if (command.http?.method === "POST" || command.http?.method === "PUT") codes.push("invalid_json", "payload_too_large");
+  if (command.grant === "admin") codes.push("forbidden", "registry_unavailable");
+  if (name === "getStats") codes.push("invalid_cursor");
+  if (command.kind === "session" || command.kind === "resolve") codes.push("invalid_session_id", "sessions_disabled", "registry_unavailable");
+  if (command.kind === "session") codes.push("session_not_found");
+  if (name === "resolve") codes.push("session_budget_exceeded");
+  return [...new Set(codes)];
+}
+
+function errorResponses(name: CommandName): Json {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of errorCodes(name)) byStatus.set(STATUS_OF[code], [...(byStatus.get(STATUS_OF[code]) ?? []), code]);
+  const out: Json = {};
+  for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    out[status] = {
+      description: `error: ${codes.join(", ")}`,
+      content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+    };
+  }
+  return out;
+}
+
+function operation(name: CommandName): Json {
+  const command = commandOf(name);
+  const http = command.http!;
+  const shape = command.input.shape as Record<string, z.ZodType>;
+  const input = command.input as z.ZodObject;
+  const parameters: Json[] = [];
+  if (http.path.includes("{id}")) {
+    parameters.push({ name: "id", in: "path", required: true, schema: schemaOf(shape.id!, "input") });
+  }
+  const fields = Object.keys(shape).filter((field) => field !== "id");
+  let requestBody: Json | undefined;
+  if (http.method === "GET" || http.method === "DELETE") {
+    for (const field of fields) {
+      const schema = shape[field]!;
+      parameters.push({ name: field, in: "query", required: !schema.safeParse(undefined).success, schema: schemaOf(schema, "input") });
+    }
+  } else {
+    const body = http.path.includes("{id}") ? input.omit({ id: true }) : input;
+    requestBody = { required: true, content: { "application/json": { schema: schemaOf(body, "input") } } };
+  }
+  const output = http.resultKey === undefined ? command.output : z.object({ [http.resultKey]: command.output });
+  const successes = http.responses ?? { 200: output };
+  const responses: Json = {};
+  for (const [status, schema] of Object.entries(successes) as [string, z.ZodType | null][]) {
+    responses[status] = schema === null ? { description: "done, no body" } : { description: "success", content: { "application/json": { schema: schemaOf(schema, "output") } } };
+  }
+  return {
+    operationId: name,
+    summary: command.summary,
+    security: [{ [command.grant === "admin" ? "adminToken" : "apiToken"]: [] }],
+    ...(parameters.length > 0 ? { parameters } : {}),
+    ...(requestBody ? { requestBody } : {}),
+    responses: { ...responses, ...errorResponses(name) },
+  };
+}
+
+function build(): Json {
+  const paths: Record<string, Json> = {
+    "/health": { get: { operationId: "health", summary: "Liveness", security: [], responses: { 200: { description: "up" } } } },
+  };
+  for (const name of Object.keys(commands) as CommandName[]) {
+    const http = commandOf(name).http;
+    if (!http) continue;
+    paths[http.path] = { ...paths[http.path], [http.method.toLowerCase()]: operation(name) };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "edge-session",
+      version: "1",
+      description: "The session layer of an LLM gateway: pinned models and tiers, loop escalation, cost and expiry, one Durable Object per conversation.",
+    },
+    paths,
+    components: {
+      securitySchemes: {
+        apiToken: { type: "http", scheme: "bearer", description: "SESSION_API_TOKEN" },
+        adminToken: { type: "http", scheme: "bearer", description: "SESSION_ADMIN_TOKEN" },
+      },
+      schemas: {
+        Error: {
+          type: "object",
+          required: ["error"],
+          properties: {
+            error: {
+              type: "object",
+              required: ["code", "message"],
+              properties: { code: { type: "string", enum: [...ERROR_CODES] }, message: { type: "string" } },
+              additionalProperties: true,
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+let cached: Json | undefined;
+
+/** The document, built once per isolate. */
+export function openApiDocument(): Json {
+  cached ??= build();
+  return cached;
+}

@@ -1,0 +1,128 @@
+/**
+ * The API's value schemas, in zod: the same objects validate every request
+ * (HTTP and RPC) and generate the OpenAPI document, so the two cannot drift.
+ * Each schema's errors are short phrases ("must be a string"); `parseInput`
+ * prefixes the field's path, so a caller reads "routed.tier must be one of ...".
+ */
+import { z } from "zod";
+import { invalidRequest, SessionError } from "./session/errors";
+import { MAX_MESSAGES } from "./requests/messages";
+import { MAX_USER_ID_LENGTH } from "./requests/user-scope";
+import { TIERS } from "./session/types";
+import {
+  hasControlChars,
+  MAX_HASH_LENGTH,
+  MAX_MODEL_LENGTH,
+  MAX_SESSION_ID_LENGTH,
+  MAX_TOOL_NAMES,
+  sessionIdProblem,
+} from "./session/validate";
+
+/**
+ * Longest message `deriveSessionId` and `hashRequestContent` take, where no
+ * resolve body limit applies (RPC): the resolve body limit, 4 Mi characters, so
+ * a string costs the isolate at most what the worst resolve body does.
+ */
+export const MAX_MESSAGE_LENGTH = 4 * 1024 * 1024;
+
+const TIER_LIST = '"SIMPLE", "MEDIUM", "COMPLEX", "REASONING"';
+
+export const sessionId = z
+  .string({ error: "session ID must be a non-empty string" })
+  .min(1, { error: "session ID must be a non-empty string" })
+  .max(MAX_SESSION_ID_LENGTH, { error: `session ID must be at most ${MAX_SESSION_ID_LENGTH} characters` })
+  .check(z.refine((id) => sessionIdProblem(id) === undefined, { error: (issue) => sessionIdProblem(issue.input as string) }))
+  .meta({
+    description:
+      'A conversation\'s session ID: 1–256 UTF-16 code units, not "." or "..", with no control, lone-surrogate or format (Cf) characters.',
+  });
+
+export const model = z
+  .string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(MAX_MODEL_LENGTH, { error: `must be at most ${MAX_MODEL_LENGTH} characters` })
+  .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }));
+
+export const tier = z.enum([...TIERS, ""], { error: `must be one of ${TIER_LIST} or ""` });
+export const routedTier = z.enum(TIERS, { error: `must be one of ${TIER_LIST}` });
+
+export const micros = z
+  .int({ error: "must be a non-negative safe integer (micro-USD)" })
+  .min(0, { error: "must be a non-negative safe integer (micro-USD)" })
+  .meta({ description: "Integer micro-USD (1 USD = 1,000,000)." });
+
+export const hash = z
+  .string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(MAX_HASH_LENGTH, { error: `must be at most ${MAX_HASH_LENGTH} characters` });
+
+export const message = z
+  .string({ error: "must be a string" })
+  .max(MAX_MESSAGE_LENGTH, { error: `must be at most ${MAX_MESSAGE_LENGTH} characters` });
+
+export const toolNames = z
+  .array(z.string({ error: "must be a string" }), { error: "must be an array of strings" })
+  .max(MAX_TOOL_NAMES, { error: `must have at most ${MAX_TOOL_NAMES} names` });
+
+const userId = z
+  .string({ error: "must be a string (the end user's identifier)" })
+  .max(MAX_USER_ID_LENGTH, { error: `must be at most ${MAX_USER_ID_LENGTH} characters` })
+  .nullable()
+  .optional();
+
+/**
+ * The LLM request body, in OpenAI chat-completions or Anthropic messages shape.
+ * Only the fields the session layer reads are checked; every other field passes
+ * through, since the upstream is the judge of its own schema.
+ */
+export const chatBody = z
+  .looseObject(
+    {
+      model: z.string({ error: "must be a non-empty string" }).min(1, { error: "must be a non-empty string" }),
+      messages: z
+        .array(z.looseObject({}, { error: "must be an object" }), { error: "must be an array" })
+        .max(MAX_MESSAGES, { error: `must have at most ${MAX_MESSAGES} messages` }),
+      user: userId,
+      safety_identifier: userId,
+      metadata: z.unknown().optional().meta({ description: "Anthropic request metadata; `metadata.user_id` names the end user." }),
+    },
+    { error: "must be an object (the LLM request body)" },
+  )
+  .meta({ description: "The LLM request body (OpenAI chat-completions or Anthropic messages shape)." });
+
+export const sessionView = z.object({
+  id: z.string(),
+  model: z.string(),
+  tier,
+  createdAt: z.number().meta({ description: "unix ms" }),
+  lastUsedAt: z.number().meta({ description: "unix ms" }),
+  requestCount: z.number(),
+  recentHashes: z.array(z.string()),
+  strikes: z.number(),
+  escalated: z.boolean(),
+  userExplicit: z.boolean(),
+  sessionCostMicros: z.number(),
+});
+
+export const sessionCost = z.object({ sessionCostMicros: z.number(), costUSD: z.number() });
+
+/** A `[a-z_]+` path element for messages: `routed.tier`, `toolNames[1]`, `body.messages[3]`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}
+
+/** Fields whose problems are the session ID's: 400 `invalid_session_id`. */
+const ID_FIELDS: ReadonlySet<PropertyKey> = new Set(["id", "sessionId"]);
+
+/**
+ * Parses `input` with `schema`, or throws the first problem as a SessionError:
+ * `invalid_session_id` for the session ID, else `invalid_request` naming the field.
+ */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  if (issue.path.length === 1 && ID_FIELDS.has(issue.path[0]!)) throw new SessionError("invalid_session_id", issue.message);
+  if (issue.path.length === 0) throw invalidRequest("input", issue.message);
+  throw invalidRequest(formatPath(issue.path), issue.message);
+}

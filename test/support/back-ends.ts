@@ -1,0 +1,75 @@
+/**
+ * The facade over each back end, as the parity and model-based tests use it:
+ * the Durable Objects (what the Worker serves) and the in-memory map
+ * (MemoryStore). Both are the same class, so a history calls them alike.
+ */
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { Sessions } from "../../src/facade";
+import { MemoryStore } from "../../src/memory";
+import { objectsBackend } from "../../src/objects/backend";
+import type { Env } from "../../src/env";
+import { configFor } from "../../src/session/config";
+import type { ModelConfig } from "../model/session-model";
+import { modelSessions } from "../model/model-sessions";
+import { testClock } from "./worker";
+
+export function objectsFacade(): Sessions {
+  return new Sessions(objectsBackend(env), configFor(env));
+}
+
+export function memoryFacade(): MemoryStore {
+  return new MemoryStore({ config: configFor(env), sweepIntervalMs: 0 });
+}
+
+/**
+ * The configuration the Worker under test runs with (wrangler.toml vars plus the
+ * vitest.config.ts bindings). Read through `configFor(env)` for the VALUES only:
+ * parsing vars is configuration, not a session rule, and the model applies none
+ * of the code that uses them.
+ */
+export function testConfig(): ModelConfig {
+  const { timeoutMs, strikeThreshold, tierModels, routingProfiles, budgetMicros } = configFor(env);
+  return { timeoutMs, strikeThreshold, tierModels, routingProfiles, budgetMicros };
+}
+
+export function theModel() {
+  return modelSessions(testConfig(), () => testClock.now());
+}
+
+/** Expires what is due, so stats see only live sessions: the objects' alarms, or MemoryStore's sweep. */
+export async function settle(sessions: Sessions, ids: readonly string[]): Promise<void> {
+  if (sessions instanceof MemoryStore) {
+    sessions.sweep();
+    return;
+  }
+  // The registry converges on expiry through each session's alarm; fire them all (a live session re-arms).
+  for (const id of ids) await runDurableObjectAlarm(env.SESSIONS.get(env.SESSIONS.idFromName(id)));
+}
+
+/** count, sessions, byModel and byTier (pagination is left to the registry tests). */
+export function statsView({ count, sessions, byModel, byTier }: { count: number; sessions: unknown; byModel: unknown; byTier: unknown }) {
+  return { count, sessions, byModel, byTier };
+}
+
+export type Outcome = { ok: unknown } | { error: string };
+
+/** A call's result, or its error code (a SessionError's, or one that crossed RPC as an own `code`). */
+export async function outcome(work: () => Promise<unknown>): Promise<Outcome> {
+  try {
+    return { ok: await work() };
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string") return { error: code };
+    throw err;
+  }
+}
+
+export function freshId(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID()}`;
+}
+
+/** The facade over the objects with `vars` as the Worker's env: configuration is parsed (and may throw) here. */
+export function facadeFor(vars: Env): Sessions {
+  return new Sessions(objectsBackend(vars), configFor(vars));
+}
