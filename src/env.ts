@@ -1,21 +1,34 @@
-import type { RegistryObject } from "./objects/registry-object";
-import type { SessionObject } from "./objects/session-object";
+/**
+ * The Worker's bindings: `WranglerEnv`, generated from wrangler.toml by
+ * `npm run types` (worker-configuration.d.ts), with an overlay for the vars.
+ * wrangler types a var by its wrangler.toml value, but a var may also arrive as
+ * a string (--var, .dev.vars, the dashboard) or be absent, and optional ones
+ * are not in wrangler.toml at all. src/session/config.ts parses every one.
+ */
 
-/** Bindings and vars. Vars may arrive as strings (--var, .dev.vars, dashboard) or as TOML values. */
-export interface Env {
-  SESSIONS: DurableObjectNamespace<SessionObject>;
-  REGISTRY: DurableObjectNamespace<RegistryObject>;
-  SESSION_API_TOKEN?: string;
-  SESSION_ADMIN_TOKEN?: string;
-  SESSION_ENABLED?: string | boolean;
-  SESSION_TIMEOUT_MS?: string | number;
-  SESSION_HEADER?: string;
-  TIER_MODELS?: string | Record<string, string>;
-  STRIKE_THRESHOLD?: string | number;
-  ROUTING_PROFILES?: string | string[];
-  SESSION_BUDGET_MICROS?: string | number;
-  REGISTRY_SHARDS?: string | number;
-  SESSION_NAMESPACE_HEADER?: string;
-  /** Secret: the stats cursor key; without it one is generated and kept in registry shard 0. */
-  STATS_CURSOR_KEY?: string;
-}
+/** A var as it may arrive: a string, or the TOML value wrangler.toml gives it. */
+export type VarValue = string | number | boolean | object;
+
+/** Every var and secret the service reads (docs/configuration.md). */
+type VarName =
+  | "SESSION_API_TOKEN"
+  | "SESSION_ADMIN_TOKEN"
+  | "SESSION_ENABLED"
+  | "SESSION_TIMEOUT_MS"
+  | "SESSION_HEADER"
+  | "TIER_MODELS"
+  | "STRIKE_THRESHOLD"
+  | "ROUTING_PROFILES"
+  | "SESSION_BUDGET_MICROS"
+  | "REGISTRY_SHARDS"
+  | "SESSION_NAMESPACE_HEADER"
+  | "STATS_CURSOR_KEY"
+  | "REGISTRY_TIMEOUT_MS"
+  | "CLEAR_BUDGET_MS"
+  | "CLEAR_BATCH_SIZE";
+
+export type Env = Omit<WranglerEnv, VarName> & { readonly [K in VarName]?: VarValue } & {
+  /** Secrets: tokens compare as strings; any other type counts as not configured. */
+  readonly SESSION_API_TOKEN?: string;
+  readonly SESSION_ADMIN_TOKEN?: string;
+};

@@ -1,8 +1,6 @@
-// Types for `env` and `exports` from "cloudflare:workers" inside the tests.
-type EdgeSessionEnv = import("../src/env").Env;
-
+// Types for `env` and `exports` from "cloudflare:workers" inside the tests: the
+// Worker's bindings come from worker-configuration.d.ts (npm run types).
 declare namespace Cloudflare {
-  interface Env extends EdgeSessionEnv {}
   interface GlobalProps {
     mainModule: typeof import("./support/worker");
     durableNamespaces: "SessionObject" | "RegistryObject";

@@ -1,7 +1,6 @@
 /** Every HTTP route and every documented error, through the front Worker's fetch. */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import type { Sessions } from "../src/facade";
 import { facadeFor } from "./support/back-ends";
 import { freshId } from "./support/back-ends";
 import { ADMIN_TOKEN, call, sessionPath } from "./support/http";

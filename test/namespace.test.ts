@@ -4,7 +4,6 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createSessionClient } from "../src/client";
 import { router } from "../src/http/router";
-import type { Sessions } from "../src/facade";
 import { facadeFor } from "./support/back-ends";
 import { namespacedKey } from "../src/session/stats";
 import { validateSessionId } from "../src/session/validate";

@@ -2,8 +2,6 @@
 import { listDurableObjectIds, runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { shardStub } from "../src/objects/registry-client";
-import type { Sessions } from "../src/facade";
 import { facadeFor } from "./support/back-ends";
 import { configFor } from "../src/session/config";
 import { MAX_LISTED_MODELS, MAX_SHARD_MODEL_TOTALS, OTHER_MODELS, shardOf } from "../src/session/stats";
