@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/session/config";
-import { SessionError } from "../src/session/errors";
+import type { SessionError } from "../src/session/errors";
 
 function configError(vars: Record<string, unknown>): SessionError {
   try {
