@@ -16,71 +16,52 @@ const baseBindings = {
   SESSION_ADMIN_TOKEN: "test-admin-token",
   // 1,000 USD: high enough for every other test, reachable by the budget test.
   SESSION_BUDGET_MICROS: "1000000000",
+  // How many random histories the model-based test checks; raise it on demand: MODEL_RUNS=5000 npm run test:unit
+  MODEL_RUNS: process.env.MODEL_RUNS ?? "300",
+  MODEL_SEED: process.env.MODEL_SEED ?? "",
+  FUZZ_RUNS: process.env.FUZZ_RUNS ?? "5000",
 };
+
+/** The deployed Worker's config, with a test entry that controls the clock and injects faults. */
+function workerProject(name: string, include: string[], miniflare: { bindings: Record<string, string> } & Record<string, unknown>, exclude: string[] = []) {
+  return defineProject({
+    plugins: [cloudflareTest({ main: "./test/support/worker.ts", wrangler: { configPath: "./wrangler.toml" }, miniflare })],
+    test: { name, include, exclude, testTimeout: 60_000 },
+  });
+}
 
 export default defineConfig({
   test: {
     projects: [
-      defineProject({
-        plugins: [
-          cloudflareTest({
-            // The deployed Worker's config, with a test entry that controls the clock and injects faults.
-            main: "./test/support/worker.ts",
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              bindings: {
-                ...baseBindings,
-                // How many random histories the model-based test checks; raise it on demand: MODEL_RUNS=5000 npm run test:unit
-                MODEL_RUNS: process.env.MODEL_RUNS ?? "300",
-                MODEL_SEED: process.env.MODEL_SEED ?? "",
-                FUZZ_RUNS: process.env.FUZZ_RUNS ?? "5000",
-              },
-              workers: [
-                {
-                  // A second Worker with a service binding to SessionService, as a gateway would have.
-                  name: "test-gateway",
-                  modules: true,
-                  scriptPath: "./test/fixtures/gateway-worker.js",
-                  compatibilityDate: COMPATIBILITY_DATE,
-                  serviceBindings: { SESSION: { name: WORKER_UNDER_TEST, entrypoint: "SessionService" } },
-                },
-                {
-                  // The same script bound to SessionAdmin only, as an operator's tool would be.
-                  name: "test-operator",
-                  modules: true,
-                  scriptPath: "./test/fixtures/gateway-worker.js",
-                  compatibilityDate: COMPATIBILITY_DATE,
-                  serviceBindings: { ADMIN: { name: WORKER_UNDER_TEST, entrypoint: "SessionAdmin" } },
-                },
-              ],
-              serviceBindings: { GATEWAY: "test-gateway", OPERATOR: "test-operator" },
+      workerProject(
+        PROJECT,
+        ["test/**/*.test.ts"],
+        {
+          bindings: baseBindings,
+          workers: [
+            {
+              // A second Worker with a service binding to SessionService, as a gateway would have.
+              name: "test-gateway",
+              modules: true,
+              scriptPath: "./test/fixtures/gateway-worker.js",
+              compatibilityDate: COMPATIBILITY_DATE,
+              serviceBindings: { SESSION: { name: WORKER_UNDER_TEST, entrypoint: "SessionService" } },
             },
-          }),
-        ],
-        test: {
-          name: PROJECT,
-          include: ["test/**/*.test.ts"],
-          exclude: ["test/pacing/**"],
-          testTimeout: 60_000,
-        },
-      }),
-      defineProject({
-        plugins: [
-          cloudflareTest({
-            main: "./test/support/worker.ts",
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              // A clear-all pass of 2 ms over batches of 2 rows: with the test clock ticking, one batch a pass.
-              bindings: { ...baseBindings, CLEAR_BUDGET_MS: "2", CLEAR_BATCH_SIZE: "2", MODEL_RUNS: "0", MODEL_SEED: "", FUZZ_RUNS: "0" },
+            {
+              // The same script bound to SessionAdmin only, as an operator's tool would be.
+              name: "test-operator",
+              modules: true,
+              scriptPath: "./test/fixtures/gateway-worker.js",
+              compatibilityDate: COMPATIBILITY_DATE,
+              serviceBindings: { ADMIN: { name: WORKER_UNDER_TEST, entrypoint: "SessionAdmin" } },
             },
-          }),
-        ],
-        test: {
-          name: `${PROJECT}-pacing`,
-          include: ["test/pacing/**/*.test.ts"],
-          testTimeout: 60_000,
+          ],
+          serviceBindings: { GATEWAY: "test-gateway", OPERATOR: "test-operator" },
         },
-      }),
+        ["test/pacing/**"],
+      ),
+      // A clear-all pass of 2 ms over batches of 2 rows: with the test clock ticking, one batch a pass.
+      workerProject(`${PROJECT}-pacing`, ["test/pacing/**/*.test.ts"], { bindings: { ...baseBindings, CLEAR_BUDGET_MS: "2", CLEAR_BATCH_SIZE: "2" } }),
     ],
   },
 });
