@@ -12,24 +12,21 @@
  * scenario and fails only on errors (a worst-case body that errs, hangs or
  * passes the memory target is an error).
  */
-import autocannon from "autocannon";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDevServer } from "../scripts/dev-server.mjs";
 import { benchHash } from "./hash.mjs";
+import { ADMIN, API, CONNECTIONS, driver, HOT_SESSIONS, resolveInput } from "./http-scenarios.mjs";
 import { benchMemoryStore } from "./memory-store.mjs";
 import { loadCode, measureParseMemory, resolveInputBytes, TARGET_PEAK_MB } from "./parse-memory.mjs";
 
 const quick = process.argv.includes("--quick");
 const DURATION_S = quick ? 2 : 6;
 const WARMUP_S = quick ? 0 : 1;
-const CONNECTIONS = 10;
-const HOT_SESSIONS = 1000;
 const STATS_SESSIONS = quick ? 1000 : 10_000;
-const API = { authorization: "Bearer bench-token", "content-type": "application/json" };
-const ADMIN = { authorization: "Bearer bench-admin-token" };
+const { scenario, createSessions, hotPath } = driver({ durationS: DURATION_S, warmupS: WARMUP_S });
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 /** Clear-all of STATS_SESSIONS finishes in seconds (README figures); this long means its alarms stalled. */
 const CLEAR_ALL_TIMEOUT_MS = 120_000;
@@ -37,70 +34,6 @@ const CLEAR_ALL_TIMEOUT_MS = 120_000;
 const WORST_CASE_REQUEST_TIMEOUT_MS = 60_000;
 /** The worst-case bodies sent over HTTP: the ones that fill the byte limit. */
 const HTTP_WORST_CASES = ["whitespace run", "one non-Latin-1 char (two-byte string)", "tool names to the tool cap", "unique keys to the value cap plus two-byte text to the byte limit"];
-
-/** A realistic ~2 KB OpenAI chat body; `turn` varies the last message as a live conversation does. */
-function openaiBody(turn) {
-  const filler = "The function reads the config, validates each field and returns a typed object. ".repeat(20);
-  return {
-    model: "auto",
-    messages: [
-      { role: "system", content: "You are a senior engineer. Answer precisely and cite file names." },
-      { role: "user", content: `Review src/config.ts. ${filler}` },
-      { role: "assistant", content: "It validates vars but misses TIER_MODELS edge cases." },
-      { role: "user", content: `Turn ${turn}: propose a fix for the TIER_MODELS parsing.` },
-    ],
-    temperature: 0.2,
-    stream: false,
-  };
-}
-
-function resolveInput(sessionId, turn) {
-  return JSON.stringify({ sessionId, body: openaiBody(turn), routed: { model: "kimi-k2.5", tier: "MEDIUM" }, costMicros: 150 });
-}
-
-function run(baseUrl, opts) {
-  const base = { url: baseUrl, connections: CONNECTIONS, ...(opts.amount === undefined ? { duration: DURATION_S } : {}) };
-  return new Promise((resolve, reject) => {
-    const instance = autocannon({ ...base, ...opts }, (err, result) =>
-      err ? reject(err) : resolve(result),
-    );
-    autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
-  });
-}
-
-function summarize(name, r) {
-  return {
-    scenario: name,
-    requestsPerSec: Math.round(r.requests.average),
-    p50Ms: r.latency.p50,
-    p99Ms: r.latency.p99,
-    errors: r.errors + r.timeouts + r.non2xx,
-    requests: r.requests.total,
-  };
-}
-
-async function scenario(baseUrl, name, opts) {
-  if (WARMUP_S > 0) await run(baseUrl, { ...opts, duration: WARMUP_S });
-  const s = summarize(name, await run(baseUrl, opts));
-  console.log(`${name.padEnd(17)} ${String(s.requestsPerSec).padStart(7)} req/s  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms  errors ${s.errors}`);
-  return s;
-}
-
-/** Creates sessions with exactly `n` PUTs, several in flight; returns how many failed. */
-async function createSessions(baseUrl, prefix, n) {
-  let i = 0;
-  const r = await run(baseUrl, {
-    amount: n,
-    requests: [
-      {
-        method: "PUT",
-        headers: API,
-        setupRequest: (req) => ({ ...req, path: `/v1/sessions/${prefix}-${i++}`, body: JSON.stringify({ model: "kimi-k2.5", tier: "MEDIUM" }) }),
-      },
-    ],
-  });
-  return r.errors + r.timeouts + r.non2xx;
-}
 
 async function getJson(url, headers) {
   const res = await fetch(url, { headers });
@@ -166,23 +99,8 @@ let failed = false;
 try {
   const rows = [];
   rows.push(await scenario(baseUrl, "floor-http", { requests: [{ method: "GET", path: "/health" }] }));
-  // Warm the floor's objects, as the hot sessions below exist before they are measured.
-  let w = 0;
-  await run(baseUrl, { amount: HOT_SESSIONS, requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object?k=${w++}` }) }] });
-  let k = 0;
-  const floor = await scenario(baseUrl, "floor-object", {
-    requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object?k=${k++ % HOT_SESSIONS}` }) }],
-  });
-  rows.push(floor);
-
-  const setupErrors = await createSessions(baseUrl, "hot", HOT_SESSIONS);
-  if (setupErrors) throw new Error(`creating hot sessions: ${setupErrors} errors`);
-  let turn = 0;
-  rows.push(
-    await scenario(baseUrl, "resolve-hot", {
-      requests: [{ method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`hot-${turn % HOT_SESSIONS}`, turn++) }) }],
-    }),
-  );
+  const { floor, resolveHot } = await hotPath(baseUrl);
+  rows.push(floor, resolveHot);
   let fresh = 0;
   rows.push(
     await scenario(baseUrl, "resolve-new", {

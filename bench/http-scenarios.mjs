@@ -1,0 +1,98 @@
+/**
+ * The HTTP load the benchmarks drive with autocannon, shared by bench/run.mjs
+ * (every scenario) and bench/compare.mjs (the hot path against another revision).
+ */
+import autocannon from "autocannon";
+
+export const CONNECTIONS = 10;
+export const HOT_SESSIONS = 1000;
+export const API = { authorization: "Bearer bench-token", "content-type": "application/json" };
+export const ADMIN = { authorization: "Bearer bench-admin-token" };
+
+/** A realistic ~2 KB OpenAI chat body; `turn` varies the last message as a live conversation does. */
+function openaiBody(turn) {
+  const filler = "The function reads the config, validates each field and returns a typed object. ".repeat(20);
+  return {
+    model: "auto",
+    messages: [
+      { role: "system", content: "You are a senior engineer. Answer precisely and cite file names." },
+      { role: "user", content: `Review src/config.ts. ${filler}` },
+      { role: "assistant", content: "It validates vars but misses TIER_MODELS edge cases." },
+      { role: "user", content: `Turn ${turn}: propose a fix for the TIER_MODELS parsing.` },
+    ],
+    temperature: 0.2,
+    stream: false,
+  };
+}
+
+export function resolveInput(sessionId, turn) {
+  return JSON.stringify({ sessionId, body: openaiBody(turn), routed: { model: "kimi-k2.5", tier: "MEDIUM" }, costMicros: 150 });
+}
+
+/** Runs scenarios of `durationS` seconds each, after `warmupS` seconds of the same load. */
+export function driver({ durationS, warmupS }) {
+  function run(baseUrl, opts) {
+    const base = { url: baseUrl, connections: CONNECTIONS, ...(opts.amount === undefined ? { duration: durationS } : {}) };
+    return new Promise((resolve, reject) => {
+      const instance = autocannon({ ...base, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
+      autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
+    });
+  }
+
+  function summarize(name, r) {
+    return {
+      scenario: name,
+      requestsPerSec: Math.round(r.requests.average),
+      p50Ms: r.latency.p50,
+      p99Ms: r.latency.p99,
+      errors: r.errors + r.timeouts + r.non2xx,
+      requests: r.requests.total,
+    };
+  }
+
+  async function scenario(baseUrl, name, opts) {
+    if (warmupS > 0) await run(baseUrl, { ...opts, duration: warmupS });
+    const s = summarize(name, await run(baseUrl, opts));
+    console.log(`${name.padEnd(17)} ${String(s.requestsPerSec).padStart(7)} req/s  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms  errors ${s.errors}`);
+    return s;
+  }
+
+  /** Creates sessions with exactly `n` PUTs, several in flight; returns how many failed. */
+  async function createSessions(baseUrl, prefix, n) {
+    let i = 0;
+    const r = await run(baseUrl, {
+      amount: n,
+      requests: [
+        {
+          method: "PUT",
+          headers: API,
+          setupRequest: (req) => ({ ...req, path: `/v1/sessions/${prefix}-${i++}`, body: JSON.stringify({ model: "kimi-k2.5", tier: "MEDIUM" }) }),
+        },
+      ],
+    });
+    return r.errors + r.timeouts + r.non2xx;
+  }
+
+  /**
+   * The floor (a Worker request to a Durable Object that does nothing, over warm
+   * objects) and resolve on HOT_SESSIONS existing sessions, whose ratio to the floor
+   * is the hot path's figure.
+   */
+  async function hotPath(baseUrl) {
+    let w = 0;
+    await run(baseUrl, { amount: HOT_SESSIONS, requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object?k=${w++}` }) }] });
+    let k = 0;
+    const floor = await scenario(baseUrl, "floor-object", {
+      requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object?k=${k++ % HOT_SESSIONS}` }) }],
+    });
+    const setupErrors = await createSessions(baseUrl, "hot", HOT_SESSIONS);
+    if (setupErrors) throw new Error(`creating hot sessions: ${setupErrors} errors`);
+    let turn = 0;
+    const resolveHot = await scenario(baseUrl, "resolve-hot", {
+      requests: [{ method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`hot-${turn % HOT_SESSIONS}`, turn++) }) }],
+    });
+    return { floor, resolveHot };
+  }
+
+  return { run, scenario, createSessions, hotPath };
+}
