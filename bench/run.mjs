@@ -31,7 +31,7 @@ const STATS_SESSIONS = quick ? 1000 : 10_000;
 const API = { authorization: "Bearer bench-token", "content-type": "application/json" };
 const ADMIN = { authorization: "Bearer bench-admin-token" };
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
-/** Clear-all of STATS_SESSIONS finishes in seconds (README figures); this long means its alarms stalled. */
+/** Clear-all of STATS_SESSIONS finishes in seconds (bench/README.md); this long means its alarms stalled. */
 const CLEAR_ALL_TIMEOUT_MS = 120_000;
 /** One worst-case resolve body over HTTP; longer is a hang, reported as an error. */
 const WORST_CASE_REQUEST_TIMEOUT_MS = 60_000;
