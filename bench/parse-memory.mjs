@@ -1,6 +1,6 @@
 /**
  * Worst-case resolve bodies at the limits, through the real read → parse → plan
- * code (src/http/body.ts and src/gateway/resolve-input.ts, bundled by esbuild)
+ * code (src/http/body.ts and src/requests/resolve-input.ts, bundled by esbuild)
  * in Node's V8, the engine workerd runs. Each shape runs in its own process
  * (`--expose-gc`, fresh heap) under a time limit, and reports:
  * - ms to read, parse and plan it, and ms to hash its last user message alone;

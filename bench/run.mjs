@@ -28,7 +28,7 @@ const WARMUP_S = quick ? 0 : 1;
 const STATS_SESSIONS = quick ? 1000 : 10_000;
 const { scenario, createSessions, hotPath } = driver({ durationS: DURATION_S, warmupS: WARMUP_S });
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
-/** Clear-all of STATS_SESSIONS finishes in seconds (README figures); this long means its alarms stalled. */
+/** Clear-all of STATS_SESSIONS finishes in seconds (bench/README.md); this long means its alarms stalled. */
 const CLEAR_ALL_TIMEOUT_MS = 120_000;
 /** One worst-case resolve body over HTTP; longer is a hang, reported as an error. */
 const WORST_CASE_REQUEST_TIMEOUT_MS = 60_000;

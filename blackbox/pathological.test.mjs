@@ -1,5 +1,5 @@
 /**
- * Issue 10 §1 from outside: hostile resolve bodies at the README's limits
+ * Issue 10 §1 from outside: hostile resolve bodies at the limits of docs/http-api.md
  * (4 MiB, 250,000 JSON values, nesting 256, 10,000 messages, 1,024 tool names)
  * sent over real HTTP to `wrangler dev`. Each gets a documented 2xx or 4xx,
  * never a 5xx or a hang, and the server answers the next request.

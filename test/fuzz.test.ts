@@ -28,7 +28,7 @@ const oddId = fc.oneof(
   fc.constantFrom("", "%", "%E0%A4%A", "%00", "%2F", "..", ".", "a%20b", "x".repeat(300), "\u{1F600}", "%FF%FE", "id;drop", "?x=1"),
 );
 
-/** The README's session ID rule: 1–256 characters, not "." or "..", no control, lone-surrogate or format (Cf) characters. */
+/** The session ID rule of docs/http-api.md "Session IDs": 1–256 characters, not "." or "..", no control, lone-surrogate or format (Cf) characters. */
 function validId(id: string): boolean {
   if (id === "." || id === "..") return false;
   const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -1,7 +1,7 @@
 /**
  * Model-based random testing: random histories of operations over a few
  * sessions, applied in lockstep to the independent model (test/model/, written
- * from the README and the reference godoc, sharing no rule with src/session)
+ * from the docs and the reference godoc, sharing no rule with src/session)
  * and to the facade over one back end: the real Durable Objects, or the
  * in-memory map (MemoryStore). Compared, result by result:
  * - every call's result or error code;

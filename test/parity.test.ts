@@ -1,6 +1,6 @@
 /**
  * Scripted scenarios, each run at the same instants on the independent model
- * (test/model/, written from the README and the reference godoc) and on each
+ * (test/model/, written from the docs and the reference godoc) and on each
  * back end, through the same facade: the in-memory map (MemoryStore) and the
  * Durable Objects. Every step's result
  * must match the model's, then stats (after expiring what is due) and clear-all.
@@ -20,7 +20,7 @@ type Step = { advance: number } | ((port: Target, ids: string[]) => Promise<unkn
 
 const timeout = testConfig().timeoutMs;
 const body = (text: string, model = "auto"): ResolveCall["body"] => ({ model, messages: [{ role: "user", content: text }] });
-/** README Admin: byModel lists at most 100 models; two more go to "(other)", with one literally named so. */
+/** docs/http-api.md "Stats and clear-all": byModel lists at most 100 models; two more go to "(other)", with one literally named so. */
 const MANY_MODELS = 102;
 
 const scenarios: Record<string, Step[]> = {

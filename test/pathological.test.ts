@@ -1,7 +1,7 @@
 /**
  * Hostile resolve bodies at the limits (issue 10 §1), through the real router in
  * workerd: each gets a documented 2xx or 4xx, never a 5xx or a hang, and the
- * Worker answers the next request. Limits are the README's: 4 MiB, 250,000 JSON
+ * Worker answers the next request. Limits are docs/http-api.md's "Resolve limits": 4 MiB, 250,000 JSON
  * values, nesting 256, 10,000 messages, 1,024 tool names.
  */
 import { exports } from "cloudflare:workers";
@@ -114,7 +114,7 @@ describe("multi-byte text", () => {
 
 describe("many values", () => {
   it("resolves a body at the value cap and answers 413 for 4 MiB of tiny values", async () => {
-    // Counted as the README says (strings, "{", "[" and "," outside strings): 27 + 2n for n objects here.
+    // Counted as docs/http-api.md "Resolve limits" says (strings, "{", "[" and "," outside strings): 27 + 2n for n objects here.
     const withObjects = (n: number) => input(freshId("values"), `{"model":"auto","messages":[{"role":"user","content":"go"}],"x":${list("{}", n)}}`);
     expect((await resolveRaw(withObjects((MAX_VALUES - 28) / 2))).status).toBe(200);
     await expectRejected(await resolveRaw(withObjects((MAX_VALUES - 28) / 2 + 1)), 413, "payload_too_large", `${MAX_VALUES}`);

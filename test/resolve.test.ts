@@ -54,7 +54,7 @@ describe("session ID", () => {
   });
 });
 
-/** The documented user-scoped derivation (README "Session ID"), written here from the formula, not from src. */
+/** The documented user-scoped derivation (docs/http-api.md "User-scoped session IDs"), written here from the formula, not from src. */
 async function userScopedId(fields: [string, string][], message: string): Promise<string> {
   const enc = new TextEncoder();
   const parts: number[] = [0xff, ...enc.encode("edge-session/user-scoped-session-id/v1")];
@@ -70,7 +70,7 @@ describe("user-scoped session ID (issue 11)", () => {
   const derived = async (body: Record<string, unknown>) => (await resolve({ body, routed: MEDIUM })).json.sessionId;
 
   it("matches the documented derivation, checked against vectors computed outside this code base", async () => {
-    // Python hashlib over the README's preimage.
+    // Python hashlib over the documented preimage (docs/http-api.md).
     expect(await userScopedId([["user", "alice"]], "hi")).toBe("5fbb68e083107c852ed1c744d2b63b6fbcea68eb902acb196d30623466b70c94");
     expect(await derived({ ...openai("auto", [{ user: "hi" }]), user: "alice" })).toBe("5fbb68e083107c852ed1c744d2b63b6fbcea68eb902acb196d30623466b70c94");
     expect(await derived({ ...anthropic("auto", [{ user: "hi" }]), metadata: { user_id: "alice" } })).toBe(

@@ -5,7 +5,7 @@
  * the request body names its end user, the ID is derived from the user and
  * the message together.
  *
- * Derivation (README "Session ID" gives the same, for other gateways):
+ * Derivation (docs/http-api.md "User-scoped session IDs" gives the same, for other gateways):
  *
  *   preimage = 0xFF || "edge-session/user-scoped-session-id/v1"
  *              || for each present field, in the order of USER_FIELDS: LP(field name) || LP(value)

@@ -1,6 +1,7 @@
 /**
- * The loop-detection hash, written from the README (Semantics) and the Go
- * generator in tools/hash-vectors: first 16 bytes of SHA-256, as hex, of the
+ * The loop-detection hash, written from docs/design.md (differences from the
+ * reference Go package) and the Go generator in tools/hash-vectors: first 16
+ * bytes of SHA-256, as hex, of the
  * trimmed content with whitespace runs collapsed to one space, cut at 500
  * bytes, followed by "|tools:" and the tool names sorted and comma-joined when
  * there are any.
@@ -13,7 +14,7 @@
  * checks it against the Go-computed vectors.
  */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
-/** README Semantics: content is cut at 500 UTF-8 bytes (one byte per character in ASCII). */
+/** docs/design.md, differences from the reference: content is cut at 500 UTF-8 bytes (one byte per character in ASCII). */
 const CONTENT_MAX_BYTES = 500;
 /** Go generator: `hex.EncodeToString(sum[:16])`. */
 const HASH_BYTES = 16;

@@ -1,7 +1,7 @@
 /**
  * The independent model behind the facade's method names, so a history calls
- * the model and a back end the same way. Resolve hashes as README-documented
- * (the last user message with the tools the last assistant message called).
+ * the model and a back end the same way. Resolve hashes as docs/http-api.md
+ * ("Resolve", step 4) documents (the last user message with the tools the last assistant message called).
  */
 import type { Tier } from "../../src/session/types";
 import { modelHash } from "./hash";

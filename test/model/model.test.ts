@@ -1,6 +1,6 @@
 /**
  * The model itself against oracles outside src/: the Go-computed hash vectors
- * and the README's worked examples. A model that misread the contract would
+ * and the docs' worked examples (docs/http-api.md). A model that misread the contract would
  * otherwise agree with nothing and be blamed on the back ends, or agree with a
  * back end that misread it the same way.
  */
@@ -35,7 +35,7 @@ describe("the model's hash", () => {
   });
 });
 
-/** The README's configuration (wrangler.toml [vars]). */
+/** The documented configuration (wrangler.toml [vars], docs/configuration.md). */
 const config: ModelConfig = {
   timeoutMs: 1_800_000,
   strikeThreshold: 2,

@@ -1,13 +1,14 @@
 /**
  * An independent model of the session service, written from the contract: the
- * README (Sessions, Gateway flow, Admin: stats and clear-all, Semantics,
- * Workers RPC) and the reference godoc (shared/reference). It imports only
+ * docs (docs/http-api.md: Session IDs, Resolve, Stats and clear-all;
+ * docs/design.md: Tiers, Differences from the reference Go package; docs/rpc.md:
+ * No live session) and the reference godoc (shared/reference). It imports only
  * types from src/session, never a rule, so the model-based and parity tests
  * compare the back ends with a second reading of the contract instead of with
  * the code they run.
  *
- * Where the README is silent, the rule is the one the transition tests name
- * (test/transitions.test.ts), which record the issue's wording:
+ * Where the docs are silent, the rule is the one the rule tests name
+ * (test/rules.test.ts), which record the issue's wording:
  * - set on an existing session moves model and tier only when the model differs
  *   (reference SetSession), and counts a request;
  * - the strike rule is cumulative: a,a,a,b,b gives 0,1,2,2,3;
@@ -15,7 +16,7 @@
  *   gives COMPLEX; REASONING stays REASONING.
  *
  * Results are plain values; a rejected call throws `ModelError`, whose message
- * starts with the error code exactly as the RPC errors do.
+ * starts with the error code, as `rpcFailure` (test/support/rpc.ts) reports an RPC error.
  */
 import type { Entry, RoutedTier, SessionCost, SessionView, Tier } from "../../src/session/types";
 
@@ -34,7 +35,7 @@ export class ModelError extends Error {
   }
 }
 
-/** README: "Routing tiers", cheapest first. */
+/** docs/design.md "Tiers": cheapest first. */
 const TIER_ORDER: readonly RoutedTier[] = ["SIMPLE", "MEDIUM", "COMPLEX", "REASONING"];
 /** Reference tierRank: "" (an explicit pin) ranks like MEDIUM. */
 const EMPTY_TIER_RANK = 1;
@@ -44,14 +45,14 @@ const HASH_WINDOW = 3;
 const STRIKE_RUN = 2;
 /** Godoc SessionCostMicros: 1 USD = 1_000_000 micros. */
 const MICROS_PER_USD = 1_000_000;
-/** README Sessions: IDs are 1–256 characters. */
+/** docs/http-api.md "Session IDs": IDs are 1–256 characters. */
 const MAX_ID_LENGTH = 256;
-/** README Admin: stats show the first 8 code points of an ID, plus "..." when longer. */
+/** docs/http-api.md "Stats and clear-all": stats show the first 8 code points of an ID, plus "..." when longer. */
 const SHOWN_ID_CODE_POINTS = 8;
-/** README Admin: byModel lists at most 100 models, the rest under "(other)". */
+/** docs/http-api.md "Stats and clear-all": byModel lists at most 100 models, the rest under "(other)". */
 const LISTED_MODELS = 100;
 const OTHER = "(other)";
-/** README Sessions: no control characters (C0, DEL, C1), no lone surrogate halves, no format (Cf) characters. */
+/** docs/http-api.md "Session IDs": no control characters (C0, DEL, C1), no lone surrogate halves, no format (Cf) characters. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const FORMAT = /\p{Cf}/u;
@@ -60,7 +61,7 @@ export interface ModelResolveInput {
   sessionId: string;
   /** body.model: a routing profile or an explicit model. */
   model: string;
-  /** The router's choice; README Gateway flow: required when `model` is a routing profile. */
+  /** The router's choice; docs/http-api.md "Resolve": required when `model` is a routing profile. */
   routed?: { model: string; tier: RoutedTier };
   /** The last user message's text and the tool the last assistant message called, already hashed. */
   hash: string;
@@ -89,7 +90,7 @@ export interface ModelStats {
 
 const rank = (tier: Tier): number => (tier === "" ? EMPTY_TIER_RANK : TIER_ORDER.indexOf(tier));
 
-/** Code point order (README: ties and the sessions list sort "in code point order"). */
+/** Code point order (docs/http-api.md "Stats and clear-all": ties and the sessions list sort "in code point order"). */
 export function byCodePoints(a: string, b: string): number {
   const x = Array.from(a, (c) => c.codePointAt(0)!);
   const y = Array.from(b, (c) => c.codePointAt(0)!);
@@ -149,7 +150,7 @@ export class SessionModel {
     if (tail.length === STRIKE_RUN && tail.every((h) => h === hash)) e.strikes++;
   }
 
-  /** One tier up, to the new tier's TIER_MODELS model (README Semantics); explicit pins never move. */
+  /** One tier up, to the new tier's TIER_MODELS model (docs/design.md, differences from the reference); explicit pins never move. */
   private bump(e: Entry): void {
     if (e.userExplicit) return;
     const tier = TIER_ORDER[Math.min(Math.max(rank(e.tier), 0) + 1, TIER_ORDER.length - 1)]!;
@@ -181,7 +182,7 @@ export class SessionModel {
     return this.view(id, e);
   }
 
-  /** Strikes after recording; 0 for an unknown session (README Workers RPC). */
+  /** Strikes after recording; 0 for an unknown session (docs/rpc.md "No live session"). */
   recordHash(id: string, hash: string): number {
     this.checkId(id);
     if (hash === "") throw new ModelError("invalid_request", "hash");
@@ -199,7 +200,7 @@ export class SessionModel {
     return this.view(id, e);
   }
 
-  /** README Semantics: costs are non-negative safe integers, and totals stay safe integers. */
+  /** docs/design.md, differences from the reference: costs are non-negative safe integers, and totals stay safe integers. */
   addCost(id: string, micros: number): SessionCost | null {
     this.checkId(id);
     if (!Number.isSafeInteger(micros) || micros < 0) throw new ModelError("invalid_request", "micros");
@@ -214,7 +215,7 @@ export class SessionModel {
     return { sessionCostMicros: e.sessionCostMicros, costUSD: e.sessionCostMicros / MICROS_PER_USD };
   }
 
-  /** 0 for an unknown session (README Workers RPC). */
+  /** 0 for an unknown session (docs/rpc.md "No live session"). */
   getCostUSD(id: string): number {
     this.checkId(id);
     const e = this.live(id);
@@ -226,7 +227,7 @@ export class SessionModel {
     this.entries.delete(id);
   }
 
-  /** README Gateway flow, steps 2 to 6, for a request that names its session. */
+  /** docs/http-api.md "Resolve", steps 2 to 6, for a request that names its session. */
   resolve(input: ModelResolveInput): ModelDecision {
     this.checkId(input.sessionId);
     const id = input.sessionId;
@@ -243,7 +244,7 @@ export class SessionModel {
     const pinned = before !== undefined;
     let e: Entry;
     if (!profile || !routed) {
-      // README Gateway flow step 2: any other body.model is an explicit choice, pinned like set(id, model, "", true).
+      // docs/http-api.md "Resolve" step 2: any other body.model is an explicit choice, pinned like set(id, model, "", true).
       e = this.pin(before, input.model, "", true);
     } else if (!before) {
       e = this.pin(undefined, routed.model, routed.tier, false);
@@ -272,7 +273,7 @@ export class SessionModel {
     return { sessionId: id, source: "explicit", model, tier, pinned, userExplicit, strikes, escalated, requestCount, sessionCostMicros };
   }
 
-  /** README Admin: totals over live sessions, the list sorted by ID with truncated IDs and ages in whole seconds. */
+  /** docs/http-api.md "Stats and clear-all": totals over live sessions, the list sorted by ID with truncated IDs and ages in whole seconds. */
   stats(): ModelStats {
     const now = this.now();
     const rows = [...this.entries.keys()]
@@ -300,7 +301,7 @@ export class SessionModel {
     };
   }
 
-  /** README Admin: removes every session; answers how many there were. */
+  /** docs/http-api.md "Stats and clear-all": removes every session; answers how many there were. */
   clearAll(): { cleared: number } {
     const cleared = this.stats().count;
     this.entries.clear();
@@ -317,7 +318,7 @@ function shownId(id: string): string {
   return points.length > SHOWN_ID_CODE_POINTS ? points.slice(0, SHOWN_ID_CODE_POINTS).join("") + "..." : id;
 }
 
-/** An own data property, so "__proto__" and "constructor" are counts like any model name (README Admin). */
+/** An own data property, so "__proto__" and "constructor" are counts like any model name (docs/http-api.md "Stats and clear-all"). */
 function define(o: Record<string, number>, key: string, value: number): void {
   Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
 }

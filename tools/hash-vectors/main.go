@@ -1,6 +1,6 @@
 // Command hash-vectors prints the test vectors that test/hashing.test.ts checks
 // src/session/hashing.ts against, computed by Go's standard library exactly as
-// the README's "Semantics" section describes the hashing:
+// docs/design.md (differences from the reference Go package) describes the hashing:
 //
 //	HashRequestContent: strings.TrimSpace, then regexp `\s+` replaced by " ",
 //	the first 500 bytes, then "|tools:" + the sort.Strings-sorted names joined

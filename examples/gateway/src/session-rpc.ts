@@ -37,7 +37,7 @@ export interface Failure {
   message: string;
 }
 
-/** Session-service error codes (README.md, "Errors") that end users caused, with what they are told. */
+/** Session-service error codes (docs/http-api.md, "Errors") that end users caused, with what they are told. */
 const USER_FAILURES: Record<string, Failure> = {
   session_budget_exceeded: { status: 429, code: "session_budget_exceeded", message: "session budget exceeded" },
   invalid_session_id: { status: 400, code: "invalid_session_id", message: "invalid session ID" },
