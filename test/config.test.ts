@@ -43,7 +43,7 @@ describe("config", () => {
       SESSION_NAMESPACE_HEADER: "X-Tenant-Id",
       STATS_CURSOR_KEY: "k".repeat(32),
       REGISTRY_TIMEOUT_MS: "250",
-      CLEAR_BUDGET_MS: "0",
+      CLEAR_BUDGET_MS: "1",
       CLEAR_BATCH_SIZE: "2",
     });
     expect(c).toEqual({
@@ -58,7 +58,7 @@ describe("config", () => {
       namespaceHeader: "x-tenant-id",
       statsCursorKey: "k".repeat(32),
       registryTimeoutMs: 250,
-      clearBudgetMs: 0,
+      clearBudgetMs: 1,
       clearBatchSize: 2,
     });
   });
@@ -89,6 +89,8 @@ describe("config", () => {
     ["SESSION_NAMESPACE_HEADER", "x tenant"],
     ["REGISTRY_TIMEOUT_MS", "0"],
     ["CLEAR_BUDGET_MS", "-1"],
+    // A pass starts a batch only while its budget lasts: 0 would never clear anything.
+    ["CLEAR_BUDGET_MS", "0"],
     ["CLEAR_BATCH_SIZE", "0"],
     ["STATS_CURSOR_KEY", "k".repeat(31)],
     ["STATS_CURSOR_KEY", "k".repeat(1025)],

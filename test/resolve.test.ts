@@ -342,7 +342,7 @@ describe("RPC through a service binding", () => {
     expect((await viaGateway("getSession", id)).ok).toMatchObject({ id, requestCount: 3, escalated: true });
   });
 
-  it("reports errors with their code in the message", async () => {
+  it("reports errors with their code (the fixture prints err.code, then the message)", async () => {
     expect((await viaGateway("resolve", { body: { model: "auto", messages: [] } })).error).toMatch(/^invalid_request: routed/);
     expect((await viaGateway("setSession", "", "m", "SIMPLE")).error).toMatch(/^invalid_session_id: /);
   });

@@ -156,7 +156,7 @@ export function parseConfig(vars: Vars): Config {
     namespaceHeader: parseHeader("SESSION_NAMESPACE_HEADER", vars.SESSION_NAMESPACE_HEADER, undefined),
     statsCursorKey: parseSecret("STATS_CURSOR_KEY", vars.STATS_CURSOR_KEY, MIN_STATS_CURSOR_KEY_LENGTH, MAX_STATS_CURSOR_KEY_LENGTH),
     registryTimeoutMs: parseInteger("REGISTRY_TIMEOUT_MS", vars.REGISTRY_TIMEOUT_MS, DEFAULT_REGISTRY_TIMEOUT_MS, 1, MAX_TUNING_MS)!,
-    clearBudgetMs: parseInteger("CLEAR_BUDGET_MS", vars.CLEAR_BUDGET_MS, DEFAULT_CLEAR_BUDGET_MS, 0, MAX_TUNING_MS)!,
+    clearBudgetMs: parseInteger("CLEAR_BUDGET_MS", vars.CLEAR_BUDGET_MS, DEFAULT_CLEAR_BUDGET_MS, 1, MAX_TUNING_MS)!,
     clearBatchSize: parseInteger("CLEAR_BATCH_SIZE", vars.CLEAR_BATCH_SIZE, DEFAULT_CLEAR_BATCH_SIZE, 1, MAX_CLEAR_BATCH_SIZE)!,
   };
 }

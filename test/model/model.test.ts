@@ -44,7 +44,7 @@ const config: ModelConfig = {
   budgetMicros: undefined,
 };
 
-describe("the model follows the README's examples", () => {
+describe("the model follows the documented examples (docs/http-api.md)", () => {
   it("the same OpenAI request sent three times escalates on the third: strikes 2, MEDIUM, kimi-k2.5", async () => {
     const model = new SessionModel(config, () => 0);
     const hash = await modelHash("Fix the failing test", ["run_tests"]);
