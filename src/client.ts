@@ -10,6 +10,7 @@
  */
 import { commandOf, commands, type Api, type CommandName, type Commands } from "./commands";
 import type { ErrorCode } from "./session/errors";
+import { sessionIdProblem } from "./session/validate";
 
 export type { ResolveInput, ResolveResult } from "./requests/resolve-input";
 export type { ClearProgress, Stats } from "./session/stats";
@@ -81,9 +82,11 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     let path = http.path;
     if (path.includes("{id}")) {
       const id = input.id;
-      // An empty ID would address the collection route (/v1/sessions/) instead.
-      if (typeof id !== "string" || id === "") throw new SessionApiError(400, "invalid_session_id", "session ID must be a non-empty string");
-      path = path.replace("{id}", encodeURIComponent(id));
+      // Checked here, not only by the service: URL parsing folds "." and ".." away and an
+      // empty segment addresses the collection, so such an ID would reach another route.
+      const problem = typeof id === "string" ? sessionIdProblem(id) : "session ID must be a non-empty string";
+      if (problem !== undefined) throw new SessionApiError(400, "invalid_session_id", problem);
+      path = path.replace("{id}", encodeURIComponent(id as string));
       delete input.id;
     }
     let body: unknown;

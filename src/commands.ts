@@ -34,8 +34,11 @@ export interface HttpBinding {
   body?: (result: never) => unknown;
   /** The client's result for a response body: the inverse of `body`. */
   read?: (body: never) => unknown;
-  /** Response headers for a result. */
+  /** Response headers for a result, and what each means (for the OpenAPI document). */
   headers?: (result: never) => Record<string, string>;
+  headerDocs?: Record<string, string>;
+  /** The operation answers for any session ID, live or not: never 404 `session_not_found`. */
+  anyId?: true;
   /** Success answers by status, for the OpenAPI document (`null`: no body). Default: 200 with the output schema. */
   responses?: Record<number, z.ZodType | null>;
 }
@@ -106,21 +109,21 @@ export const commands = {
     grant: "api",
     args: "object",
     input: z.object(
-        {
-          sessionId: s.sessionId.optional(),
-          headers: z
-            .record(z.string(), z.string({ error: "must be a string" }), { error: "must be an object of header names to string values" })
-            .optional()
-            .meta({ description: "The gateway request's headers; only the session header is read." }),
-          body: s.chatBody,
-          routed: z
-            .object({ model: s.model, tier: s.routedTier }, { error: "must be an object {model, tier}" })
-            .optional()
-            .meta({ description: "The router's choice; required when body.model is a routing profile." }),
-          costMicros: s.micros.optional(),
-        },
-        { error: "must be an object" },
-      ),
+      {
+        sessionId: s.sessionId.optional(),
+        headers: z
+          .record(z.string(), z.string({ error: "must be a string" }), { error: "must be an object of header names to string values" })
+          .optional()
+          .meta({ description: "The gateway request's headers; only the session header is read." }),
+        body: s.chatBody,
+        routed: z
+          .object({ model: s.model, tier: s.routedTier }, { error: "must be an object {model, tier}" })
+          .optional()
+          .meta({ description: "The router's choice; required when body.model is a routing profile." }),
+        costMicros: s.micros.optional(),
+      },
+      { error: "must be an object" },
+    ),
     output: z.object({
       sessionId: z.string().nullable(),
       source: z.enum(["explicit", "header", "derived"]).nullable(),
@@ -137,6 +140,7 @@ export const commands = {
       method: "POST",
       path: "/v1/resolve",
       headers: (result: ResolveResult) => ({ "x-session-pinned": String(result.pinned) }),
+      headerDocs: { "x-session-pinned": '"true" when the session existed before this request, so its pin applied; else "false"' },
     },
   }),
 
@@ -183,7 +187,7 @@ export const commands = {
     output: s.sessionView,
     rule: rules.setSession,
     present: view,
-    http: { method: "PUT", path: "/v1/sessions/{id}" },
+    http: { method: "PUT", path: "/v1/sessions/{id}", anyId: true },
   }),
 
   touchSession: op<(id: string) => Promise<SessionView | null>>()({
@@ -268,7 +272,7 @@ export const commands = {
     output: z.null(),
     rule: rules.clearSession,
     present: () => undefined,
-    http: { method: "DELETE", path: "/v1/sessions/{id}", responses: { 204: null } },
+    http: { method: "DELETE", path: "/v1/sessions/{id}", responses: { 204: null }, anyId: true },
   }),
 
   getStats: op<(options?: { limit?: number; cursor?: string }) => Promise<Stats>>()({
@@ -276,14 +280,17 @@ export const commands = {
     summary: "Live sessions across every tenant, a page at a time, with totals by model and tier (reference GetStats)",
     grant: "admin",
     args: "object",
-    input: z.object({
-      limit: z
-        .int({ error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
-        .min(1, { error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
-        .max(MAX_STATS_LIMIT, { error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
-        .default(DEFAULT_STATS_LIMIT),
-      cursor: z.string({ error: "must be a string" }).optional().meta({ description: "nextCursor of the previous page" }),
-    }),
+    input: z.object(
+      {
+        limit: z
+          .int({ error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
+          .min(1, { error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
+          .max(MAX_STATS_LIMIT, { error: `must be an integer from 1 to ${MAX_STATS_LIMIT}` })
+          .default(DEFAULT_STATS_LIMIT),
+        cursor: z.string({ error: "must be a string" }).optional().meta({ description: "nextCursor of the previous page" }),
+      },
+      { error: "must be an object { limit?, cursor? }" },
+    ),
     output: z.object({
       count: z.number(),
       sessions: z.array(z.object({ id: z.string(), tenant: z.string().optional(), model: z.string(), age: z.number() })),
@@ -299,7 +306,7 @@ export const commands = {
     summary: "Delete every session of every tenant; 202 while the shards' alarms finish the rest",
     grant: "admin",
     args: [],
-    input: z.object({}),
+    input: z.object({}, { error: "must be an object" }),
     output: clearProgress,
     http: {
       method: "DELETE",
@@ -327,6 +334,11 @@ export const commandNames = Object.keys(commands) as CommandName[];
 /** An entry, seen through the table's common shape. */
 export function commandOf(name: CommandName): Command {
   return commands[name];
+}
+
+/** The input fields a request carries in its query or body: all but the session ID, which is the path's. */
+export function requestFields(name: CommandName): string[] {
+  return Object.keys(commands[name].input.shape).filter((field) => field !== "id");
 }
 
 export function isSessionCommand(name: string): name is SessionCommandName {

@@ -18,10 +18,9 @@ import { SessionError } from "./session/errors";
 import { toSessionError } from "./unexpected";
 
 /** Runs one operation for an RPC caller: configuration is read per call, so an invalid var fails the call, not the binding. */
-async function callOver(env: Env, namespace: string | undefined, name: CommandName, args: unknown[]): Promise<unknown> {
+async function callOver(env: Env, scope: { namespace: unknown } | undefined, name: CommandName, args: unknown[]): Promise<unknown> {
   try {
-    const sessions = new Sessions(objectsBackend(env), configFor(env));
-    const scoped = namespace === undefined ? sessions : sessions.forNamespace(namespace);
+    const scoped = new Sessions(objectsBackend(env), configFor(env), scope);
     return await scoped.call(name, argsToInput(name, args), true);
   } catch (err) {
     const e = toSessionError(err);
@@ -37,19 +36,20 @@ export interface SessionScope extends ApiFor<"api"> {}
 export class SessionScope extends RpcTarget {
   // `#`-private: Workers RPC exposes every method and accessor on the prototype, TypeScript's `private` included.
   readonly #env: Env;
-  readonly #namespace: string | undefined;
+  readonly #scope: { namespace: unknown };
 
-  constructor(env: Env, namespace?: string) {
+  /** `namespace` arrives over RPC as any value: each call validates it and fails with `invalid_request` if it is not a namespace. */
+  constructor(env: Env, namespace: unknown) {
     super();
     this.#env = env;
-    this.#namespace = namespace;
+    this.#scope = { namespace };
   }
 
   static {
     for (const name of namesFor("api")) {
       Object.defineProperty(SessionScope.prototype, name, {
         value(this: SessionScope, ...args: unknown[]) {
-          return callOver(this.#env, this.#namespace, name, args);
+          return callOver(this.#env, this.#scope, name, args);
         },
       });
     }

@@ -29,19 +29,26 @@ export interface Backend {
 export interface Sessions extends Api {}
 
 export class Sessions {
-  /**
-   * `namespace` scopes every session to a tenant (see SECURITY.md); it comes
-   * from the SESSION_NAMESPACE_HEADER of an HTTP call, or from RPC `forNamespace`.
-   */
+  /** Set when the facade is scoped to a tenant: its namespace, as the caller gave it (validated on use). */
+  private readonly scope: { namespace: unknown } | undefined;
+
   constructor(
     private readonly backend: Backend,
     readonly config: Config,
-    private readonly namespace?: string,
-  ) {}
+    scope?: { namespace: unknown },
+  ) {
+    this.scope = scope;
+  }
 
-  /** The same back end and configuration, with every session scoped to `namespace`. */
+  /**
+   * The same back end and configuration, with every session scoped to `namespace`
+   * (see SECURITY.md): from the SESSION_NAMESPACE_HEADER of an HTTP call, or from RPC
+   * `forNamespace`. Any value that is not a valid namespace fails each call with
+   * `invalid_request`; `undefined` is not "no tenant".
+   */
   forNamespace(namespace: string): Sessions {
-    return new Sessions(this.backend, this.config, namespace);
+    if (this.scope !== undefined) throw new TypeError("this facade is already scoped to a tenant");
+    return new Sessions(this.backend, this.config, { namespace });
   }
 
   /**
@@ -49,7 +56,7 @@ export class Sessions {
    * namespace and the ID joined by a separator no validated ID contains, so the two never meet.
    */
   private keyOf(sessionId: string): string {
-    if (this.namespace !== undefined) return namespacedKey(validateNamespace(this.namespace, this.config.namespaceHeader), sessionId);
+    if (this.scope !== undefined) return namespacedKey(validateNamespace(this.scope.namespace, this.config.namespaceHeader), sessionId);
     if (this.config.namespaceHeader !== undefined) {
       throw invalidRequest(this.config.namespaceHeader, "header is required: sessions are scoped by tenant (SESSION_NAMESPACE_HEADER)");
     }

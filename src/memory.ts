@@ -61,8 +61,11 @@ class MemoryBackend implements Backend {
     return stats;
   }
 
+  /** Clears every entry; `cleared` counts the live ones, as stats do (an expired entry is already gone to a caller). */
   async clearAll(): Promise<{ cleared: number; pending: number }> {
-    const cleared = this.entries.size;
+    const now = Date.now();
+    let cleared = 0;
+    for (const e of this.entries.values()) if (!isExpired(e, now, this.config.timeoutMs)) cleared++;
     this.entries.clear();
     return { cleared, pending: 0 };
   }

@@ -4,7 +4,7 @@
  * document and the service cannot drift. Served at GET /openapi.json.
  */
 import { z } from "zod";
-import { commandOf, commands, type CommandName } from "./commands";
+import { commandOf, commands, requestFields, type CommandName } from "./commands";
 import { STATUS_OF } from "./http/errors";
 import { ERROR_CODES, type ErrorCode } from "./session/errors";
 
@@ -16,15 +16,21 @@ function schemaOf(schema: z.ZodType, io: "input" | "output"): Json {
   return rest;
 }
 
-/** Which error codes a route can answer, by status: what every route shares plus what its kind adds. */
+/** Which error codes a route can answer, by what the operation reads and does. */
 function errorCodes(name: CommandName): ErrorCode[] {
   const command = commandOf(name);
-  const codes: ErrorCode[] = ["unauthorized", "auth_not_configured", "config_invalid", "internal_error", "invalid_request"];
-  if (command.http?.method === "POST" || command.http?.method === "PUT") codes.push("invalid_json", "payload_too_large");
+  const codes: ErrorCode[] = ["unauthorized", "auth_not_configured", "config_invalid", "internal_error"];
+  const fields = requestFields(name);
+  const perSession = command.kind === "session" || command.kind === "resolve";
+  // A session's route also reads the tenant header when SESSION_NAMESPACE_HEADER is set.
+  if (fields.length > 0 || perSession) codes.push("invalid_request");
+  if (fields.length > 0 && (command.http?.method === "POST" || command.http?.method === "PUT")) codes.push("invalid_json", "payload_too_large");
   if (command.grant === "admin") codes.push("forbidden", "registry_unavailable");
   if (name === "getStats") codes.push("invalid_cursor");
-  if (command.kind === "session" || command.kind === "resolve") codes.push("invalid_session_id", "sessions_disabled", "registry_unavailable");
-  if (command.kind === "session") codes.push("session_not_found");
+  if (perSession) codes.push("invalid_session_id", "registry_unavailable");
+  // Resolve with sessions disabled answers without a session, not with an error.
+  if (command.kind === "session") codes.push("sessions_disabled");
+  if (command.kind === "session" && !command.http?.anyId) codes.push("session_not_found");
   if (name === "resolve") codes.push("session_budget_exceeded");
   return [...new Set(codes)];
 }
@@ -36,6 +42,7 @@ function errorResponses(name: CommandName): Json {
   for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
     out[status] = {
       description: `error: ${codes.join(", ")}`,
+      ...(status === 401 ? { headers: { "WWW-Authenticate": { description: 'Bearer realm="edge-session"', schema: { type: "string" } } } } : {}),
       content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
     };
   }
@@ -51,9 +58,11 @@ function operation(name: CommandName): Json {
   if (http.path.includes("{id}")) {
     parameters.push({ name: "id", in: "path", required: true, schema: schemaOf(shape.id!, "input") });
   }
-  const fields = Object.keys(shape).filter((field) => field !== "id");
+  const fields = requestFields(name);
   let requestBody: Json | undefined;
-  if (http.method === "GET" || http.method === "DELETE") {
+  if (fields.length === 0) {
+    // Nothing beyond the path: the route reads no query and no body.
+  } else if (http.method === "GET" || http.method === "DELETE") {
     for (const field of fields) {
       const schema = shape[field]!;
       parameters.push({ name: field, in: "query", required: !schema.safeParse(undefined).success, schema: schemaOf(schema, "input") });
@@ -66,7 +75,13 @@ function operation(name: CommandName): Json {
   const successes = http.responses ?? { 200: output };
   const responses: Json = {};
   for (const [status, schema] of Object.entries(successes) as [string, z.ZodType | null][]) {
-    responses[status] = schema === null ? { description: "done, no body" } : { description: "success", content: { "application/json": { schema: schemaOf(schema, "output") } } };
+    const headers = http.headerDocs && {
+      headers: Object.fromEntries(Object.entries(http.headerDocs).map(([header, description]) => [header, { description, schema: { type: "string" } }])),
+    };
+    responses[status] =
+      schema === null
+        ? { description: "done, no body" }
+        : { description: "success", ...headers, content: { "application/json": { schema: schemaOf(schema, "output") } } };
   }
   return {
     operationId: name,
@@ -81,6 +96,7 @@ function operation(name: CommandName): Json {
 function build(): Json {
   const paths: Record<string, Json> = {
     "/health": { get: { operationId: "health", summary: "Liveness", security: [], responses: { 200: { description: "up" } } } },
+    "/openapi.json": { get: { operationId: "openApi", summary: "This document", security: [], responses: { 200: { description: "the OpenAPI 3.1 document" } } } },
   };
   for (const name of Object.keys(commands) as CommandName[]) {
     const http = commandOf(name).http;

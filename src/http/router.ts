@@ -5,7 +5,7 @@
  * one place (src/http/errors.ts).
  */
 import { AutoRouter, json, type IRequest, type RequestHandler } from "itty-router";
-import { commandOf, commands, type CommandName, type Grant, type HttpMethod } from "../commands";
+import { commandOf, commands, requestFields, type CommandName, type Grant, type HttpMethod } from "../commands";
 import type { Env } from "../env";
 import { Sessions } from "../facade";
 import { objectsBackend } from "../objects/backend";
@@ -79,7 +79,8 @@ function queryInput(request: IRequest, name: CommandName): Record<string, unknow
   const shape = commands[name].input.shape as Record<string, { def?: { type?: string; innerType?: { def?: { type?: string } } } }>;
   const input: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(request.query)) {
-    if (!Object.hasOwn(shape, field)) continue;
+    // The session ID is the path's; a query parameter of that name is as unknown as any other.
+    if (!Object.hasOwn(shape, field) || field === "id") continue;
     if (Array.isArray(value)) throw invalidRequest(field, "must be given once");
     const def = shape[field]!.def;
     const numeric = def?.type === "number" || def?.innerType?.def?.type === "number";
@@ -93,7 +94,7 @@ function queryInput(request: IRequest, name: CommandName): Record<string, unknow
 async function inputOf(request: IRequest, name: CommandName, method: HttpMethod): Promise<unknown> {
   const command = commandOf(name);
   const path = command.http!.path;
-  const hasBodyFields = Object.keys(command.input.shape).some((field) => field !== "id");
+  const hasBodyFields = requestFields(name).length > 0;
   const fields: Record<string, unknown> =
     method === "GET" || method === "DELETE"
       ? queryInput(request, name)

@@ -53,7 +53,7 @@ export function hasControlChars(value: string): boolean {
 /** Tenant namespaces: short, printable, and so free of the key separator (a control character). */
 const NAMESPACE = /^[A-Za-z0-9._~-]{1,64}$/;
 
-export function validateNamespace(value: string, header = "namespace"): string {
-  if (!NAMESPACE.test(value)) throw invalidRequest(header, "must be 1 to 64 characters from A-Z a-z 0-9 . _ ~ -");
+export function validateNamespace(value: unknown, header = "namespace"): string {
+  if (typeof value !== "string" || !NAMESPACE.test(value)) throw invalidRequest(header, "must be 1 to 64 characters from A-Z a-z 0-9 . _ ~ -");
   return value;
 }

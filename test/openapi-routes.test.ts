@@ -1,5 +1,5 @@
 /**
- * Review: GET /openapi.json against what the routes do (docs/http-api.md).
+ * GET /openapi.json against what the routes do (docs/http-api.md).
  */
 import { describe, expect, it } from "vitest";
 import { call } from "./support/http";
@@ -8,7 +8,7 @@ async function doc(): Promise<any> {
   return (await call("GET", "/openapi.json", { token: null })).json;
 }
 
-describe("review: the OpenAPI document describes what the routes do", () => {
+describe("the OpenAPI document describes what the routes do", () => {
   it("touch and escalate read no body, so no request body is required (docs: `touch` and `escalate` read no body)", async () => {
     const paths = (await doc()).paths;
     // The routes take any body, even invalid JSON:

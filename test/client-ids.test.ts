@@ -1,8 +1,7 @@
 /**
- * Review: the typed client puts the session ID into the path with encodeURIComponent,
- * which leaves "." and ".." as they are; URL parsing then folds them away, so the call
- * reaches another route, or another session. The contract (docs/http-api.md "Session
- * IDs"): "." and ".." are 400 `invalid_session_id`.
+ * The typed client puts the session ID into the path, where URL parsing would fold
+ * "." and ".." away and reach another route or another session; it refuses them as
+ * the service does (docs/http-api.md "Session IDs"): 400 `invalid_session_id`.
  */
 import { describe, expect, it } from "vitest";
 import { createSessionClient } from "../src/client";
@@ -14,7 +13,7 @@ const viaWorker: typeof fetch = (input, init) => router.fetch(new Request(input 
 const client = createSessionClient({ baseUrl: "http://sessions.test", token: API_TOKEN, adminToken: ADMIN_TOKEN, fetch: viaWorker });
 const failure = (p: Promise<unknown>) => p.then((v) => ({ resolved: v }), (e: { status: number; code: string }) => `${e.status} ${e.code}`);
 
-describe('review: client calls with the IDs "." and ".."', () => {
+describe('client calls with the IDs "." and ".."', () => {
   it('getSessionCost(".") does not answer the session named "cost"', async () => {
     await client.setSession("cost", "model-of-the-session-named-cost", "SIMPLE");
     // GET /v1/sessions/./cost becomes GET /v1/sessions/cost: getSession("cost"), a SessionView.

@@ -1,4 +1,4 @@
-/** Review: small contract mismatches, each shown failing against the docs' wording. */
+/** Small contract edges: each checked against the docs' wording. */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "../src/memory";
@@ -7,7 +7,7 @@ import { call } from "./support/http";
 import { rpcFailure } from "./support/rpc";
 import { testClock } from "./support/worker";
 
-describe("review: small mismatches", () => {
+describe("edges where the back ends, RPC and HTTP must agree", () => {
   it("MemoryStore.clearAll counts only live sessions as cleared, as stats count them", async () => {
     const store = new MemoryStore({ config: { ...configFor(env), timeoutMs: 5 }, sweepIntervalMs: 0 });
     await store.setSession("gone", "m", "SIMPLE");

@@ -1,5 +1,5 @@
 /**
- * Review: `forNamespace(tenant)` is documented to take a tenant of 1–64 characters of
+ * `forNamespace(tenant)` is documented to take a tenant of 1–64 characters of
  * `A-Z a-z 0-9 . _ ~ -` (docs/rpc.md, SECURITY.md). A value that is not such a string
  * must be refused, never quietly turned into another scope.
  */
@@ -10,7 +10,7 @@ import { configFor } from "../src/session/config";
 import { freshId } from "./support/back-ends";
 import { rpcFailure } from "./support/rpc";
 
-describe("review: forNamespace refuses what is not a tenant string", () => {
+describe("forNamespace refuses what is not a tenant string", () => {
   it("over RPC, forNamespace(undefined) does not hand out the unscoped sessions", async () => {
     const svc = exports.SessionService as any;
     const id = freshId("unscoped");
@@ -40,7 +40,7 @@ describe("review: forNamespace refuses what is not a tenant string", () => {
   });
 });
 
-describe("review: what the RPC entrypoints expose (holds)", () => {
+describe("what the RPC entrypoints expose", () => {
   async function through(fetcher: Fetcher, method: string): Promise<string> {
     const res = await fetcher.fetch("http://gateway.test/", { method: "POST", body: JSON.stringify({ method, args: [] }) });
     return JSON.stringify(await res.json());
