@@ -63,7 +63,9 @@ try {
 
 console.log("\n| tree | resolve-hot ÷ floor-object, each round | median | spread (max − min) |\n| --- | --- | ---: | ---: |");
 for (const t of trees) {
-  console.log(`| ${t.name} | ${t.ratios.map((x) => x.toFixed(3)).join(", ")} | ${median(t.ratios).toFixed(3)} | ${(Math.max(...t.ratios) - Math.min(...t.ratios)).toFixed(3)} |`);
+  console.log(
+    `| ${t.name} | ${t.ratios.map((x) => x.toFixed(3)).join(", ")} | ${median(t.ratios).toFixed(3)} | ${(Math.max(...t.ratios) - Math.min(...t.ratios)).toFixed(3)} |`,
+  );
 }
 const change = median(trees[1].ratios) / median(trees[0].ratios) - 1;
 console.log(`\nchange of the medians: ${(change * 100).toFixed(1)}% (budget: no loss beyond ${MAX_LOSS * 100}%)`);

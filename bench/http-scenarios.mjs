@@ -89,7 +89,9 @@ export function driver({ durationS, warmupS }) {
     if (setupErrors) throw new Error(`creating hot sessions: ${setupErrors} errors`);
     let turn = 0;
     const resolveHot = await scenario(baseUrl, "resolve-hot", {
-      requests: [{ method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`hot-${turn % HOT_SESSIONS}`, turn++) }) }],
+      requests: [
+        { method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`hot-${turn % HOT_SESSIONS}`, turn++) }) },
+      ],
     });
     return { floor, resolveHot };
   }

@@ -13,7 +13,14 @@ export async function benchMemoryStore(quick) {
   const store = new MemoryStore({ sweepIntervalMs: 0 });
   const ids = Array.from({ length: 1000 }, (_, i) => `mem-${i}`);
   for (const id of ids) await store.setSession(id, "kimi-k2.5", "MEDIUM");
-  const body = { model: "auto", messages: [{ role: "user", content: "hello there" }, { role: "assistant", content: "hi" }, { role: "user", content: "go on" }] };
+  const body = {
+    model: "auto",
+    messages: [
+      { role: "user", content: "hello there" },
+      { role: "assistant", content: "hi" },
+      { role: "user", content: "go on" },
+    ],
+  };
   let i = 0;
   // Every call is awaited, as a caller of the async API would. A sample runs BATCH calls,
   // so tinybench's per-sample timer reads do not dominate a sub-microsecond call.
@@ -23,9 +30,18 @@ export async function benchMemoryStore(quick) {
   };
   const bench = new Bench({ time: quick ? 200 : 1000, warmupTime: quick ? 50 : 200 });
   bench
-    .add("set", batched((id) => store.setSession(id, "kimi-k2.5", "MEDIUM")))
-    .add("touch", batched((id) => store.touchSession(id)))
-    .add("hash", batched((id) => store.recordRequestHash(id, "0123456789abcdef0123456789abcdef")))
+    .add(
+      "set",
+      batched((id) => store.setSession(id, "kimi-k2.5", "MEDIUM")),
+    )
+    .add(
+      "touch",
+      batched((id) => store.touchSession(id)),
+    )
+    .add(
+      "hash",
+      batched((id) => store.recordRequestHash(id, "0123456789abcdef0123456789abcdef")),
+    )
     .add("resolve", async () => {
       await store.resolve({ sessionId: ids[i++ % 1000], body, routed: { model: "kimi-k2.5", tier: "MEDIUM" }, costMicros: 1 });
     });

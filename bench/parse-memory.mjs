@@ -167,7 +167,14 @@ async function child(name) {
   const hashMs = performance.now() - t0;
 
   process.stdout.write(
-    JSON.stringify({ shape: name, bodyBytes: bytes.length, outcome, resolveMs: Math.round(resolveMs), hashMs: Math.round(hashMs), peakMB: +((peak - base) / MiB).toFixed(1) }),
+    JSON.stringify({
+      shape: name,
+      bodyBytes: bytes.length,
+      outcome,
+      resolveMs: Math.round(resolveMs),
+      hashMs: Math.round(hashMs),
+      peakMB: +((peak - base) / MiB).toFixed(1),
+    }),
   );
 }
 

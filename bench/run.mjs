@@ -33,7 +33,12 @@ const CLEAR_ALL_TIMEOUT_MS = 120_000;
 /** One worst-case resolve body over HTTP; longer is a hang, reported as an error. */
 const WORST_CASE_REQUEST_TIMEOUT_MS = 60_000;
 /** The worst-case bodies sent over HTTP: the ones that fill the byte limit. */
-const HTTP_WORST_CASES = ["whitespace run", "one non-Latin-1 char (two-byte string)", "tool names to the tool cap", "unique keys to the value cap plus two-byte text to the byte limit"];
+const HTTP_WORST_CASES = [
+  "whitespace run",
+  "one non-Latin-1 char (two-byte string)",
+  "tool names to the tool cap",
+  "unique keys to the value cap plus two-byte text to the byte limit",
+];
 
 async function getJson(url, headers) {
   const res = await fetch(url, { headers });
@@ -79,7 +84,10 @@ async function worstCaseOverHttp(baseUrl) {
 }
 
 function table(rows, floor) {
-  const lines = ["| scenario | req/s | p50 ms | p99 ms | errors | req/s ÷ floor-object | p99 ÷ floor-object |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"];
+  const lines = [
+    "| scenario | req/s | p50 ms | p99 ms | errors | req/s ÷ floor-object | p99 ÷ floor-object |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
   for (const r of rows) {
     lines.push(
       `| ${r.scenario} | ${r.requestsPerSec} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${(r.requestsPerSec / floor.requestsPerSec).toFixed(2)} | ${(r.p99Ms / floor.p99Ms).toFixed(2)} |`,
@@ -109,9 +117,15 @@ try {
   );
   // The parts of resolve-new, measured alone: what the platform charges for a new object, and the registry write.
   let nn = 0;
-  rows.push(await scenario(baseUrl, "floor-new-object", { requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-new-object?k=${nn++}` }) }] }));
+  rows.push(
+    await scenario(baseUrl, "floor-new-object", {
+      requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-new-object?k=${nn++}` }) }],
+    }),
+  );
   let rw = 0;
-  rows.push(await scenario(baseUrl, "registry-write", { requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/registry-write?k=${rw++}` }) }] }));
+  rows.push(
+    await scenario(baseUrl, "registry-write", { requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/registry-write?k=${rw++}` }) }] }),
+  );
   let t = 0;
   rows.push(
     await scenario(baseUrl, "touch", {
@@ -197,7 +211,8 @@ try {
     ...memory.map((m) => `| MemoryStore ${m.op} (one core) | ${m.opsPerSec.toLocaleString("en-US")} ops/s |`),
     `| resolve, peak memory per request at the limits (target ≤ ${TARGET_PEAK_MB} MB) | ${peakMB ?? "n/a"} MB |`,
     ...hashScaling.map(
-      (h) => `| loop hash of "a" + ${h.spaces.toLocaleString("en-US")} spaces + "b" (time ÷ time at N/16: ~16 linear, ~256 quadratic) | ${h.ms.toFixed(3)} ms (${h.ratio.toFixed(1)}×) |`,
+      (h) =>
+        `| loop hash of "a" + ${h.spaces.toLocaleString("en-US")} spaces + "b" (time ÷ time at N/16: ~16 linear, ~256 quadratic) | ${h.ms.toFixed(3)} ms (${h.ratio.toFixed(1)}×) |`,
     ),
     "",
     `Worst-case resolve bodies at the limits (${worst.limits.bytes} bytes, ${worst.limits.values} JSON values, nesting ${worst.limits.depth}). ` +

@@ -28,7 +28,9 @@ function userTextAtSize(id, bytes, fill) {
 
 async function expectStillServing() {
   const id = freshId("bb-after");
-  const next = await call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "ok" }] }, routed: MEDIUM } });
+  const next = await call("POST", "/v1/resolve", {
+    body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "ok" }] }, routed: MEDIUM },
+  });
   assert.equal(next.status, 200);
   assert.equal(next.json.sessionId, id);
 }
@@ -61,7 +63,10 @@ describe("pathological resolve bodies over HTTP", () => {
   });
 
   it("100,000 messages get a 4xx; 10,000 resolve", SHAPE_TIMEOUT, async () => {
-    await expectDocumented(await resolveRaw(input(freshId("bb-100k"), `{"model":"auto","messages":${list('{"role":"user","content":"hi"}', 100_000)}}`)), [400, 413]);
+    await expectDocumented(
+      await resolveRaw(input(freshId("bb-100k"), `{"model":"auto","messages":${list('{"role":"user","content":"hi"}', 100_000)}}`)),
+      [400, 413],
+    );
     const tenK = list("{}", 9_999).replace(/^\[/, '[{"role":"user","content":"go"},');
     await expectDocumented(await resolveRaw(input(freshId("bb-10k"), `{"model":"auto","messages":${tenK}}`)), [200]);
   });
@@ -69,7 +74,10 @@ describe("pathological resolve bodies over HTTP", () => {
   it("100,000 tool names get a 4xx; 1,024 resolve", SHAPE_TIMEOUT, async () => {
     const body = (n) => ({
       model: "auto",
-      messages: [{ role: "user", content: "go" }, { role: "assistant", content: null, tool_calls: Array.from({ length: n }, () => ({ type: "function", function: { name: "t" } })) }],
+      messages: [
+        { role: "user", content: "go" },
+        { role: "assistant", content: null, tool_calls: Array.from({ length: n }, () => ({ type: "function", function: { name: "t" } })) },
+      ],
     });
     await expectDocumented(await call("POST", "/v1/resolve", { body: { sessionId: freshId("bb-tools"), body: body(100_000), routed: MEDIUM } }), [400, 413]);
     await expectDocumented(await call("POST", "/v1/resolve", { body: { sessionId: freshId("bb-tools"), body: body(1024), routed: MEDIUM } }), [200]);
@@ -97,25 +105,29 @@ describe("body length over real HTTP", () => {
     await expectStillServing();
   });
 
-  it("a Content-Length smaller than the body sent: the server reads only the declared bytes, so the rest never reaches the limit check as body", SHAPE_TIMEOUT, async () => {
-    const url = new URL(BASE_URL);
-    const id = freshId("bb-lying");
-    const body = JSON.stringify({ model: "m", tier: "SIMPLE", pad: "x".repeat(200 * 1024) });
-    const head = `PUT ${sessionPath(id)} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${API_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n`;
-    const answer = await new Promise((resolve, reject) => {
-      const socket = connect(Number(url.port), url.hostname);
-      let data = "";
-      socket.on("data", (d) => (data += d));
-      socket.on("end", () => resolve(data));
-      socket.on("close", () => resolve(data));
-      socket.on("error", (err) => (data ? resolve(data) : reject(err)));
-      socket.write(head + body);
-    });
-    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
-    // The first 20 bytes are not a whole JSON document.
-    assert.equal(status, 400, answer.slice(0, 300));
-    assert.match(answer, /invalid_json/);
-    assert.equal((await call("GET", sessionPath(id))).status, 404);
-    await expectStillServing();
-  });
+  it(
+    "a Content-Length smaller than the body sent: the server reads only the declared bytes, so the rest never reaches the limit check as body",
+    SHAPE_TIMEOUT,
+    async () => {
+      const url = new URL(BASE_URL);
+      const id = freshId("bb-lying");
+      const body = JSON.stringify({ model: "m", tier: "SIMPLE", pad: "x".repeat(200 * 1024) });
+      const head = `PUT ${sessionPath(id)} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${API_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n`;
+      const answer = await new Promise((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname);
+        let data = "";
+        socket.on("data", (d) => (data += d));
+        socket.on("end", () => resolve(data));
+        socket.on("close", () => resolve(data));
+        socket.on("error", (err) => (data ? resolve(data) : reject(err)));
+        socket.write(head + body);
+      });
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
+      // The first 20 bytes are not a whole JSON document.
+      assert.equal(status, 400, answer.slice(0, 300));
+      assert.match(answer, /invalid_json/);
+      assert.equal((await call("GET", sessionPath(id))).status, 404);
+      await expectStillServing();
+    },
+  );
 });

@@ -23,7 +23,10 @@ async function allStats(limit) {
 
 describe("registry over HTTP", () => {
   it("admin routes: 401 without a token, 403 with the API token", async () => {
-    for (const [method, path] of [["GET", "/v1/stats"], ["DELETE", "/v1/sessions"]]) {
+    for (const [method, path] of [
+      ["GET", "/v1/stats"],
+      ["DELETE", "/v1/sessions"],
+    ]) {
       const none = await call(method, path, { token: null });
       assert.equal(none.status, 401);
       assert.equal(none.json.error.code, "unauthorized");
@@ -62,11 +65,18 @@ describe("registry over HTTP", () => {
     assert.equal(sessions.find((s) => s.id === id.slice(0, 8) + "...").model, "kimi-k2.5");
     await call("DELETE", sessionPath(id));
     ({ sessions } = await allStats(10000));
-    assert.equal(sessions.find((s) => s.id === id.slice(0, 8) + "..."), undefined);
+    assert.equal(
+      sessions.find((s) => s.id === id.slice(0, 8) + "..."),
+      undefined,
+    );
   });
 
   it("rejects bad paging parameters with 400", async () => {
-    for (const [q, code] of [["limit=0", "invalid_request"], ["limit=10001", "invalid_request"], ["cursor=forged", "invalid_cursor"]]) {
+    for (const [q, code] of [
+      ["limit=0", "invalid_request"],
+      ["limit=10001", "invalid_request"],
+      ["cursor=forged", "invalid_cursor"],
+    ]) {
       const res = await call("GET", `/v1/stats?${q}`, { token: ADMIN_TOKEN });
       assert.equal(res.status, 400, q);
       assert.equal(res.json.error.code, code, q);

@@ -21,7 +21,20 @@ describe("resolve over HTTP", () => {
     assert.equal(a.json.sessionId, expected);
     assert.equal(a.json.source, "derived");
     const b = await resolve({
-      body: { model: "auto", system: "sys", max_tokens: 10, messages: [{ role: "user", content: [{ type: "text", text: "p1" + text }, { type: "text", text: "p2" }] }] },
+      body: {
+        model: "auto",
+        system: "sys",
+        max_tokens: 10,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "p1" + text },
+              { type: "text", text: "p2" },
+            ],
+          },
+        ],
+      },
       routed: MEDIUM,
     });
     assert.equal(b.json.sessionId, createHash("sha256").update(`p1${text}\np2`).digest("hex"));
@@ -50,12 +63,15 @@ describe("resolve over HTTP", () => {
       ]);
     const seen = [];
     for (let i = 0; i < 4; i++) seen.push((await resolve({ sessionId: id, body: body("run_tests"), routed: SIMPLE })).json);
-    assert.deepEqual(seen.map((r) => [r.strikes, r.escalated, r.model]), [
-      [0, false, "gemini-2.5-flash"],
-      [1, false, "gemini-2.5-flash"],
-      [2, true, "kimi-k2.5"],
-      [3, true, "gemini-3.1-pro"],
-    ]);
+    assert.deepEqual(
+      seen.map((r) => [r.strikes, r.escalated, r.model]),
+      [
+        [0, false, "gemini-2.5-flash"],
+        [1, false, "gemini-2.5-flash"],
+        [2, true, "kimi-k2.5"],
+        [3, true, "gemini-3.1-pro"],
+      ],
+    );
     const other = freshId("bb-noloop");
     const strikes = [];
     for (const tool of ["a", "b", "c"]) strikes.push((await resolve({ sessionId: other, body: body(tool), routed: SIMPLE })).json.strikes);

@@ -96,7 +96,11 @@ describe("session service over HTTP", () => {
     assertError(await call("PUT", sessionPath(id), { body: { model: "m", tier: "HUGE" } }), 400, "invalid_request");
     assertError(await call("GET", sessionPath("x".repeat(257))), 400, "invalid_session_id");
     assertError(await call("GET", "/v1/sessions/a%01b"), 400, "invalid_session_id");
-    assertError(await call("PUT", sessionPath(id), { rawBody: JSON.stringify({ model: "m", tier: "SIMPLE", pad: "x".repeat(70_000) }) }), 413, "payload_too_large");
+    assertError(
+      await call("PUT", sessionPath(id), { rawBody: JSON.stringify({ model: "m", tier: "SIMPLE", pad: "x".repeat(70_000) }) }),
+      413,
+      "payload_too_large",
+    );
     assertError(await call("GET", "/v1/unknown"), 404, "not_found");
     assertError(await call("POST", sessionPath(id)), 405, "method_not_allowed");
     // None of the rejected requests created the session.

@@ -23,7 +23,18 @@ const CHAT = { model: "auto", messages: [{ role: "user", content: "hi" }] };
 /** A SESSION binding that records every call; `fail` makes resolve throw that error, `failCost` addSessionCost. */
 function fakeSession() {
   const calls = [];
-  const decision = { sessionId: "s1", source: "header", model: "gemini-2.5-flash", tier: "SIMPLE", pinned: false, userExplicit: false, strikes: 0, escalated: false, requestCount: 1, sessionCostMicros: 7 };
+  const decision = {
+    sessionId: "s1",
+    source: "header",
+    model: "gemini-2.5-flash",
+    tier: "SIMPLE",
+    pinned: false,
+    userExplicit: false,
+    strikes: 0,
+    escalated: false,
+    requestCount: 1,
+    sessionCostMicros: 7,
+  };
   const binding = {
     calls,
     fail: undefined,
@@ -117,7 +128,14 @@ describe("gateway keys", () => {
   });
 
   it("answers 401 in OpenAI's shape without a key, with a wrong key, or with a key ID instead of a key", async () => {
-    const attempts = [{}, { authorization: "Bearer wrong-0123456789abcdef0123456789abcdef" }, { authorization: "Bearer alice" }, { authorization: KEYS.alice }, { authorization: `Basic ${KEYS.alice}` }, { "x-api-key": KEYS.alice }];
+    const attempts = [
+      {},
+      { authorization: "Bearer wrong-0123456789abcdef0123456789abcdef" },
+      { authorization: "Bearer alice" },
+      { authorization: KEYS.alice },
+      { authorization: `Basic ${KEYS.alice}` },
+      { "x-api-key": KEYS.alice },
+    ];
     for (const headers of attempts) {
       const res = await worker.fetch(post(headers), env);
       assert.equal(res.status, 401, JSON.stringify(headers));
@@ -133,13 +151,30 @@ describe("gateway keys", () => {
     assert.equal(res.status, 200);
     await res.json();
     const sessionCalls = env.SESSION.calls.filter((c) => c.method !== "forNamespace");
-    assert.deepEqual(sessionCalls.map((c) => [c.method, c.namespace]), [["resolve", "bob"], ["addSessionCost", "bob"]]);
+    assert.deepEqual(
+      sessionCalls.map((c) => [c.method, c.namespace]),
+      [
+        ["resolve", "bob"],
+        ["addSessionCost", "bob"],
+      ],
+    );
   });
 });
 
 describe("what the session service receives", () => {
   it("only the session header, never Authorization, Cookie or anything else", async () => {
-    const res = await worker.fetch(post(asAlice({ cookie: "sid=secret", "x-session-id": "conv-1", "x-forwarded-for": "10.0.0.1", "x-tenant-id": "someone-else", "openai-organization": "org-1" })), env);
+    const res = await worker.fetch(
+      post(
+        asAlice({
+          cookie: "sid=secret",
+          "x-session-id": "conv-1",
+          "x-forwarded-for": "10.0.0.1",
+          "x-tenant-id": "someone-else",
+          "openai-organization": "org-1",
+        }),
+      ),
+      env,
+    );
     assert.equal(res.status, 200);
     await res.body?.cancel();
     const resolve = env.SESSION.calls.find((c) => c.method === "resolve");
@@ -314,7 +349,10 @@ describe("cost", () => {
     const res = await worker.fetch(post(asAlice(), { model: "constructor", messages: [{ role: "user", content: "hi" }] }), env);
     assert.equal(res.status, 200);
     await res.text();
-    assert.deepEqual(env.SESSION.calls.filter((c) => c.method === "addSessionCost"), []);
+    assert.deepEqual(
+      env.SESSION.calls.filter((c) => c.method === "addSessionCost"),
+      [],
+    );
     assert.equal(logged(), "");
   });
 });

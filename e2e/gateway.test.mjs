@@ -38,11 +38,16 @@ before(async () => {
   const config = readFileSync("wrangler.toml", "utf8").replace("[vars]\n", `[vars]\nSESSION_BUDGET_MICROS = "${BUDGET_MICROS}"\n`);
   writeFileSync(SESSION_CONFIG, config);
   server = await startDevServer([
-    "-c", "examples/gateway/wrangler.toml",
-    "-c", SESSION_CONFIG,
-    "--var", `UPSTREAM_BASE_URL:${upstream.url}`,
-    "--var", `MODEL_PRICES:${JSON.stringify(PRICES)}`,
-    "--var", `GATEWAY_KEYS:${JSON.stringify(KEYS)}`,
+    "-c",
+    "examples/gateway/wrangler.toml",
+    "-c",
+    SESSION_CONFIG,
+    "--var",
+    `UPSTREAM_BASE_URL:${upstream.url}`,
+    "--var",
+    `MODEL_PRICES:${JSON.stringify(PRICES)}`,
+    "--var",
+    `GATEWAY_KEYS:${JSON.stringify(KEYS)}`,
   ]);
   openai = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: KEYS.alice, maxRetries: 0 });
   bobClient = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: KEYS.bob, maxRetries: 0 });
@@ -80,8 +85,14 @@ describe("example gateway with the OpenAI SDK", () => {
     const turns = [[opening], [opening, assistant("…"), user("thanks")], [opening, assistant("…"), user("thanks"), assistant("…"), user("one more")]];
     const seen = [];
     for (const messages of turns) seen.push(await chat({ model: "auto", messages }));
-    assert.deepEqual(seen.map((s) => s.upstreamModel), ["kimi-k2.5", "kimi-k2.5", "kimi-k2.5"]);
-    assert.deepEqual(seen.map((s) => s.pinned), ["false", "true", "true"]);
+    assert.deepEqual(
+      seen.map((s) => s.upstreamModel),
+      ["kimi-k2.5", "kimi-k2.5", "kimi-k2.5"],
+    );
+    assert.deepEqual(
+      seen.map((s) => s.pinned),
+      ["false", "true", "true"],
+    );
     assert.equal(new Set(seen.map((s) => s.sessionId)).size, 1);
     assert.equal(seen[2].data.choices[0].message.content, "echo from kimi-k2.5");
   });
@@ -96,7 +107,11 @@ describe("example gateway with the OpenAI SDK", () => {
   });
 
   it("escalates after three identical looping requests", async () => {
-    const messages = [user(`run the tests ${tag()}`), { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "run_tests", arguments: "{}" } }] }, { role: "tool", tool_call_id: "c1", content: "1 failed" }];
+    const messages = [
+      user(`run the tests ${tag()}`),
+      { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "run_tests", arguments: "{}" } }] },
+      { role: "tool", tool_call_id: "c1", content: "1 failed" },
+    ];
     const models = [];
     for (let i = 0; i < 3; i++) models.push((await chat({ model: "auto", messages })).upstreamModel);
     assert.deepEqual(models, ["gemini-2.5-flash", "gemini-2.5-flash", "kimi-k2.5"]);
@@ -105,7 +120,10 @@ describe("example gateway with the OpenAI SDK", () => {
   it("pins an explicit model, also for later profile requests", async () => {
     const id = `explicit-${tag()}`;
     const pick = await chat({ model: "my-own-model", messages: [user("use mine")] }, { "x-session-id": id });
-    const later = await chat({ model: "auto", messages: [user("use mine"), assistant("ok"), user("Please refactor the architecture")] }, { "x-session-id": id });
+    const later = await chat(
+      { model: "auto", messages: [user("use mine"), assistant("ok"), user("Please refactor the architecture")] },
+      { "x-session-id": id },
+    );
     assert.equal(pick.upstreamModel, "my-own-model");
     assert.equal(later.upstreamModel, "my-own-model");
     assert.equal(later.pinned, "true");
@@ -115,16 +133,25 @@ describe("example gateway with the OpenAI SDK", () => {
     const id = `cost-${tag()}`;
     const before = upstream.calls.length;
     await chat({ model: "auto", messages: [user("first question")] }, { "x-session-id": id });
-    const stream = await openai.chat.completions.create({ model: "auto", stream: true, messages: [user("first question"), assistant("…"), user("second")] }, { headers: { "x-session-id": id } });
+    const stream = await openai.chat.completions.create(
+      { model: "auto", stream: true, messages: [user("first question"), assistant("…"), user("second")] },
+      { headers: { "x-session-id": id } },
+    );
     let text = "";
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
     assert.equal(text.trim(), "echo from gemini-2.5-flash");
     const calls = upstream.calls.slice(before);
-    assert.deepEqual(calls.map((c) => c.stream), [false, true]);
+    assert.deepEqual(
+      calls.map((c) => c.stream),
+      [false, true],
+    );
     const expected = calls.reduce((sum, c) => sum + micros(c.model, c.usage), 0);
     assert.ok(expected > 0);
     // x-session-cost-micros is the cost recorded before the request it answers.
-    const third = await chat({ model: "auto", messages: [user("first question"), assistant("…"), user("second"), assistant("…"), user("third")] }, { "x-session-id": id });
+    const third = await chat(
+      { model: "auto", messages: [user("first question"), assistant("…"), user("second"), assistant("…"), user("third")] },
+      { "x-session-id": id },
+    );
     assert.equal(third.costMicros, String(expected));
   });
 
@@ -135,8 +162,13 @@ describe("example gateway with the OpenAI SDK", () => {
     assert.equal(first.sessionId, id);
     const calls = upstream.calls.length;
     await assert.rejects(
-      () => openai.chat.completions.create({ model: "pricey-model", messages: [user("expensive"), assistant("…"), user("again")] }, { headers: { "x-session-id": id } }),
-      (err) => err instanceof RateLimitError && err.status === 429 && err.code === "session_budget_exceeded" && err.error?.message === "session budget exceeded",
+      () =>
+        openai.chat.completions.create(
+          { model: "pricey-model", messages: [user("expensive"), assistant("…"), user("again")] },
+          { headers: { "x-session-id": id } },
+        ),
+      (err) =>
+        err instanceof RateLimitError && err.status === 429 && err.code === "session_budget_exceeded" && err.error?.message === "session budget exceeded",
     );
     assert.equal(upstream.calls.length, calls, "a refused request never reaches the upstream");
   });

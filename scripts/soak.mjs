@@ -29,7 +29,15 @@ const instance = autocannon({
         const i = n++;
         // Mostly existing sessions, one request in twenty opens a new one.
         const sessionId = i % 20 === 0 ? `soak-new-${i}` : `soak-${i % 1000}`;
-        return { ...req, body: JSON.stringify({ sessionId, body: { model: "auto", messages: [{ role: "user", content: `turn ${i}` }] }, routed: { model: "kimi-k2.5", tier: "MEDIUM" }, costMicros: 10 }) };
+        return {
+          ...req,
+          body: JSON.stringify({
+            sessionId,
+            body: { model: "auto", messages: [{ role: "user", content: `turn ${i}` }] },
+            routed: { model: "kimi-k2.5", tier: "MEDIUM" },
+            costMicros: 10,
+          }),
+        };
       },
     },
   ],

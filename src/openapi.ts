@@ -96,7 +96,9 @@ function operation(name: CommandName): Json {
 function build(): Json {
   const paths: Record<string, Json> = {
     "/health": { get: { operationId: "health", summary: "Liveness", security: [], responses: { 200: { description: "up" } } } },
-    "/openapi.json": { get: { operationId: "openApi", summary: "This document", security: [], responses: { 200: { description: "the OpenAPI 3.1 document" } } } },
+    "/openapi.json": {
+      get: { operationId: "openApi", summary: "This document", security: [], responses: { 200: { description: "the OpenAPI 3.1 document" } } },
+    },
   };
   for (const name of Object.keys(commands) as CommandName[]) {
     const http = commandOf(name).http;

@@ -9,14 +9,7 @@ import { invalidRequest, SessionError } from "./session/errors";
 import { MAX_MESSAGES } from "./requests/messages";
 import { MAX_USER_ID_LENGTH } from "./requests/user-scope";
 import { TIERS } from "./session/types";
-import {
-  hasControlChars,
-  MAX_HASH_LENGTH,
-  MAX_MODEL_LENGTH,
-  MAX_SESSION_ID_LENGTH,
-  MAX_TOOL_NAMES,
-  sessionIdProblem,
-} from "./session/validate";
+import { hasControlChars, MAX_HASH_LENGTH, MAX_MODEL_LENGTH, MAX_SESSION_ID_LENGTH, MAX_TOOL_NAMES, sessionIdProblem } from "./session/validate";
 
 /**
  * Longest message `deriveSessionId` and `hashRequestContent` take, where no
@@ -33,8 +26,7 @@ export const sessionId = z
   .max(MAX_SESSION_ID_LENGTH, { error: `session ID must be at most ${MAX_SESSION_ID_LENGTH} characters` })
   .check(z.refine((id) => sessionIdProblem(id) === undefined, { error: (issue) => sessionIdProblem(issue.input as string) }))
   .meta({
-    description:
-      'A conversation\'s session ID: 1–256 UTF-16 code units, not "." or "..", with no control, lone-surrogate or format (Cf) characters.',
+    description: 'A conversation\'s session ID: 1–256 UTF-16 code units, not "." or "..", with no control, lone-surrogate or format (Cf) characters.',
   });
 
 export const model = z
@@ -56,9 +48,7 @@ export const hash = z
   .min(1, { error: "must not be empty" })
   .max(MAX_HASH_LENGTH, { error: `must be at most ${MAX_HASH_LENGTH} characters` });
 
-export const message = z
-  .string({ error: "must be a string" })
-  .max(MAX_MESSAGE_LENGTH, { error: `must be at most ${MAX_MESSAGE_LENGTH} characters` });
+export const message = z.string({ error: "must be a string" }).max(MAX_MESSAGE_LENGTH, { error: `must be at most ${MAX_MESSAGE_LENGTH} characters` });
 
 export const toolNames = z
   .array(z.string({ error: "must be a string" }), { error: "must be an array of strings" })

@@ -11,7 +11,11 @@ import { ADMIN_TOKEN, API_TOKEN } from "./support/http";
 
 const viaWorker: typeof fetch = (input, init) => router.fetch(new Request(input as RequestInfo, init), env, {} as ExecutionContext);
 const client = createSessionClient({ baseUrl: "http://sessions.test", token: API_TOKEN, adminToken: ADMIN_TOKEN, fetch: viaWorker });
-const failure = (p: Promise<unknown>) => p.then((v) => ({ resolved: v }), (e: { status: number; code: string }) => `${e.status} ${e.code}`);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    (v) => ({ resolved: v }),
+    (e: { status: number; code: string }) => `${e.status} ${e.code}`,
+  );
 
 describe('client calls with the IDs "." and ".."', () => {
   it('getSessionCost(".") does not answer the session named "cost"', async () => {

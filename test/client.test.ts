@@ -23,7 +23,11 @@ describe("createSessionClient", () => {
     expect((await client.escalateSession(id))!.tier).toBe("MEDIUM");
     expect(await client.addSessionCost(id, 7)).toEqual({ sessionCostMicros: 7, costUSD: 0.000007 });
     expect(await client.getSessionCost(id)).toEqual({ sessionCostMicros: 7, costUSD: 0.000007 });
-    const decision = await client.resolve({ sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "x" }] }, routed: { model: "m", tier: "SIMPLE" } });
+    const decision = await client.resolve({
+      sessionId: id,
+      body: { model: "auto", messages: [{ role: "user", content: "x" }] },
+      routed: { model: "m", tier: "SIMPLE" },
+    });
     expect(decision).toMatchObject({ sessionId: id, pinned: true, model: "kimi-k2.5" });
     expect(await client.getStats({ limit: 1 })).toMatchObject({ count: 1, sessions: [{ id: `${id.slice(0, 8)}...`, model: "kimi-k2.5" }] });
     await client.clearSession(id);

@@ -27,7 +27,9 @@ describe("registry faults during create", () => {
     it(`registry ${mode}s: 503 registry_unavailable, nothing stored, the next call works`, async () => {
       const id = freshId(`reg-${mode}`);
       registryFault.mode = mode;
-      const res = await call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "x" }] }, routed: { model: "m", tier: "SIMPLE" } } });
+      const res = await call("POST", "/v1/resolve", {
+        body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "x" }] }, routed: { model: "m", tier: "SIMPLE" } },
+      });
       expect(res.status).toBe(503);
       expect(res.json.error.code).toBe("registry_unavailable");
       expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });

@@ -38,20 +38,42 @@ function validId(id: string): boolean {
 function encodeSegment(raw: string, mode: number): string {
   if (mode === 0) return encodeURIComponent(raw);
   if (mode === 1) return raw.replace(/[\s#?/]/g, "_");
-  return raw.split("").map((c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0").slice(-2)).join("");
+  return raw
+    .split("")
+    .map((c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0").slice(-2))
+    .join("");
 }
 
 const path = fc.oneof(
-  { weight: 3, arbitrary: fc
-    .tuple(
-      fc.constantFrom("/v1/sessions/", "/v1/sessions/", "/v1/sessions/"),
-      oddId,
-      fc.constantFrom("", "/touch", "/hashes", "/escalate", "/cost", "/unknown", "/", "/touch/x"),
-      fc.integer({ min: 0, max: 2 }),
-    )
-    .map(([prefix, id, suffix, mode]) => ({ path: prefix + encodeSegment(id, mode) + suffix, id })) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom("/v1/sessions/", "/v1/sessions/", "/v1/sessions/"),
+        oddId,
+        fc.constantFrom("", "/touch", "/hashes", "/escalate", "/cost", "/unknown", "/", "/touch/x"),
+        fc.integer({ min: 0, max: 2 }),
+      )
+      .map(([prefix, id, suffix, mode]) => ({ path: prefix + encodeSegment(id, mode) + suffix, id })),
+  },
   fc
-    .constantFrom("/health", "/v1/resolve", "/v1/hash", "/v1/session-id", "/v1/stats", "/v1/sessions", "/", "/v1", "/v1/", "/v2/resolve", "//v1//hash", "/v1/stats?limit=0", "/v1/stats?limit=99999999999", "/v1/stats?cursor=%ZZ", "/v1/stats?limit=5&limit=6")
+    .constantFrom(
+      "/health",
+      "/v1/resolve",
+      "/v1/hash",
+      "/v1/session-id",
+      "/v1/stats",
+      "/v1/sessions",
+      "/",
+      "/v1",
+      "/v1/",
+      "/v2/resolve",
+      "//v1//hash",
+      "/v1/stats?limit=0",
+      "/v1/stats?limit=99999999999",
+      "/v1/stats?cursor=%ZZ",
+      "/v1/stats?limit=5&limit=6",
+    )
     .map((p) => ({ path: p, id: undefined as string | undefined })),
 );
 
@@ -59,13 +81,23 @@ const hugeNumber = fc.constantFrom(1e308, -1e308, 2 ** 53, 2 ** 53 + 2, -0, 0.1,
 const anyValue: fc.Arbitrary<unknown> = fc.oneof(fc.jsonValue({ maxDepth: 3 }), hugeNumber, fc.string({ maxLength: 20 }), fc.constant(null));
 const messages = fc.array(
   fc.oneof(
-    fc.record({ role: fc.constantFrom("user", "assistant", "system", "tool", 5), content: fc.oneof(fc.string({ maxLength: 30 }), fc.array(fc.record({ type: fc.constantFrom("text", "image", "tool_use"), text: anyValue, name: anyValue }), { maxLength: 3 }), anyValue) }),
+    fc.record({
+      role: fc.constantFrom("user", "assistant", "system", "tool", 5),
+      content: fc.oneof(
+        fc.string({ maxLength: 30 }),
+        fc.array(fc.record({ type: fc.constantFrom("text", "image", "tool_use"), text: anyValue, name: anyValue }), { maxLength: 3 }),
+        anyValue,
+      ),
+    }),
     anyValue,
   ),
   { maxLength: 4 },
 );
 const shapedBody = fc.oneof(
-  fc.record({ model: anyValue, tier: fc.oneof(fc.constantFrom("", "SIMPLE", "MEDIUM", "COMPLEX", "REASONING", "simple"), anyValue), userExplicit: anyValue }, { requiredKeys: [] }),
+  fc.record(
+    { model: anyValue, tier: fc.oneof(fc.constantFrom("", "SIMPLE", "MEDIUM", "COMPLEX", "REASONING", "simple"), anyValue), userExplicit: anyValue },
+    { requiredKeys: [] },
+  ),
   fc.record({ hash: anyValue }, { requiredKeys: [] }),
   fc.record({ micros: fc.oneof(fc.integer(), hugeNumber, anyValue) }, { requiredKeys: [] }),
   fc.record({ content: anyValue, toolNames: fc.oneof(fc.array(anyValue, { maxLength: 3 }), anyValue) }, { requiredKeys: [] }),
@@ -74,7 +106,10 @@ const shapedBody = fc.oneof(
     {
       sessionId: fc.oneof(fc.constantFrom(...pool), anyValue),
       headers: fc.oneof(fc.dictionary(fc.constantFrom("x-session-id", "X-Session-Id", "other"), fc.oneof(fc.constantFrom(...pool), anyValue)), anyValue),
-      body: fc.oneof(fc.record({ model: fc.oneof(fc.constantFrom("auto", "eco", "premium", "my-model"), anyValue), messages, system: anyValue }, { requiredKeys: [] }), anyValue),
+      body: fc.oneof(
+        fc.record({ model: fc.oneof(fc.constantFrom("auto", "eco", "premium", "my-model"), anyValue), messages, system: anyValue }, { requiredKeys: [] }),
+        anyValue,
+      ),
       routed: fc.oneof(fc.record({ model: anyValue, tier: fc.oneof(fc.constantFrom("SIMPLE", "COMPLEX", ""), anyValue) }, { requiredKeys: [] }), anyValue),
       costMicros: fc.oneof(fc.integer({ min: -5, max: 5000 }), hugeNumber, anyValue),
     },
@@ -91,7 +126,16 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 40 }) },
   { weight: 1, arbitrary: fc.constantFrom("{", "null", "[]", '"str"', "1e999", '{"model":"m","tier":"SIMPLE"', "\ufeff{}", '{"__proto__":{"x":1}}') },
 );
-const auth = fc.constantFrom<string | undefined>(undefined, ...Array<string>(8).fill(`Bearer ${API_TOKEN}`), `Bearer ${ADMIN_TOKEN}`, "Bearer wrong", "Bearer", `bearer ${API_TOKEN}`, `Basic ${API_TOKEN}`, `Bearer  ${API_TOKEN} x`);
+const auth = fc.constantFrom<string | undefined>(
+  undefined,
+  ...Array<string>(8).fill(`Bearer ${API_TOKEN}`),
+  `Bearer ${ADMIN_TOKEN}`,
+  "Bearer wrong",
+  "Bearer",
+  `bearer ${API_TOKEN}`,
+  `Basic ${API_TOKEN}`,
+  `Bearer  ${API_TOKEN} x`,
+);
 const method = fc.constantFrom("GET", "GET", "POST", "POST", "PUT", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PROPFIND");
 const contentType = fc.constantFrom<string | undefined>(undefined, "application/json", "text/plain", "application/json; charset=latin1", "multipart/form-data");
 
@@ -193,8 +237,35 @@ async function goHashRequestContent(content: string, toolNames: string[]): Promi
 /** Characters around the trim and collapse rules: every Go space, look-alikes that are not, multi-byte and lone surrogates. */
 const hashChar = fc.oneof(
   fc.constantFrom(
-    " ", "\t", "\n", "\r\n", "\f", "\v", "\u0085", "\u00a0", "\u1680", "\u2000", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000",
-    "\ufeff", "\u200b", "\u180e", "a", "s", "é", "€", "漢", "\u{1F600}", "\uffff", "\ud800", "\udfff", " \v ",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\f",
+    "\v",
+    "\u0085",
+    "\u00a0",
+    "\u1680",
+    "\u2000",
+    "\u200a",
+    "\u2028",
+    "\u2029",
+    "\u202f",
+    "\u205f",
+    "\u3000",
+    "\ufeff",
+    "\u200b",
+    "\u180e",
+    "a",
+    "s",
+    "é",
+    "€",
+    "漢",
+    "\u{1F600}",
+    "\uffff",
+    "\ud800",
+    "\udfff",
+    " \v ",
   ),
   fc.string({ unit: "binary", minLength: 1, maxLength: 3 }),
 );
@@ -213,7 +284,9 @@ const longContent = fc.array(fc.tuple(hashChar, repeat), { maxLength: 6 }).map((
  */
 const RUN_BUDGET_BYTES = 3_500_000;
 const escapedBytes = (ch: string) => encoder.encode(JSON.stringify(ch)).length - 2;
-const shortContent = fc.array(fc.tuple(hashChar, fc.integer({ min: 1, max: 700 })), { maxLength: 4 }).map((pieces) => pieces.map(([ch, n]) => ch.repeat(n)).join(""));
+const shortContent = fc
+  .array(fc.tuple(hashChar, fc.integer({ min: 1, max: 700 })), { maxLength: 4 })
+  .map((pieces) => pieces.map(([ch, n]) => ch.repeat(n)).join(""));
 const innerRun = fc
   .tuple(
     shortContent,
@@ -225,7 +298,10 @@ const innerRun = fc
     shortContent,
   )
   .map(([before, [ws, n], wide, m, after]) => before + "a" + ws.repeat(n) + "b" + wide.repeat(m) + after);
-const toolNames = fc.array(fc.oneof(fc.string({ unit: "binary", maxLength: 4 }), fc.constantFrom("read_file", "é", "\uffff", "\ufffe", "\u{1F600}", "\ud800", "")), { maxLength: 4 });
+const toolNames = fc.array(
+  fc.oneof(fc.string({ unit: "binary", maxLength: 4 }), fc.constantFrom("read_file", "é", "\uffff", "\ufffe", "\u{1F600}", "\ud800", "")),
+  { maxLength: 4 },
+);
 /** The long-input properties are slower per run, so they run a fraction of FUZZ_RUNS. */
 const hashRuns = Math.max(50, Math.round(runs / 25));
 const resolveRuns = Math.max(10, Math.round(runs / 250));

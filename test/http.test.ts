@@ -177,7 +177,11 @@ describe("configuration errors", () => {
     const bad = { ...env, TIER_MODELS: "{oops" };
     expect(() => facadeFor(bad)).toThrow(/TIER_MODELS/);
     const { router } = await import("../src/http/router");
-    for (const [method, path, token] of [["GET", "/v1/sessions/x", "test-token"], ["POST", "/v1/hash", "test-token"], ["GET", "/v1/stats", ADMIN_TOKEN]] as const) {
+    for (const [method, path, token] of [
+      ["GET", "/v1/sessions/x", "test-token"],
+      ["POST", "/v1/hash", "test-token"],
+      ["GET", "/v1/stats", ADMIN_TOKEN],
+    ] as const) {
       const res = await router.fetch(new Request(`http://x${path}`, { method, headers: { authorization: `Bearer ${token}` } }), bad, {} as ExecutionContext);
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ error: { code: "config_invalid", message: expect.stringContaining("TIER_MODELS"), var: "TIER_MODELS" } });
@@ -199,7 +203,11 @@ describe("configuration errors", () => {
     const disabled = { ...env, SESSION_ENABLED: "false" };
     const id = freshId("disabled");
     const put = await router.fetch(
-      new Request(`http://x${sessionPath(id)}`, { method: "PUT", headers: { authorization: "Bearer test-token" }, body: JSON.stringify({ model: "m", tier: "SIMPLE" }) }),
+      new Request(`http://x${sessionPath(id)}`, {
+        method: "PUT",
+        headers: { authorization: "Bearer test-token" },
+        body: JSON.stringify({ model: "m", tier: "SIMPLE" }),
+      }),
       disabled,
       {} as ExecutionContext,
     );
@@ -310,7 +318,11 @@ describe("authentication before configuration", () => {
   it("an unauthenticated call gets 401 and never sees a var's value, even when a var is invalid", async () => {
     const { router } = await import("../src/http/router");
     const bad = { ...env, TIER_MODELS: "{secret-looking-value" };
-    for (const [method, path, token] of [["GET", "/v1/sessions/x", undefined], ["GET", "/v1/stats", "wrong"], ["POST", "/v1/resolve", undefined]] as const) {
+    for (const [method, path, token] of [
+      ["GET", "/v1/sessions/x", undefined],
+      ["GET", "/v1/stats", "wrong"],
+      ["POST", "/v1/resolve", undefined],
+    ] as const) {
       const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
       const res = await router.fetch(new Request(`http://x${path}`, { method, headers }), bad, {} as ExecutionContext);
       const text = await res.text();
@@ -324,9 +336,15 @@ describe("authentication before configuration", () => {
     const { router } = await import("../src/http/router");
     const same = { ...env, SESSION_ADMIN_TOKEN: env.SESSION_API_TOKEN };
     for (const path of ["/v1/stats", "/v1/sessions/x"]) {
-      const res = await router.fetch(new Request(`http://x${path}`, { headers: { authorization: `Bearer ${env.SESSION_API_TOKEN}` } }), same, {} as ExecutionContext);
+      const res = await router.fetch(
+        new Request(`http://x${path}`, { headers: { authorization: `Bearer ${env.SESSION_API_TOKEN}` } }),
+        same,
+        {} as ExecutionContext,
+      );
       expect(res.status).toBe(500);
-      expect(await res.json()).toEqual({ error: { code: "config_invalid", message: expect.stringContaining("SESSION_ADMIN_TOKEN"), var: "SESSION_ADMIN_TOKEN" } });
+      expect(await res.json()).toEqual({
+        error: { code: "config_invalid", message: expect.stringContaining("SESSION_ADMIN_TOKEN"), var: "SESSION_ADMIN_TOKEN" },
+      });
     }
     expect(() => facadeFor(same)).toThrow(/SESSION_ADMIN_TOKEN/);
   });

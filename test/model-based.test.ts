@@ -39,7 +39,16 @@ const seed = env.MODEL_SEED === "" ? undefined : Number(env.MODEL_SEED);
 const SESSIONS_PER_RUN = 3;
 const TIERS: RoutedTier[] = ["SIMPLE", "MEDIUM", "COMPLEX", "REASONING"];
 
-type ResolveOp = { kind: "resolve"; s: number; model: string; routedModel: string; routedTier: RoutedTier; text: string; tool: string | null; cost: number | undefined };
+type ResolveOp = {
+  kind: "resolve";
+  s: number;
+  model: string;
+  routedModel: string;
+  routedTier: RoutedTier;
+  text: string;
+  tool: string | null;
+  cost: number | undefined;
+};
 type Op =
   | { kind: "set"; s: number; model: string; tier: Tier; explicit: boolean }
   | { kind: "touch" | "get" | "escalate" | "cost" | "clear" | "evict" | "alarm"; s: number }
@@ -58,24 +67,39 @@ const texts = ["hi", "loop", "fix it"];
  */
 const rarely = <T>(common: fc.Arbitrary<T>, rare: fc.Arbitrary<T>) => fc.oneof({ arbitrary: common, weight: 4 }, { arbitrary: rare, weight: 1 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant("set" as const), s: session, model, tier: fc.constantFrom<Tier>("", ...TIERS), explicit: rarely(fc.constant(false), fc.constant(true)) }),
-  fc.record({ kind: fc.constantFrom("touch" as const, "get" as const, "escalate" as const, "cost" as const, "clear" as const, "evict" as const, "alarm" as const), s: session }),
+  fc.record({
+    kind: fc.constant("set" as const),
+    s: session,
+    model,
+    tier: fc.constantFrom<Tier>("", ...TIERS),
+    explicit: rarely(fc.constant(false), fc.constant(true)),
+  }),
+  fc.record({
+    kind: fc.constantFrom("touch" as const, "get" as const, "escalate" as const, "cost" as const, "clear" as const, "evict" as const, "alarm" as const),
+    s: session,
+  }),
   // Raw hashes, and the hash a resolve of "loop" without tools records, so the two paths share a window.
   fc.record({ kind: fc.constant("hash" as const), s: session, hash: fc.constantFrom<string | { text: string }>("a", "b", { text: "loop" }) }),
-  fc.record({ kind: fc.constant("addCost" as const), s: session, micros: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.constant(-1), fc.constant(Number.MAX_SAFE_INTEGER)) }),
-  // Resolve, the gateway's one call, is drawn three times as often as any other operation.
-  ...Array.from({ length: 3 }, () => fc.record({
-    kind: fc.constant("resolve" as const),
+  fc.record({
+    kind: fc.constant("addCost" as const),
     s: session,
-    model: rarely(fc.constantFrom("auto", "eco"), fc.constantFrom("my-model", "kimi-k2.5")),
-    // The routed model may equal the pinned one: an upgrade must move the tier all the same.
-    routedModel: fc.constantFrom("gemini-2.5-flash", "kimi-k2.5", "routed-model"),
-    routedTier: fc.constantFrom(...TIERS),
-    text: fc.constantFrom(...texts),
-    tool: fc.constantFrom(null, "read_file", "run_tests"),
-    // Small costs, and one that crosses SESSION_BUDGET_MICROS within a few requests.
-    cost: fc.option(fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constant(Math.ceil((budgetMicros ?? 0) / 2))), { nil: undefined }),
-  })),
+    micros: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.constant(-1), fc.constant(Number.MAX_SAFE_INTEGER)),
+  }),
+  // Resolve, the gateway's one call, is drawn three times as often as any other operation.
+  ...Array.from({ length: 3 }, () =>
+    fc.record({
+      kind: fc.constant("resolve" as const),
+      s: session,
+      model: rarely(fc.constantFrom("auto", "eco"), fc.constantFrom("my-model", "kimi-k2.5")),
+      // The routed model may equal the pinned one: an upgrade must move the tier all the same.
+      routedModel: fc.constantFrom("gemini-2.5-flash", "kimi-k2.5", "routed-model"),
+      routedTier: fc.constantFrom(...TIERS),
+      text: fc.constantFrom(...texts),
+      tool: fc.constantFrom(null, "read_file", "run_tests"),
+      // Small costs, and one that crosses SESSION_BUDGET_MICROS within a few requests.
+      cost: fc.option(fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constant(Math.ceil((budgetMicros ?? 0) / 2))), { nil: undefined }),
+    }),
+  ),
   fc.record({ kind: fc.constant("advance" as const), ms: fc.constantFrom(1, 1000, timeoutMs - 1, timeoutMs, timeoutMs + 1) }),
 );
 
@@ -102,20 +126,32 @@ function historyIds(): string[] {
 async function step(port: Target, op: Exclude<Op, { kind: "advance" }>, id: string, objects: boolean): Promise<Outcome | undefined> {
   const stub = () => env.SESSIONS.get(env.SESSIONS.idFromName(id));
   switch (op.kind) {
-    case "set": return outcome(() => port.setSession(id, op.model, op.tier, op.explicit));
-    case "touch": return outcome(() => port.touchSession(id));
-    case "get": return outcome(() => port.getSession(id));
-    case "escalate": return outcome(() => port.escalateSession(id));
-    case "cost": return outcome(() => port.getSessionCostUSD(id));
-    case "clear": return outcome(() => port.clearSession(id));
+    case "set":
+      return outcome(() => port.setSession(id, op.model, op.tier, op.explicit));
+    case "touch":
+      return outcome(() => port.touchSession(id));
+    case "get":
+      return outcome(() => port.getSession(id));
+    case "escalate":
+      return outcome(() => port.escalateSession(id));
+    case "cost":
+      return outcome(() => port.getSessionCostUSD(id));
+    case "clear":
+      return outcome(() => port.clearSession(id));
     case "hash": {
       const hash = typeof op.hash === "string" ? op.hash : await modelHash(op.hash.text);
       return outcome(() => port.recordRequestHash(id, hash));
     }
-    case "addCost": return outcome(() => port.addSessionCost(id, op.micros));
-    case "resolve": return outcome(() => (port.resolve as (input: ResolveCall) => Promise<unknown>)(resolveCall(id, op)));
-    case "evict": if (objects) await evictDurableObject(stub()).catch(() => undefined); return undefined;
-    case "alarm": if (objects) await runDurableObjectAlarm(stub()); return undefined;
+    case "addCost":
+      return outcome(() => port.addSessionCost(id, op.micros));
+    case "resolve":
+      return outcome(() => (port.resolve as (input: ResolveCall) => Promise<unknown>)(resolveCall(id, op)));
+    case "evict":
+      if (objects) await evictDurableObject(stub()).catch(() => undefined);
+      return undefined;
+    case "alarm":
+      if (objects) await runDurableObjectAlarm(stub());
+      return undefined;
   }
 }
 
@@ -162,20 +198,29 @@ const histories = (maxLength: number) => fc.array(opArb, { minLength: 1, maxLeng
 
 describe("model-based: the facade over the Durable Objects agrees with the model on random histories", () => {
   it(`${runs} random histories`, async () => {
-    await fc.assert(fc.asyncProperty(histories(25), (ops) => check(objectsFacade, true, ops)), { numRuns: runs, seed, verbose: 1 });
+    await fc.assert(
+      fc.asyncProperty(histories(25), (ops) => check(objectsFacade, true, ops)),
+      { numRuns: runs, seed, verbose: 1 },
+    );
   });
 
   it("with the object evicted between every pair of operations", async () => {
-    await fc.assert(fc.asyncProperty(histories(15), (ops) => check(objectsFacade, true, ops, true)), {
-      numRuns: Math.max(20, Math.round(runs / 6)),
-      seed,
-      verbose: 1,
-    });
+    await fc.assert(
+      fc.asyncProperty(histories(15), (ops) => check(objectsFacade, true, ops, true)),
+      {
+        numRuns: Math.max(20, Math.round(runs / 6)),
+        seed,
+        verbose: 1,
+      },
+    );
   });
 });
 
 describe("model-based: the facade over the in-memory map (MemoryStore) agrees with the model on random histories", () => {
   it(`${runs} random histories`, async () => {
-    await fc.assert(fc.asyncProperty(histories(25), (ops) => check(memoryFacade, false, ops)), { numRuns: runs, seed, verbose: 1 });
+    await fc.assert(
+      fc.asyncProperty(histories(25), (ops) => check(memoryFacade, false, ops)),
+      { numRuns: runs, seed, verbose: 1 },
+    );
   });
 });

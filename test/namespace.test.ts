@@ -43,7 +43,11 @@ describe("tenant namespaces over HTTP", () => {
     const none = createSessionClient({ baseUrl: "http://sessions.test", token: API_TOKEN, adminToken: ADMIN_TOKEN, fetch: viaScopedWorker });
     expect(await none.getSession("x").catch((e) => [e.status, e.code, e.details.field])).toEqual([400, "invalid_request", "x-tenant-id"]);
     expect(await none.resolve({ sessionId: "x", body: body("x"), routed: { model: "m", tier: "SIMPLE" } }).catch((e) => e.status)).toBe(400);
-    expect(await tenant("bad:tenant").getSession("x").catch((e) => [e.status, e.code])).toEqual([400, "invalid_request"]);
+    expect(
+      await tenant("bad:tenant")
+        .getSession("x")
+        .catch((e) => [e.status, e.code]),
+    ).toEqual([400, "invalid_request"]);
     expect(await none.deriveSessionId("hello")).toMatch(/^2cf24dba/);
     await none.clearAll();
     await tenant("acme").setSession(freshId("counted"), "m", "SIMPLE");

@@ -37,19 +37,19 @@ const scenarios: Record<string, Step[]> = {
   "strikes and escalation": [
     (p, [a]) => p.recordRequestHash(a!, "h"),
     (p, [a]) => p.setSession(a!, "gemini-2.5-flash", "SIMPLE"),
-    ...["a", "a", "a", "b", "b"].map((h): Step => (p, [a]) => p.recordRequestHash(a!, h)),
+    ...["a", "a", "a", "b", "b"].map(
+      (h): Step =>
+        (p, [a]) =>
+          p.recordRequestHash(a!, h),
+    ),
     (p, [a]) => p.escalateSession(a!),
     (p, [a]) => p.escalateSession(a!),
     (p, [a]) => p.escalateSession(a!),
     (p, [a]) => p.escalateSession(a!),
     (p, [b]) => p.escalateSession(b! + "-missing"),
   ],
-  "explicit pins resist escalation": [
-    (p, [a]) => p.setSession(a!, "my-model", "", true),
-    (p, [a]) => p.escalateSession(a!),
-    (p, [a]) => p.getSession(a!),
-  ],
-  "cost": [
+  "explicit pins resist escalation": [(p, [a]) => p.setSession(a!, "my-model", "", true), (p, [a]) => p.escalateSession(a!), (p, [a]) => p.getSession(a!)],
+  cost: [
     (p, [a]) => p.addSessionCost(a!, 5),
     (p, [a]) => p.getSessionCostUSD(a!),
     (p, [a]) => p.setSession(a!, "m", "MEDIUM"),
@@ -72,12 +72,7 @@ const scenarios: Record<string, Step[]> = {
     (p, [a]) => p.setSession(a!, "n", "COMPLEX"),
     (p, [a]) => p.getSession(a!),
   ],
-  "clear twice": [
-    (p, [a]) => p.setSession(a!, "m", "SIMPLE"),
-    (p, [a]) => p.clearSession(a!),
-    (p, [a]) => p.clearSession(a!),
-    (p, [a]) => p.getSession(a!),
-  ],
+  "clear twice": [(p, [a]) => p.setSession(a!, "m", "SIMPLE"), (p, [a]) => p.clearSession(a!), (p, [a]) => p.clearSession(a!), (p, [a]) => p.getSession(a!)],
   "bad input": [
     (p) => p.getSession(""),
     (p) => p.getSession("x".repeat(257)),
@@ -92,7 +87,12 @@ const scenarios: Record<string, Step[]> = {
     (p, [a]) => p.setSession(a!, "m", "SIMPLE"),
   ],
   "byModel lists the top 100 models and sums the rest under (other)": [
-    ...Array.from({ length: MANY_MODELS }, (_, i): Step => (p, [a]) => p.setSession(`${a}-${i}`, `model-${String(i % 101).padStart(3, "0")}`, "SIMPLE")),
+    ...Array.from(
+      { length: MANY_MODELS },
+      (_, i): Step =>
+        (p, [a]) =>
+          p.setSession(`${a}-${i}`, `model-${String(i % 101).padStart(3, "0")}`, "SIMPLE"),
+    ),
     (p, [a]) => p.setSession(a!, "(other)", "MEDIUM"),
     { advance: 2500 },
     (p, [a]) => p.setSession(`${a}-0`, "__proto__", "REASONING"),
@@ -121,7 +121,10 @@ async function play(port: Target, steps: Step[], ids: string[]): Promise<Outcome
   return log;
 }
 
-for (const [name, system] of [["the facade over the in-memory map (MemoryStore)", memoryFacade], ["the facade over the Durable Objects", objectsFacade]] as const) {
+for (const [name, system] of [
+  ["the facade over the in-memory map (MemoryStore)", memoryFacade],
+  ["the facade over the Durable Objects", objectsFacade],
+] as const) {
   describe(`${name} agrees with the model`, () => {
     for (const [scenario, steps] of Object.entries(scenarios)) {
       it(scenario, async () => {

@@ -53,7 +53,9 @@ async function expectRejected(res: { status: number; json: any }, status: number
 
 async function expectStillServing() {
   const id = freshId("after");
-  const next = await call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "ok" }] }, routed: MEDIUM } });
+  const next = await call("POST", "/v1/resolve", {
+    body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content: "ok" }] }, routed: MEDIUM },
+  });
   expect(next.status).toBe(200);
   expect(next.json).toMatchObject({ sessionId: id, requestCount: 1 });
 }
@@ -136,7 +138,12 @@ describe("nesting", () => {
     const nest = (n: number) => "[".repeat(n) + "]".repeat(n);
     // The input object and the body are two levels; the filler adds the rest.
     expect((await resolveRaw(input(freshId("deep"), `{"model":"auto","messages":[],"x":${nest(MAX_DEPTH - 2)}}`))).status).toBe(200);
-    await expectRejected(await resolveRaw(input(freshId("deeper"), `{"model":"auto","messages":[],"x":${nest(MAX_DEPTH - 1)}}`)), 413, "payload_too_large", `${MAX_DEPTH}`);
+    await expectRejected(
+      await resolveRaw(input(freshId("deeper"), `{"model":"auto","messages":[],"x":${nest(MAX_DEPTH - 1)}}`)),
+      413,
+      "payload_too_large",
+      `${MAX_DEPTH}`,
+    );
     const deepest = atSize(freshId("deepest"), MAX_BYTES, (room) => padded(nest(Math.floor(room / 2)), room));
     await expectRejected(await resolveRaw(deepest), 413, "payload_too_large");
     await expectRejected(await resolveRaw("[".repeat(MAX_BYTES)), 413, "payload_too_large");
@@ -170,17 +177,38 @@ describe("tool names", () => {
     model: "auto",
     messages: [
       { role: "user", content: "go" },
-      { role: "assistant", content: null, tool_calls: Array.from({ length: n }, (_, i) => ({ id: `c${i}`, type: "function", function: { name, arguments: "{}" } })) },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: Array.from({ length: n }, (_, i) => ({ id: `c${i}`, type: "function", function: { name, arguments: "{}" } })),
+      },
     ],
   });
 
   it("resolves 1,024 tool calls and answers 400 naming the message for 1,025, in OpenAI and Anthropic shape", async () => {
     expect((await call("POST", "/v1/resolve", { body: { sessionId: freshId("tools"), body: body(MAX_TOOL_NAMES), routed: MEDIUM } })).status).toBe(200);
     const id = freshId("tools-over");
-    await expectRejected(await call("POST", "/v1/resolve", { body: { sessionId: id, body: body(MAX_TOOL_NAMES + 1), routed: MEDIUM } }), 400, "invalid_request", "body.messages[1]");
+    await expectRejected(
+      await call("POST", "/v1/resolve", { body: { sessionId: id, body: body(MAX_TOOL_NAMES + 1), routed: MEDIUM } }),
+      400,
+      "invalid_request",
+      "body.messages[1]",
+    );
     const blocks = Array.from({ length: MAX_TOOL_NAMES + 1 }, (_, i) => ({ type: "tool_use", id: `t${i}`, name: "grep", input: {} }));
-    const anthropicBody = { model: "auto", max_tokens: 10, messages: [{ role: "user", content: "go" }, { role: "assistant", content: blocks }] };
-    await expectRejected(await call("POST", "/v1/resolve", { body: { sessionId: id, body: anthropicBody, routed: MEDIUM } }), 400, "invalid_request", "body.messages[1]");
+    const anthropicBody = {
+      model: "auto",
+      max_tokens: 10,
+      messages: [
+        { role: "user", content: "go" },
+        { role: "assistant", content: blocks },
+      ],
+    };
+    await expectRejected(
+      await call("POST", "/v1/resolve", { body: { sessionId: id, body: anthropicBody, routed: MEDIUM } }),
+      400,
+      "invalid_request",
+      "body.messages[1]",
+    );
     expect((await call("GET", sessionPath(id))).status).toBe(404);
   });
 

@@ -231,7 +231,10 @@ describe("clear all", () => {
 
 describe("admin auth", () => {
   it("needs the admin token: the API token gets 403, no token 401", async () => {
-    for (const [method, path] of [["GET", "/v1/stats"], ["DELETE", "/v1/sessions"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/v1/stats"],
+      ["DELETE", "/v1/sessions"],
+    ] as const) {
       expect((await call(method, path, { token: null })).json.error.code).toBe("unauthorized");
       expect((await call(method, path, { token: null })).status).toBe(401);
       expect((await call(method, path, { token: "wrong" })).status).toBe(401);

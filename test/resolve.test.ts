@@ -33,7 +33,11 @@ describe("session ID", () => {
   it("derives from the first user message of an Anthropic body (text parts joined with \\n); system is not a user message", async () => {
     const body = anthropic("auto", [{ user: "part one" }]);
     const tag = crypto.randomUUID();
-    (body.messages[0] as any).content = [{ type: "text", text: `part one ${tag}` }, { type: "image", source: {} }, { type: "text", text: "part two" }];
+    (body.messages[0] as any).content = [
+      { type: "text", text: `part one ${tag}` },
+      { type: "image", source: {} },
+      { type: "text", text: "part two" },
+    ];
     const res = await resolve({ body, routed: MEDIUM });
     expect(res.json.sessionId).toBe(await deriveSessionId(`part one ${tag}\npart two`));
     expect(res.json.sessionId).not.toBe(await deriveSessionId(SYSTEM));
@@ -102,7 +106,9 @@ describe("user-scoped session ID (issue 11)", () => {
     const ids = await Promise.all(turns.map((t) => derived({ ...openai("auto", t), user: "u-1" })));
     expect(new Set(ids).size).toBe(1);
     const anthropicIds = await Promise.all(
-      [[{ user: opening }], [{ user: opening, tools: ["grep"] }, { user: "more" }]].map((t) => derived({ ...anthropic("auto", t), metadata: { user_id: "u-1" } })),
+      [[{ user: opening }], [{ user: opening, tools: ["grep"] }, { user: "more" }]].map((t) =>
+        derived({ ...anthropic("auto", t), metadata: { user_id: "u-1" } }),
+      ),
     );
     expect(new Set(anthropicIds).size).toBe(1);
     expect(await derived({ ...openai("auto", [{ user: opening }]), user: "u-2" })).not.toBe(ids[0]);
@@ -131,7 +137,7 @@ describe("user-scoped session ID (issue 11)", () => {
       expectError(res, 400, "invalid_request", field);
       expect(res.json.error.field).toBe(field);
     }
-    expect((await derived({ ...openai("auto", [{ user: opening }]), user: "x".repeat(256) }))).toMatch(/^[0-9a-f]{64}$/);
+    expect(await derived({ ...openai("auto", [{ user: opening }]), user: "x".repeat(256) })).toMatch(/^[0-9a-f]{64}$/);
     expect((await call("GET", sessionPath(await sha256Hex(opening)))).status).toBe(404);
   });
 });
@@ -208,7 +214,11 @@ describe("loop check", () => {
     const body = anthropic("auto", [{ user: "refactor it" }, { tools: ["edit_file"] }]);
     const strikes = [];
     for (let i = 0; i < 3; i++) strikes.push((await resolve({ sessionId: id, body, routed: SIMPLE })).json);
-    expect(strikes.map((r) => [r.strikes, r.escalated])).toEqual([[0, false], [1, false], [2, true]]);
+    expect(strikes.map((r) => [r.strikes, r.escalated])).toEqual([
+      [0, false],
+      [1, false],
+      [2, true],
+    ]);
   });
 
   it("does not strike when the tool call differs", async () => {
@@ -308,7 +318,12 @@ describe("bad input", () => {
   });
 
   it("ignores fields it does not read", async () => {
-    const res = await resolve({ sessionId: freshId("extra"), body: { ...openai("auto", [{ user: "x" }]), n: 3, response_format: { type: "json_object" } }, routed: MEDIUM, extra: true });
+    const res = await resolve({
+      sessionId: freshId("extra"),
+      body: { ...openai("auto", [{ user: "x" }]), n: 3, response_format: { type: "json_object" } },
+      routed: MEDIUM,
+      extra: true,
+    });
     expect(res.status).toBe(200);
   });
 });

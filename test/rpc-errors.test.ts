@@ -81,7 +81,9 @@ describe("a SessionError crossing Workers RPC", () => {
 
   it("session_budget_exceeded: its details (spent, asked, budget) arrive", async () => {
     const budget = configFor(env).budgetMicros!;
-    const caught = await failure("resolve", [{ sessionId: freshId("rpc-budget"), body: openai("hi"), routed: { model: "m", tier: "SIMPLE" }, costMicros: budget + 1 }]);
+    const caught = await failure("resolve", [
+      { sessionId: freshId("rpc-budget"), body: openai("hi"), routed: { model: "m", tier: "SIMPLE" }, costMicros: budget + 1 },
+    ]);
     expectSessionError(caught, "session_budget_exceeded");
     expect(caught.details).toEqual({ sessionCostMicros: 0, costMicros: budget + 1, budgetMicros: budget });
     expect(caught.message).toMatch(/^session cost /);
@@ -97,7 +99,7 @@ describe("a SessionError crossing Workers RPC", () => {
 });
 
 describe("an unexpected error crossing Workers RPC", () => {
-  it("arrives as internal_error, \"internal error\", with none of its own text", async () => {
+  it('arrives as internal_error, "internal error", with none of its own text', async () => {
     const id = freshId("rpc-internal");
     await runInDurableObject(stubOf(id), (_obj: SessionObject, state) => {
       vi.spyOn(state.storage.kv, "put").mockImplementationOnce(() => {

@@ -34,7 +34,10 @@ describe("forNamespace refuses what is not a tenant string", () => {
     const err = await store
       .forNamespace(undefined as unknown as string)
       .getSession("c1")
-      .then(() => undefined, (e: { code?: string }) => e.code);
+      .then(
+        () => undefined,
+        (e: { code?: string }) => e.code,
+      );
     expect(err).toBe("invalid_request");
     store.close();
   });

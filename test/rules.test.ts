@@ -1,15 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { nextTier, tierRank } from "../src/session/tiers";
-import {
-  applyAddCost,
-  applyEscalate,
-  applyRecordHash,
-  applySet,
-  applyTouch,
-  costOf,
-  createEntry,
-  isExpired,
-} from "../src/session/entry";
+import { applyAddCost, applyEscalate, applyRecordHash, applySet, applyTouch, costOf, createEntry, isExpired } from "../src/session/entry";
 import { SessionError } from "../src/session/errors";
 import { defaultConfig } from "../src/session/config";
 import { effectsOf, resolve } from "../src/session/rules";

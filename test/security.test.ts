@@ -107,11 +107,18 @@ describe("admin operations over RPC", () => {
 });
 
 describe("stats cursors", () => {
-  const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const b64url = (bytes: Uint8Array) =>
+    btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
   const fromB64url = (text: string) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
   /** An AES-GCM key derived from a known string, as an attacker holding (or guessing) that string would. */
   const keyFrom = async (secret: string) =>
-    crypto.subtle.importKey("raw", await crypto.subtle.digest("SHA-256", new TextEncoder().encode("edge-session stats cursor\0" + secret)), "AES-GCM", false, ["encrypt", "decrypt"]);
+    crypto.subtle.importKey("raw", await crypto.subtle.digest("SHA-256", new TextEncoder().encode("edge-session stats cursor\0" + secret)), "AES-GCM", false, [
+      "encrypt",
+      "decrypt",
+    ]);
   async function forge(secret: string, lastId: string) {
     const iv = crypto.getRandomValues(new Uint8Array(12));
     const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await keyFrom(secret), new TextEncoder().encode(lastId)));
@@ -123,7 +130,11 @@ describe("stats cursors", () => {
     expect(cursor).toBeTypeOf("string");
     return cursor!;
   }
-  const codeOf = (p: Promise<unknown>) => p.then(() => "accepted", (e: SessionError) => e.code);
+  const codeOf = (p: Promise<unknown>) =>
+    p.then(
+      () => "accepted",
+      (e: SessionError) => e.code,
+    );
 
   it("a cursor forged with a key derived from the admin token, or from the public string, is refused", async () => {
     const api = facadeFor(env);
@@ -139,9 +150,10 @@ describe("stats cursors", () => {
     for (const vars of [{}, { SESSION_ADMIN_TOKEN: undefined }]) {
       const bytes = fromB64url(await cursorFrom(facadeFor({ ...env, ...vars })));
       for (const secret of [ADMIN_TOKEN, ""]) {
-        const opened = await crypto.subtle
-          .decrypt({ name: "AES-GCM", iv: bytes.subarray(0, 12) }, await keyFrom(secret), bytes.subarray(12))
-          .then(() => true, () => false);
+        const opened = await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.subarray(0, 12) }, await keyFrom(secret), bytes.subarray(12)).then(
+          () => true,
+          () => false,
+        );
         expect(opened).toBe(false);
       }
     }
@@ -199,13 +211,20 @@ describe("RPC exposes only the documented methods", () => {
   it("the front doors' helpers (SessionScope's call, SessionService's scope) are not callable over RPC", async () => {
     const scope = exports.SessionService.forNamespace("acme") as unknown as { call(work: unknown): Promise<unknown> };
     let invoked = false;
-    const outcome = await scope.call(() => (invoked = true)).then(
-      () => "resolved",
-      (e: Error) => e.message,
-    );
+    const outcome = await scope
+      .call(() => (invoked = true))
+      .then(
+        () => "resolved",
+        (e: Error) => e.message,
+      );
     expect(invoked).toBe(false);
     expect(outcome).toMatch(/does not implement/);
     const service = exports.SessionService as unknown as { scope: Promise<unknown> };
-    expect(await Promise.resolve(service.scope).then(() => "resolved", (e: Error) => e.message)).toMatch(/does not implement/);
+    expect(
+      await Promise.resolve(service.scope).then(
+        () => "resolved",
+        (e: Error) => e.message,
+      ),
+    ).toMatch(/does not implement/);
   });
 });

@@ -29,7 +29,19 @@ describe("persistence", () => {
     const after = await svc.getSession(id);
     expect(after).toEqual(before);
     // Every field, named, so a field added later cannot silently escape this test.
-    for (const field of ["model", "tier", "createdAt", "lastUsedAt", "requestCount", "recentHashes", "strikes", "escalated", "userExplicit", "sessionCostMicros", "id"] as const) {
+    for (const field of [
+      "model",
+      "tier",
+      "createdAt",
+      "lastUsedAt",
+      "requestCount",
+      "recentHashes",
+      "strikes",
+      "escalated",
+      "userExplicit",
+      "sessionCostMicros",
+      "id",
+    ] as const) {
       expect(after![field], field).toEqual(before![field]);
     }
   });
@@ -46,7 +58,10 @@ describe("persistence", () => {
     const id = freshId("absent");
     expect(await svc.getSession(id)).toBeNull();
     expect(await svc.touchSession(id)).toBeNull();
-    const state = await runInDurableObject(stubOf(id), async (_o, s) => ({ keys: [...s.storage.kv.list()].map(([k]) => k), alarm: await s.storage.getAlarm() }));
+    const state = await runInDurableObject(stubOf(id), async (_o, s) => ({
+      keys: [...s.storage.kv.list()].map(([k]) => k),
+      alarm: await s.storage.getAlarm(),
+    }));
     expect(state).toEqual({ keys: [], alarm: null });
   });
 });
@@ -188,7 +203,12 @@ describe("hot path cost", () => {
     const registryBefore = registryFault.calls;
     const body = { model: "auto", messages: [{ role: "user", content: "hello" }] };
     for (let turn = 0; turn < 5; turn++) {
-      await svc.resolve({ sessionId: id, body: { ...body, messages: [...body.messages, { role: "user", content: `turn ${turn}` }] }, routed: { model: "gemini-2.5-flash", tier: "SIMPLE" }, costMicros: 10 });
+      await svc.resolve({
+        sessionId: id,
+        body: { ...body, messages: [...body.messages, { role: "user", content: `turn ${turn}` }] },
+        routed: { model: "gemini-2.5-flash", tier: "SIMPLE" },
+        costMicros: 10,
+      });
     }
     await svc.touchSession(id);
     await svc.recordRequestHash(id, "h");

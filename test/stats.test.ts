@@ -32,11 +32,22 @@ describe("tally and merge", () => {
 
   it("merges shard totals by summing each key", () => {
     const shards = [
-      [["a", 2], ["constructor", 1]],
+      [
+        ["a", 2],
+        ["constructor", 1],
+      ],
       [],
-      [["a", 3], ["b", 1], ["constructor", 4]],
+      [
+        ["a", 3],
+        ["b", 1],
+        ["constructor", 4],
+      ],
     ] as [string, number][][];
-    expect([...tally(shards.flat())].sort()).toEqual([["a", 5], ["b", 1], ["constructor", 5]]);
+    expect([...tally(shards.flat())].sort()).toEqual([
+      ["a", 5],
+      ["b", 1],
+      ["constructor", 5],
+    ]);
   });
 
   it("turns a tally into an object with every key as an own property, which JSON keeps", () => {
@@ -50,19 +61,57 @@ describe("tally and merge", () => {
 
 describe(`byModel lists the top ${MAX_LISTED_MODELS} models`, () => {
   it("keeps all models when there are few, and adds no (other) key", () => {
-    expect(entries(topCounts(tally([["a", 1], ["b", 2]]), 3))).toEqual([["a", 1], ["b", 2]]);
+    expect(
+      entries(
+        topCounts(
+          tally([
+            ["a", 1],
+            ["b", 2],
+          ]),
+          3,
+        ),
+      ),
+    ).toEqual([
+      ["a", 1],
+      ["b", 2],
+    ]);
   });
 
   it("keeps the top N by count, ties by name in code point order, and sums the rest under (other)", () => {
-    const t = tally([["c", 5], ["b", 2], ["a", 2], ["d", 1], ["e", 1], ["\u{1F600}", 2], ["\uFFFF", 2]]);
+    const t = tally([
+      ["c", 5],
+      ["b", 2],
+      ["a", 2],
+      ["d", 1],
+      ["e", 1],
+      ["\u{1F600}", 2],
+      ["\uFFFF", 2],
+    ]);
     expect(topCounts(t, 3)).toEqual({ c: 5, a: 2, b: 2, [OTHER_MODELS]: 2 + 2 + 1 + 1 });
     // Code point order: U+FFFF sorts before U+1F600, although its UTF-16 unit is larger.
     expect(Object.keys(topCounts(t, 5))).toEqual(["c", "a", "b", "\uFFFF", "\u{1F600}", OTHER_MODELS]);
   });
 
   it(`counts a model literally named ${OTHER_MODELS} in that bucket, never as a listed model`, () => {
-    expect(topCounts(tally([[OTHER_MODELS, 7], ["a", 1]]), 3)).toEqual({ a: 1, [OTHER_MODELS]: 7 });
-    expect(topCounts(tally([[OTHER_MODELS, 1], ["a", 1], ["b", 1]]), 1)).toEqual({ a: 1, [OTHER_MODELS]: 2 });
+    expect(
+      topCounts(
+        tally([
+          [OTHER_MODELS, 7],
+          ["a", 1],
+        ]),
+        3,
+      ),
+    ).toEqual({ a: 1, [OTHER_MODELS]: 7 });
+    expect(
+      topCounts(
+        tally([
+          [OTHER_MODELS, 1],
+          ["a", 1],
+          ["b", 1],
+        ]),
+        1,
+      ),
+    ).toEqual({ a: 1, [OTHER_MODELS]: 2 });
   });
 
   it("keeps the total and caps with the default", () => {
@@ -71,14 +120,30 @@ describe(`byModel lists the top ${MAX_LISTED_MODELS} models`, () => {
     expect(Object.keys(counts).length).toBe(MAX_LISTED_MODELS + 1);
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe([...t.values()].reduce((a, b) => a + b, 0));
     const hundredth = [...t.values()].sort((a, b) => b - a)[MAX_LISTED_MODELS - 1]!;
-    expect(Math.min(...Object.entries(counts).filter(([k]) => k !== OTHER_MODELS).map(([, n]) => n))).toBe(hundredth);
+    expect(
+      Math.min(
+        ...Object.entries(counts)
+          .filter(([k]) => k !== OTHER_MODELS)
+          .map(([, n]) => n),
+      ),
+    ).toBe(hundredth);
   });
 });
 
 describe("topPairs", () => {
   it("keeps the top max keys and sums the rest, and a key named (other), under (other): every count kept in max + 1 pairs", () => {
-    const counts = tally([["a", 5], ["b", 3], ["c", 3], ["d", 1], [OTHER_MODELS, 2]]);
-    expect(topPairs(counts, 2)).toEqual([["a", 5], ["b", 3], [OTHER_MODELS, 3 + 1 + 2]]);
+    const counts = tally([
+      ["a", 5],
+      ["b", 3],
+      ["c", 3],
+      ["d", 1],
+      [OTHER_MODELS, 2],
+    ]);
+    expect(topPairs(counts, 2)).toEqual([
+      ["a", 5],
+      ["b", 3],
+      [OTHER_MODELS, 3 + 1 + 2],
+    ]);
     expect(topPairs(tally([["a", 1]]), 2)).toEqual([["a", 1]]);
     expect(topPairs(counts, 0)).toEqual([[OTHER_MODELS, 14]]);
   });
@@ -136,7 +201,8 @@ describe("stats paging across shards", () => {
   }
   const row = (id: string): RegistryRow => ({ id, model: "m", tier: "SIMPLE", createdAt: 0 });
   /** One shard's answer: up to `n` of its rows after `after`, in ID order. */
-  const shardPage = (rows: RegistryRow[], after: string | undefined, n: number) => rows.filter((r) => after === undefined || byteOrder(r.id, after) > 0).slice(0, n);
+  const shardPage = (rows: RegistryRow[], after: string | undefined, n: number) =>
+    rows.filter((r) => after === undefined || byteOrder(r.id, after) > 0).slice(0, n);
 
   const sameIds = (rows: RegistryRow[], ids: string[]) => rows.length === ids.length && rows.every((r, i) => r.id === ids[i]);
 
@@ -154,7 +220,12 @@ describe("stats paging across shards", () => {
   const ids = fc.uniqueArray(fc.string({ unit: idChar, minLength: 1, maxLength: 5 }), { maxLength: 250, size: "large" });
   /** IDs spread over 1–16 shards: evenly, or piled onto a few shards. */
   const layout = fc
-    .record({ ids, shards: fc.integer({ min: 1, max: 16 }), skew: fc.integer({ min: 0, max: 3 }), seed: fc.array(fc.nat(15), { minLength: 250, maxLength: 250 }) })
+    .record({
+      ids,
+      shards: fc.integer({ min: 1, max: 16 }),
+      skew: fc.integer({ min: 0, max: 3 }),
+      seed: fc.array(fc.nat(15), { minLength: 250, maxLength: 250 }),
+    })
     .map(({ ids, shards, skew, seed }) => {
       const lists: RegistryRow[][] = Array.from({ length: shards }, () => []);
       ids.forEach((id, i) => {
@@ -270,7 +341,14 @@ describe("shardsToRefill", () => {
         (lists, share, limit) => {
           // Rows as the shards would answer: sorted (code point order), at most `share`, unique across shards.
           const used = new Set<string>();
-          const shards = lists.map((list) => rows(...list.filter((id) => !used.has(id) && used.add(id)).sort(byCodePoint).slice(0, share)));
+          const shards = lists.map((list) =>
+            rows(
+              ...list
+                .filter((id) => !used.has(id) && used.add(id))
+                .sort(byCodePoint)
+                .slice(0, share),
+            ),
+          );
           const refill = shardsToRefill(shards, share, limit);
           expect(new Set(refill).size).toBe(refill.length);
           for (const k of refill) expect(shards[k]).toHaveLength(share);
@@ -335,7 +413,9 @@ describe("sumProgress", () => {
 });
 
 describe("tally and topCounts, for any counts", () => {
-  const pairs = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...awkward, OTHER_MODELS), fc.string({ maxLength: 3 })), fc.integer({ min: 1, max: 50 })), { maxLength: 80 });
+  const pairs = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...awkward, OTHER_MODELS), fc.string({ maxLength: 3 })), fc.integer({ min: 1, max: 50 })), {
+    maxLength: 80,
+  });
 
   it("tally sums each key's counts", () => {
     fc.assert(

@@ -7,7 +7,12 @@ const N = Number(process.env.LOAD_REQUESTS ?? 1000);
 const COST = 7;
 
 function resolveBody(sessionId, i) {
-  return { sessionId, body: { model: "auto", messages: [{ role: "user", content: `turn ${i}` }] }, routed: { model: "kimi-k2.5", tier: "MEDIUM" }, costMicros: COST };
+  return {
+    sessionId,
+    body: { model: "auto", messages: [{ role: "user", content: `turn ${i}` }] },
+    routed: { model: "kimi-k2.5", tier: "MEDIUM" },
+    costMicros: COST,
+  };
 }
 
 describe(`load: ${N} concurrent resolves`, () => {
@@ -19,7 +24,10 @@ describe(`load: ${N} concurrent resolves`, () => {
     const session = (await call("GET", sessionPath(id))).json;
     assert.equal(session.requestCount, N);
     assert.equal(session.sessionCostMicros, N * COST);
-    assert.deepEqual(results.map((r) => r.json.requestCount).sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i + 1));
+    assert.deepEqual(
+      results.map((r) => r.json.requestCount).sort((a, b) => a - b),
+      Array.from({ length: N }, (_, i) => i + 1),
+    );
   });
 
   it("on as many different sessions: all created, each counted once, all registered", async () => {

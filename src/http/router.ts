@@ -38,7 +38,7 @@ function rejectAmbiguousPath(request: IRequest): void {
     .findIndex((segment) => segment === "");
   if (bad === -1) return;
   if (path.startsWith(SESSIONS_PREFIX) && bad === 2) {
-    throw new SessionError("invalid_session_id", "session ID in the path is empty (URL parsing removes a \".\" or %2e segment)");
+    throw new SessionError("invalid_session_id", 'session ID in the path is empty (URL parsing removes a "." or %2e segment)');
   }
   throw new SessionError("not_found", "no such route");
 }

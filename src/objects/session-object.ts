@@ -75,44 +75,44 @@ export class SessionObject extends DurableObject<Env> {
   run(key: string, name: SessionCommandName | "resolve", input: unknown): Promise<unknown> {
     const rule = (name === "resolve" ? resolve : commands[name].rule) as Rule<unknown, unknown>;
     return this.#exclusive(async () => {
-        const config = this.#config;
-        const now = Date.now();
-        const stored = this.#stored;
-        const live = liveEntry(stored, now, config.timeoutMs);
-        const step = rule(live, input, { now, config });
-        const fx = effectsOf(stored, live, step.next);
-        if (!fx.changed) return step.result;
+      const config = this.#config;
+      const now = Date.now();
+      const stored = this.#stored;
+      const live = liveEntry(stored, now, config.timeoutMs);
+      const step = rule(live, input, { now, config });
+      const fx = effectsOf(stored, live, step.next);
+      if (!fx.changed) return step.result;
 
-        if (!fx.next) {
-          // Registry first: if it fails, nothing changed and the caller may retry.
-          // An expired entry seen by a read is left to the alarm, which retries.
-          if (fx.registry) {
-            try {
-              await this.#registry(key, fx.registry);
-            } catch (err) {
-              if (live) throw err;
-              return step.result;
-            }
+      if (!fx.next) {
+        // Registry first: if it fails, nothing changed and the caller may retry.
+        // An expired entry seen by a read is left to the alarm, which retries.
+        if (fx.registry) {
+          try {
+            await this.#registry(key, fx.registry);
+          } catch (err) {
+            if (live) throw err;
+            return step.result;
           }
-          await this.#forget();
-          return step.result;
         }
-
-        // Registry before storage on creation, so a live session is never missing
-        // from it; a failure leaves no orphan because nothing was stored yet.
-        if (fx.registry) await this.#registry(key, fx.registry);
-        try {
-          this.#persist(key, fx.next);
-        } catch (err) {
-          if (fx.created) await this.#registry(key, { kind: "remove" }).catch(() => undefined);
-          throw err;
-        }
-        this.#stored = fx.next;
-        this.#key = key;
-        // Not awaited: the output gate holds the answer until the alarm is durable,
-        // and a failed write resets the object instead of answering.
-        if (fx.created) void this.ctx.storage.setAlarm(expiresAt(fx.next, config.timeoutMs));
+        await this.#forget();
         return step.result;
+      }
+
+      // Registry before storage on creation, so a live session is never missing
+      // from it; a failure leaves no orphan because nothing was stored yet.
+      if (fx.registry) await this.#registry(key, fx.registry);
+      try {
+        this.#persist(key, fx.next);
+      } catch (err) {
+        if (fx.created) await this.#registry(key, { kind: "remove" }).catch(() => undefined);
+        throw err;
+      }
+      this.#stored = fx.next;
+      this.#key = key;
+      // Not awaited: the output gate holds the answer until the alarm is durable,
+      // and a failed write resets the object instead of answering.
+      if (fx.created) void this.ctx.storage.setAlarm(expiresAt(fx.next, config.timeoutMs));
+      return step.result;
     });
   }
 

@@ -38,9 +38,7 @@ export interface ResolveResult extends ResolveDecision {
   source: SessionSource | null;
 }
 
-export type ResolvePlan =
-  | { sessionId: string; source: SessionSource; request: ResolveRequest }
-  | { sessionId: null; result: ResolveResult };
+export type ResolvePlan = { sessionId: string; source: SessionSource; request: ResolveRequest } | { sessionId: null; result: ResolveResult };
 
 /** An explicit pin's model is the body's own `model`, which must be a valid model name. */
 function explicitModel(name: string): string {

@@ -86,10 +86,7 @@ export function compareCodePoints(a: string, b: string): number {
 }
 
 /** The named header's value, matched case-insensitively, or `""`. */
-export function getSessionId(
-  headers: Headers | Record<string, string | undefined> | undefined,
-  name: string = DEFAULT_SESSION_HEADER,
-): string {
+export function getSessionId(headers: Headers | Record<string, string | undefined> | undefined, name: string = DEFAULT_SESSION_HEADER): string {
   if (!headers) return "";
   if (typeof (headers as Headers).get === "function") return (headers as Headers).get(name) ?? "";
   const wanted = name.toLowerCase();

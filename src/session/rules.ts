@@ -8,16 +8,7 @@
 import type { Config } from "./config";
 import { SessionError } from "./errors";
 import { tierRank } from "./tiers";
-import {
-  applyAddCost,
-  applyEscalate,
-  applyRecordHash,
-  applySet,
-  applyTouch,
-  applyUpgrade,
-  costOf,
-  isExpired,
-} from "./entry";
+import { applyAddCost, applyEscalate, applyRecordHash, applySet, applyTouch, applyUpgrade, costOf, isExpired } from "./entry";
 import type { Entry, RoutedTier, SessionCost, Tier } from "./types";
 
 export interface RuleContext {
@@ -101,54 +92,54 @@ export const clearSession: Rule<NoInput, null> = () => ({ next: undefined, resul
  * budget, pin or upgrade, loop check and escalation, cost.
  */
 export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now, config }) => {
-    const cost = req.costMicros ?? 0;
-    const spent = live?.sessionCostMicros ?? 0;
-    if (config.budgetMicros !== undefined && spent + cost > config.budgetMicros) {
-      throw new SessionError(
-        "session_budget_exceeded",
-        `session cost ${spent} + ${cost} micro-USD would exceed the budget of ${config.budgetMicros}`,
-        { sessionCostMicros: spent, costMicros: cost, budgetMicros: config.budgetMicros },
-      );
-    }
+  const cost = req.costMicros ?? 0;
+  const spent = live?.sessionCostMicros ?? 0;
+  if (config.budgetMicros !== undefined && spent + cost > config.budgetMicros) {
+    throw new SessionError("session_budget_exceeded", `session cost ${spent} + ${cost} micro-USD would exceed the budget of ${config.budgetMicros}`, {
+      sessionCostMicros: spent,
+      costMicros: cost,
+      budgetMicros: config.budgetMicros,
+    });
+  }
 
-    const { choice } = req;
-    let next: Entry;
-    if (choice.kind === "explicit") {
-      next = applySet(live, choice.model, "", true, now);
-    } else if (!live) {
-      next = applySet(undefined, choice.model, choice.tier, false, now);
-    } else if (!live.userExplicit && tierRank(choice.tier) > tierRank(live.tier)) {
-      // A trivial first message must not trap a later hard request in a cheap tier; tiers never go down.
-      next = applyUpgrade(live, choice.model, choice.tier, now);
-    } else {
-      next = applyTouch(live, now);
-    }
+  const { choice } = req;
+  let next: Entry;
+  if (choice.kind === "explicit") {
+    next = applySet(live, choice.model, "", true, now);
+  } else if (!live) {
+    next = applySet(undefined, choice.model, choice.tier, false, now);
+  } else if (!live.userExplicit && tierRank(choice.tier) > tierRank(live.tier)) {
+    // A trivial first message must not trap a later hard request in a cheap tier; tiers never go down.
+    next = applyUpgrade(live, choice.model, choice.tier, now);
+  } else {
+    next = applyTouch(live, now);
+  }
 
-    let escalated = false;
-    if (req.hash !== undefined) {
-      const before = next.strikes;
-      next = applyRecordHash(next, req.hash);
-      if (next.strikes > before && next.strikes >= config.strikeThreshold && !next.userExplicit) {
-        next = applyEscalate(next, config.tierModels);
-        escalated = true;
-      }
+  let escalated = false;
+  if (req.hash !== undefined) {
+    const before = next.strikes;
+    next = applyRecordHash(next, req.hash);
+    if (next.strikes > before && next.strikes >= config.strikeThreshold && !next.userExplicit) {
+      next = applyEscalate(next, config.tierModels);
+      escalated = true;
     }
-    if (req.costMicros !== undefined) next = applyAddCost(next, req.costMicros);
+  }
+  if (req.costMicros !== undefined) next = applyAddCost(next, req.costMicros);
 
-    return {
-      next,
-      result: {
-        model: next.model,
-        tier: next.tier,
-        pinned: live !== undefined,
-        userExplicit: next.userExplicit,
-        strikes: next.strikes,
-        escalated,
-        requestCount: next.requestCount,
-        sessionCostMicros: next.sessionCostMicros,
-      },
-    };
+  return {
+    next,
+    result: {
+      model: next.model,
+      tier: next.tier,
+      pinned: live !== undefined,
+      userExplicit: next.userExplicit,
+      strikes: next.strikes,
+      escalated,
+      requestCount: next.requestCount,
+      sessionCostMicros: next.sessionCostMicros,
+    },
   };
+};
 
 /** What the registry must learn from a transition. */
 export type RegistryEffect = { kind: "upsert"; entry: Entry } | { kind: "remove" } | undefined;

@@ -113,7 +113,10 @@ export function topPairs(counts: Tally, max: number): [string, number][] {
 /** The top `max` models by count (ties by name, in code point order), the rest summed under OTHER_MODELS. */
 export function topCounts(counts: Tally, max = MAX_LISTED_MODELS): Record<string, number> {
   const pairs = topPairs(counts, max);
-  return toCounts(new Map(pairs), pairs.map(([key]) => key));
+  return toCounts(
+    new Map(pairs),
+    pairs.map(([key]) => key),
+  );
 }
 
 /**

@@ -31,4 +31,3 @@ export interface SessionCost {
   sessionCostMicros: number;
   costUSD: number;
 }
-

@@ -10,7 +10,13 @@ import { SessionModel, type ModelConfig } from "./session-model";
 /** The resolve inputs histories send: a named session, one user message, at most one tool call after it. */
 export interface ResolveCall {
   sessionId: string;
-  body: { model: string; messages: ({ role: "user"; content: string } | { role: "assistant"; content: null; tool_calls: { id: string; type: "function"; function: { name: string; arguments: string } }[] })[] };
+  body: {
+    model: string;
+    messages: (
+      | { role: "user"; content: string }
+      | { role: "assistant"; content: null; tool_calls: { id: string; type: "function"; function: { name: string; arguments: string } }[] }
+    )[];
+  };
   routed?: { model: string; tier: Exclude<Tier, ""> };
   costMicros?: number;
 }

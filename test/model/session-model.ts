@@ -30,7 +30,10 @@ export interface ModelConfig {
 }
 
 export class ModelError extends Error {
-  constructor(readonly code: string, detail: string) {
+  constructor(
+    readonly code: string,
+    detail: string,
+  ) {
     super(`${code}: ${detail}`);
   }
 }
@@ -121,13 +124,26 @@ export class SessionModel {
   }
 
   private checkId(id: string): void {
-    if (id === "" || id.length > MAX_ID_LENGTH || CONTROL.test(id) || LONE_SURROGATE.test(id) || FORMAT.test(id)) throw new ModelError("invalid_session_id", id);
+    if (id === "" || id.length > MAX_ID_LENGTH || CONTROL.test(id) || LONE_SURROGATE.test(id) || FORMAT.test(id))
+      throw new ModelError("invalid_session_id", id);
   }
 
   /** Set on a live entry or none, as a new entry: nothing is stored until the whole call succeeds. */
   private pin(live: Entry | undefined, model: string, tier: Tier, userExplicit: boolean): Entry {
     const now = this.now();
-    if (!live) return { model, tier, createdAt: now, lastUsedAt: now, requestCount: 1, recentHashes: [], strikes: 0, escalated: false, userExplicit, sessionCostMicros: 0 };
+    if (!live)
+      return {
+        model,
+        tier,
+        createdAt: now,
+        lastUsedAt: now,
+        requestCount: 1,
+        recentHashes: [],
+        strikes: 0,
+        escalated: false,
+        userExplicit,
+        sessionCostMicros: 0,
+      };
     const e = copyOf(live);
     this.use(e);
     if (e.model !== model) {

@@ -25,7 +25,10 @@ export function anthropic(model: string, turns: { user?: string; tools?: string[
     if (t.tools) {
       messages.push({
         role: "assistant",
-        content: [{ type: "text", text: "Let me look." }, ...t.tools.map((name, j) => ({ type: "tool_use", id: `tu_${i}_${j}`, name, input: { path: "a.ts" } }))],
+        content: [
+          { type: "text", text: "Let me look." },
+          ...t.tools.map((name, j) => ({ type: "tool_use", id: `tu_${i}_${j}`, name, input: { path: "a.ts" } })),
+        ],
       });
       messages.push({ role: "user", content: t.tools.map((_, j) => ({ type: "tool_result", tool_use_id: `tu_${i}_${j}`, content: "ok" })) });
     }

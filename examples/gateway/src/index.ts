@@ -72,7 +72,11 @@ function lastUserText(messages: unknown): string {
     const m = messages[i];
     if (m?.role !== "user") continue;
     if (typeof m.content === "string") return m.content;
-    if (Array.isArray(m.content)) return m.content.filter((p: any) => p?.type === "text").map((p: any) => p.text).join("\n");
+    if (Array.isArray(m.content))
+      return m.content
+        .filter((p: any) => p?.type === "text")
+        .map((p: any) => p.text)
+        .join("\n");
   }
   return "";
 }
