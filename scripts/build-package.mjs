@@ -36,6 +36,26 @@ await build({
 execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" });
 
 /**
+ * src/env.ts builds on `WranglerEnv`, a global that `npm run types` declares in
+ * worker-configuration.d.ts beside other globals a consumer must not get
+ * (Cloudflare.Env, NodeJS.ProcessEnv, module shims). lib/env.d.ts gets its own,
+ * module-local copy of the bindings instead, pointing at the objects' declarations.
+ */
+function localiseEnv() {
+  const generated = readFileSync(path.join(root, "worker-configuration.d.ts"), "utf8");
+  const bindings = /^interface __BaseEnv_WranglerEnv \{[\s\S]*?^\}/m.exec(generated)?.[0];
+  if (bindings === undefined) throw new Error("worker-configuration.d.ts: no __BaseEnv_WranglerEnv (run npm run types)");
+  const local = bindings
+    .replace("interface __BaseEnv_WranglerEnv", "interface WranglerEnv")
+    .replace(/import\("\.\/src\/index"\)\.(SessionObject|RegistryObject)/g, (_, cls) =>
+      cls === "SessionObject" ? 'import("./objects/session-object").SessionObject' : 'import("./objects/registry-object").RegistryObject',
+    );
+  const file = path.join(out, "env.d.ts");
+  writeFileSync(file, `${local}\n${readFileSync(file, "utf8")}`);
+}
+localiseEnv();
+
+/**
  * tsc keeps the sources' extensionless relative specifiers; a NodeNext consumer
  * resolves ESM declarations only with the extension, so each becomes the
  * `.js` path that sits next to the `.d.ts`.
