@@ -192,7 +192,8 @@ describe("clear all", () => {
       const state = await storedState(id);
       expect(state).toEqual({ kv: undefined, alarm: null });
     }
-  });
+    // 2,000 creations and as many storage reads take 40-50 s on a 2-core machine alone, more beside other work.
+  }, 180_000);
 
   it("does not lose a session created after the clear began, nor one re-created while it ran", async () => {
     await clearEverything();
