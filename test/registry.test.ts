@@ -228,6 +228,28 @@ describe("clear all", () => {
       gate.release();
     }
   });
+
+  it("removes and counts a session whose model changed while the clear held its row", async () => {
+    await clearEverything();
+    const before = await createMany(20, "moved");
+    const gate = blockClears();
+    try {
+      const clearing = call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
+      // Every shard has read its rows and its clears wait inside the session objects.
+      await gate.blocked;
+      // The model change rewrites the row the shard read; the incarnation is the same.
+      const moved = await svc.setSession(before[0]!, "other-model", "COMPLEX");
+      expect(moved.createdAt).toBe((await svc.getSession(before[0]!))!.createdAt);
+      gate.release();
+
+      const res = await clearing;
+      expect(res).toMatchObject({ status: 200, json: { cleared: before.length } });
+      for (const id of before) expect(await svc.getSession(id), id).toBeNull();
+      expect((await admin.getStats()).count).toBe(0);
+    } finally {
+      gate.release();
+    }
+  });
 });
 
 describe("admin auth", () => {

@@ -189,8 +189,10 @@ export class RegistryObject extends DurableObject<Env> {
   async #clearRow(row: RowRecord): Promise<boolean> {
     const stub = this.env.SESSIONS.get(this.env.SESSIONS.idFromName(row.id));
     await stub.clearIncarnation(row.created_at);
-    // Guarded by seq: a row rewritten meanwhile belongs to a newer incarnation.
-    return this.#sql.exec("DELETE FROM sessions WHERE id = ? AND seq = ?", row.id, row.seq).rowsWritten > 0;
+    // Guarded by the incarnation, not by seq: a model change rewrites the row of the
+    // same incarnation (which is now gone), while a re-created session's row has
+    // another createdAt and stays.
+    return this.#sql.exec("DELETE FROM sessions WHERE id = ? AND created_at = ?", row.id, row.created_at).rowsWritten > 0;
   }
 
   override async alarm(): Promise<void> {
