@@ -74,17 +74,24 @@ export function driver({ durationS, warmupS }) {
   }
 
   /**
-   * The floor (a Worker request to a Durable Object that does nothing, over warm
-   * objects) and resolve on HOT_SESSIONS existing sessions, whose ratio to the floor
-   * is the hot path's figure.
+   * The floors (a Worker request to a warm Durable Object that does nothing, and
+   * one that does one kv.put) and resolve on HOT_SESSIONS existing sessions, whose
+   * ratios to the floors are the hot path's figures. A revision whose bench Worker
+   * predates the write floor is measured with `withWriteFloor: false`.
    */
-  async function hotPath(baseUrl) {
+  async function hotPath(baseUrl, { withWriteFloor = true } = {}) {
     let w = 0;
     await run(baseUrl, { amount: HOT_SESSIONS, requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object?k=${w++}` }) }] });
     let k = 0;
     const floor = await scenario(baseUrl, "floor-object", {
       requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object?k=${k++ % HOT_SESSIONS}` }) }],
     });
+    let kw = 0;
+    const floorWrite = withWriteFloor
+      ? await scenario(baseUrl, "floor-object-write", {
+          requests: [{ method: "GET", setupRequest: (req) => ({ ...req, path: `/bench/floor-object-write?k=${kw++ % HOT_SESSIONS}` }) }],
+        })
+      : undefined;
     const setupErrors = await createSessions(baseUrl, "hot", HOT_SESSIONS);
     if (setupErrors) throw new Error(`creating hot sessions: ${setupErrors} errors`);
     let turn = 0;
@@ -93,7 +100,7 @@ export function driver({ durationS, warmupS }) {
         { method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`hot-${turn % HOT_SESSIONS}`, turn++) }) },
       ],
     });
-    return { floor, resolveHot };
+    return { floor, floorWrite, resolveHot };
   }
 
   return { run, scenario, createSessions, hotPath };

@@ -61,6 +61,11 @@ export default {
       await env.NOOP.get(env.NOOP.idFromName(`noop-${url.searchParams.get("k") ?? "0"}`)).ping();
       return Response.json({});
     }
+    // The least any design that persists each request can cost: a warm object that does one kv.put.
+    if (url.pathname === "/bench/floor-object-write") {
+      await env.NOOP.get(env.NOOP.idFromName(`noop-${url.searchParams.get("k") ?? "0"}`)).write(false);
+      return Response.json({});
+    }
     // What creating a session must pay before any session logic: a new object with one write and an alarm.
     if (url.pathname === "/bench/floor-new-object") {
       await env.NOOP.get(env.NOOP.idFromName(`new-${url.searchParams.get("k") ?? "0"}`)).write(true);
