@@ -10,10 +10,11 @@
  */
 import { z } from "zod";
 import * as rules from "./session/rules";
-import type { Rule } from "./session/rules";
+import type { Rule, Step } from "./session/rules";
 import { viewOf } from "./session/entry";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, type ClearProgress, type Stats } from "./session/stats";
+import type { Config } from "./session/config";
 import type { Entry, SessionCost, SessionView, Tier } from "./session/types";
 import type { ResolveInput, ResolveResult } from "./requests/resolve-input";
 import * as s from "./schemas";
@@ -343,4 +344,34 @@ export function requestFields(name: CommandName): string[] {
 
 export function isSessionCommand(name: string): name is SessionCommandName {
   return Object.hasOwn(commands, name) && commands[name as CommandName].kind === "session";
+}
+
+/**
+ * One step of a per-session command (or resolve) on a stored entry, as both back
+ * ends run it: the command's rule over the live entry, which is the stored one
+ * unless it has expired.
+ */
+export function stepOf(
+  name: SessionCommandName | "resolve",
+  stored: Entry | undefined,
+  input: unknown,
+  now: number,
+  config: Config,
+): { live: Entry | undefined; step: Step<unknown> } {
+  const rule = (name === "resolve" ? rules.resolve : commands[name].rule) as Rule<unknown, unknown>;
+  const live = rules.liveEntry(stored, now, config.timeoutMs);
+  return { live, step: rule(live, input, { now, config }) };
+}
+
+/** Defines each named operation on `proto` as a method that calls `impl(this, name, args)`: how the facade and the RPC entrypoints get one method per table entry. */
+export function defineOperations<T>(proto: T, names: readonly CommandName[], impl: (self: T, name: CommandName, args: unknown[]) => unknown): void {
+  for (const name of names) {
+    Object.defineProperty(proto, name, {
+      value(this: T, ...args: unknown[]) {
+        return impl(this, name, args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
 }

@@ -3,11 +3,10 @@
  * over an in-memory map instead of Durable Objects. Node gateways can embed
  * it; the parity and model-based tests compare it with the objects.
  */
-import { commands, type SessionCommandName } from "./commands";
+import { stepOf, type SessionCommandName } from "./commands";
 import { Sessions, type Backend } from "./facade";
 import { defaultConfig, type Config } from "./session/config";
 import { isExpired } from "./session/entry";
-import { liveEntry, resolve, type Rule } from "./session/rules";
 import { compareIds, sessionInfo, tally, toCounts, topCounts, type RegistryRow, type Stats } from "./session/stats";
 import type { Entry } from "./session/types";
 import { decodeCursor, encodeCursor, importKey } from "./stats-cursor";
@@ -31,11 +30,8 @@ class MemoryBackend implements Backend {
   constructor(private readonly config: Config) {}
 
   run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown {
-    const rule = (name === "resolve" ? resolve : commands[name].rule) as Rule<unknown, unknown>;
-    const now = Date.now();
     const stored = this.entries.get(key);
-    const live = liveEntry(stored, now, this.config.timeoutMs);
-    const step = rule(live, input, { now, config: this.config });
+    const { step } = stepOf(name, stored, input, Date.now(), this.config);
     if (step.next !== stored) {
       if (step.next) this.entries.set(key, step.next);
       else this.entries.delete(key);

@@ -5,11 +5,11 @@
  * class only sequences I/O.
  */
 import { DurableObject } from "cloudflare:workers";
-import { commands, type SessionCommandName } from "../commands";
+import { stepOf, type SessionCommandName } from "../commands";
 import type { Env } from "../env";
 import { configFor, type Config } from "../session/config";
 import { expiresAt, isExpired } from "../session/entry";
-import { effectsOf, liveEntry, resolve, type RegistryEffect, type Rule } from "../session/rules";
+import { effectsOf, type RegistryEffect } from "../session/rules";
 import { retryDelayMs } from "../session/retry";
 import type { Entry } from "../session/types";
 import { registryCall, removeRow, upsertRow } from "./registry-client";
@@ -73,13 +73,10 @@ export class SessionObject extends DurableObject<Env> {
    * Worker's facade has validated the input; this object is reachable only through it.
    */
   run(key: string, name: SessionCommandName | "resolve", input: unknown): Promise<unknown> {
-    const rule = (name === "resolve" ? resolve : commands[name].rule) as Rule<unknown, unknown>;
     return this.#exclusive(async () => {
       const config = this.#config;
-      const now = Date.now();
       const stored = this.#stored;
-      const live = liveEntry(stored, now, config.timeoutMs);
-      const step = rule(live, input, { now, config });
+      const { live, step } = stepOf(name, stored, input, Date.now(), config);
       const fx = effectsOf(stored, live, step.next);
       if (!fx.changed) return step.result;
 
