@@ -9,7 +9,7 @@
  * `cause` is dropped, since it may hold platform text.
  */
 import { RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
-import { commandNames, commands, type ApiFor, type CommandName } from "./commands";
+import { commandNames, commands, defineOperations, type ApiFor, type CommandName } from "./commands";
 import type { Env } from "./env";
 import { argsToInput, Sessions } from "./facade";
 import { objectsBackend } from "./objects/backend";
@@ -46,13 +46,7 @@ export class SessionScope extends RpcTarget {
   }
 
   static {
-    for (const name of namesFor("api")) {
-      Object.defineProperty(SessionScope.prototype, name, {
-        value(this: SessionScope, ...args: unknown[]) {
-          return callOver(this.#env, this.#scope, name, args);
-        },
-      });
-    }
+    defineOperations(SessionScope.prototype, namesFor("api"), (self, name, args) => callOver(self.#env, self.#scope, name, args));
   }
 }
 
@@ -65,13 +59,7 @@ export class SessionService extends WorkerEntrypoint<Env> {
   }
 
   static {
-    for (const name of namesFor("api")) {
-      Object.defineProperty(SessionService.prototype, name, {
-        value(this: SessionService, ...args: unknown[]) {
-          return callOver(this.env, undefined, name, args);
-        },
-      });
-    }
+    defineOperations(SessionService.prototype, namesFor("api"), (self, name, args) => callOver(self.env, undefined, name, args));
   }
 }
 
@@ -80,12 +68,6 @@ export interface SessionAdmin extends ApiFor<"admin"> {}
 /** Stats and clear-all across every tenant: the admin token's routes, for operators' Workers only. */
 export class SessionAdmin extends WorkerEntrypoint<Env> {
   static {
-    for (const name of namesFor("admin")) {
-      Object.defineProperty(SessionAdmin.prototype, name, {
-        value(this: SessionAdmin, ...args: unknown[]) {
-          return callOver(this.env, undefined, name, args);
-        },
-      });
-    }
+    defineOperations(SessionAdmin.prototype, namesFor("admin"), (self, name, args) => callOver(self.env, undefined, name, args));
   }
 }

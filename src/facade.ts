@@ -6,7 +6,7 @@
  * the session to its tenant, and turn the rule's result into the answer.
  * Past this point values are typed and trusted.
  */
-import { commandNames, commands, type Api, type CommandName, type SessionCommandName } from "./commands";
+import { commandNames, commands, defineOperations, type Api, type CommandName, type SessionCommandName } from "./commands";
 import { planResolve, type ResolveResult } from "./requests/resolve-input";
 import { parseInput } from "./schemas";
 import type { Config } from "./session/config";
@@ -148,12 +148,4 @@ export function answerOf(name: CommandName, value: unknown): unknown {
   return value === null && command.kind === "session" ? (("unknown" in command ? command.unknown : undefined) ?? null) : value;
 }
 
-for (const name of commandNames) {
-  Object.defineProperty(Sessions.prototype, name, {
-    value: function (this: Sessions, ...args: unknown[]) {
-      return this.call(name, argsToInput(name, args), true);
-    },
-    writable: true,
-    configurable: true,
-  });
-}
+defineOperations(Sessions.prototype, commandNames, (self, name, args) => self.call(name, argsToInput(name, args), true));
