@@ -126,14 +126,16 @@ export class RegistryObject extends DurableObject<Env> {
    */
   async clearAll(): Promise<ClearProgress> {
     this.#setMeta("clear_target", Math.max(this.#meta("clear_target"), this.#seq ?? this.#meta("seq")));
-    return this.#clearPass(Date.now() + configFor(this.env).clearBudgetMs);
+    return this.#clearPass();
   }
 
   #pendingClears(target: number): number {
     return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sessions WHERE seq <= ?", target).one().n;
   }
 
-  async #clearPass(deadline: number): Promise<ClearProgress> {
+  /** One pass: clears rows up to the target for CLEAR_BUDGET_MS, then reports what is left. */
+  async #clearPass(): Promise<ClearProgress> {
+    const deadline = Date.now() + configFor(this.env).clearBudgetMs;
     const target = this.#meta("clear_target");
     let cleared = 0;
     let failed = 0;
@@ -196,6 +198,6 @@ export class RegistryObject extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    await this.#clearPass(Date.now() + configFor(this.env).clearBudgetMs);
+    await this.#clearPass();
   }
 }
