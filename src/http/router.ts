@@ -90,26 +90,22 @@ function queryInput(request: IRequest, name: CommandName): Record<string, unknow
   return input;
 }
 
-/** The operation's input from the path's session ID, the query (GET) or the JSON body. */
-async function inputOf(request: IRequest, name: CommandName, method: HttpMethod): Promise<unknown> {
-  const command = commandOf(name);
-  const path = command.http!.path;
-  const hasBodyFields = requestFields(name).length > 0;
-  const fields: Record<string, unknown> =
-    method === "GET" || method === "DELETE"
-      ? queryInput(request, name)
-      : hasBodyFields
-        ? await readJsonObject(request, name === "resolve" ? RESOLVE_BODY_LIMIT : undefined)
-        : {};
-  if (command.args === "object") return fields;
-  return path.includes("{id}") ? { ...fields, id: sessionIdParam(request) } : fields;
-}
-
+/**
+ * The route's handler: the operation's input from the path's session ID, the query
+ * (GET, DELETE) or the JSON body, run through the facade; the answer as the table says.
+ * What the route reads is fixed per route, so it is worked out once, here.
+ */
 function operation(name: CommandName): RequestHandler<SessionRequest, Args> {
   const command = commandOf(name);
   const http = command.http!;
+  const fromQuery = http.method === "GET" || http.method === "DELETE";
+  const readsBody = !fromQuery && requestFields(name).length > 0;
+  const bodyLimit = name === "resolve" ? RESOLVE_BODY_LIMIT : undefined;
+  const idInPath = command.args !== "object" && http.path.includes("{id}");
   return async (request) => {
-    const result = await request.sessions.invoke(name, await inputOf(request, name, http.method));
+    const fields: Record<string, unknown> = fromQuery ? queryInput(request, name) : readsBody ? await readJsonObject(request, bodyLimit) : {};
+    const input = idInPath ? { ...fields, id: sessionIdParam(request) } : fields;
+    const result = await request.sessions.invoke(name, input);
     if (result === null && command.kind === "session") throw new SessionError("session_not_found", "no live session with this ID");
     if (result === undefined) return new Response(null, { status: 204 });
     const status = http.status?.(result as never) ?? 200;
