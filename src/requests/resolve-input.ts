@@ -9,7 +9,8 @@ import { invalidRequest } from "../session/errors";
 import { deriveSessionId, getSessionId, hashRequestContent } from "../session/hashing";
 import type { ResolveDecision, ResolveRequest } from "../session/rules";
 import type { RoutedTier } from "../session/types";
-import { hasControlChars, MAX_MODEL_LENGTH, validateSessionId } from "../session/validate";
+import { model } from "../schemas";
+import { validateSessionId } from "../session/validate";
 import { firstUserText, lastAssistantToolNames, lastUserText } from "./messages";
 import { deriveUserScopedSessionId, userScope } from "./user-scope";
 
@@ -40,10 +41,14 @@ export interface ResolveResult extends ResolveDecision {
 
 export type ResolvePlan = { sessionId: string; source: SessionSource; request: ResolveRequest } | { sessionId: null; result: ResolveResult };
 
-/** An explicit pin's model is the body's own `model`, which must be a valid model name. */
+/**
+ * An explicit pin's model is the body's own `model`, which must be a valid model name
+ * (the `model` schema). Checked here, not in the body's schema, because a routing
+ * profile in `body.model` is not a model.
+ */
 function explicitModel(name: string): string {
-  if (name.length > MAX_MODEL_LENGTH) throw invalidRequest("body.model", `must be at most ${MAX_MODEL_LENGTH} characters`);
-  if (hasControlChars(name)) throw invalidRequest("body.model", "must not contain control characters");
+  const parsed = model.safeParse(name);
+  if (!parsed.success) throw invalidRequest("body.model", parsed.error.issues[0]!.message);
   return name;
 }
 
