@@ -20,6 +20,8 @@ const baseBindings = {
   MODEL_RUNS: process.env.MODEL_RUNS ?? "300",
   MODEL_SEED: process.env.MODEL_SEED ?? "",
   FUZZ_RUNS: process.env.FUZZ_RUNS ?? "5000",
+  // Deliveries that outlive it land after their sender gave up: tests make them wait 1.5 s, not 5.
+  REGISTRY_TIMEOUT_MS: "1000",
 };
 
 /** The deployed Worker's config, with a test entry that controls the clock and injects faults. */

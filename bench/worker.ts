@@ -71,10 +71,11 @@ export default {
       await env.NOOP.get(env.NOOP.idFromName(`new-${url.searchParams.get("k") ?? "0"}`)).write(true);
       return Response.json({});
     }
-    // The registry write a creation awaits, alone.
+    // The registry delivery that follows a creation, alone.
     if (url.pathname === "/bench/registry-write") {
       const id = `bench-row-${url.searchParams.get("k") ?? "0"}`;
-      await shardFor(env, id).upsert({ id, model: "m", tier: "SIMPLE", createdAt: 1 });
+      const row = { id, inc: "bench", version: 0, model: "m", tier: "SIMPLE" as const, createdAt: 1, expiresAt: Date.now() + 60_000 };
+      await shardFor(env, id).deliver({ kind: "upsert", row });
       return Response.json({});
     }
     if (url.pathname === "/bench/storage") {

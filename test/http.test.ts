@@ -354,16 +354,22 @@ describe("registry failures", () => {
   it("never pass the platform's error text to the caller, and log it instead", async () => {
     const logged: string[] = [];
     vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(" ")));
-    registryFault.mode = "throw";
+    registryFault.readsFail = true;
     try {
-      const res = await call("PUT", sessionPath(freshId("leak")), { body: { model: "m", tier: "SIMPLE" } });
-      expectError(res, 503, "registry_unavailable");
-      expect(JSON.stringify(res.json)).not.toContain("injected registry failure");
-      const message = await rpcFailure(exports.SessionService.setSession(freshId("leak"), "m", "SIMPLE"));
+      for (const [method, path] of [
+        ["GET", "/v1/stats"],
+        ["DELETE", "/v1/sessions"],
+      ] as const) {
+        const res = await call(method, path, { token: ADMIN_TOKEN });
+        expectError(res, 503, "registry_unavailable");
+        expect(JSON.stringify(res.json)).not.toContain("injected");
+        expect(JSON.stringify(res.json)).not.toContain("storage");
+      }
+      const message = await rpcFailure(exports.SessionAdmin.getStats({ limit: 1 }));
       expect(message).toMatch(/^registry_unavailable: /);
       expect(message).not.toContain("injected");
     } finally {
-      registryFault.mode = "none";
+      registryFault.readsFail = false;
       vi.restoreAllMocks();
     }
     expect(logged.some((line) => line.includes("injected registry failure"))).toBe(true);

@@ -9,6 +9,9 @@
  * - stats (count, byModel, byTier, and the sessions list with truncated IDs and
  *   ages) and how many sessions clear-all removes.
  *
+ * A third set of histories adds faults (registry outages, commits that fail and
+ * reset the object) and compares stats after the documented convergence time.
+ *
  * Stats need two preparations on the object side. The registry learns of expiry
  * only when a session's alarm fires, so every session's alarm is fired first
  * (`settle`); MemoryStore sweeps instead. And stats are global within this
@@ -22,13 +25,14 @@
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Sessions } from "../src/facade";
 import type { RoutedTier, Tier } from "../src/session/types";
 import { modelHash } from "./model/hash";
 import type { ResolveCall } from "./model/model-sessions";
 import { memoryFacade, objectsFacade, outcome, settle, statsView, testConfig, theModel, type Outcome } from "./support/back-ends";
-import { testClock } from "./support/worker";
+import { converge } from "./support/converge";
+import { commitFault, registryFault, testClock } from "./support/worker";
 
 /** What a history calls: the facade over a back end, or the model behind the same names. */
 type Target = Sessions | ReturnType<typeof theModel>;
@@ -56,6 +60,8 @@ type Op =
   | { kind: "addCost"; s: number; micros: number }
   | ResolveOp
   | { kind: "advance"; ms: number };
+/** Faults, in the histories that have them: a registry outage begins or ends; an operation's commit fails. */
+type FaultOp = Op | { kind: "outage"; on: boolean } | { kind: "commitFails"; op: Exclude<Op, { kind: "advance" }> };
 
 const session = fc.integer({ min: 0, max: SESSIONS_PER_RUN - 1 });
 // TIER_MODELS names, names outside it, and names an object's prototype or the byModel cap could mistake.
@@ -101,6 +107,24 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   ),
   fc.record({ kind: fc.constant("advance" as const), ms: fc.constantFrom(1, 1000, timeoutMs - 1, timeoutMs, timeoutMs + 1) }),
+);
+
+/**
+ * Histories with faults: registry outages that start and end anywhere (so deliveries
+ * fail and are retried from alarms), and operations whose storage commit fails after
+ * the call returned, resetting the object. The model applies an operation only when
+ * the objects did not answer internal_error for it.
+ */
+const faultyOpArb: fc.Arbitrary<FaultOp> = fc.oneof(
+  { arbitrary: opArb, weight: 6 },
+  { arbitrary: fc.record({ kind: fc.constant("outage" as const), on: fc.boolean() }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("commitFails" as const),
+      op: opArb.filter((op): op is Exclude<Op, { kind: "advance" }> => !["advance", "evict", "alarm"].includes(op.kind)),
+    }),
+    weight: 1,
+  },
 );
 
 function resolveCall(sessionId: string, op: ResolveOp): ResolveCall {
@@ -163,7 +187,12 @@ interface Trace {
 }
 
 /** What a target shows after a history: reads, then stats and clear-all once due sessions have expired. */
-async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[]): Promise<Trace> {
+async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[], faulty = false): Promise<Trace> {
+  if (faulty && !("model" in port)) {
+    // Everything reachable again: the documented convergence time passes (the model reads the same clock).
+    registryFault.mode = "none";
+    await converge();
+  }
   const readBack = await Promise.all(ids.map((id) => outcome(() => port.getSession(id))));
   if (!("model" in port)) await settle(port, ids);
   const stats = await outcome(async () => statsView(await port.getStats()));
@@ -171,14 +200,37 @@ async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[
 }
 
 /** Runs the history on the model and on one back end at the same instants, and returns both traces. */
-async function lockstep(system: Sessions, ops: Op[], ids: string[], objects: boolean, evictAfterEvery: boolean): Promise<{ model: Trace; system: Trace }> {
+async function lockstep(system: Sessions, ops: FaultOp[], ids: string[], objects: boolean, evictAfterEvery: boolean): Promise<{ model: Trace; system: Trace }> {
   const model = theModel();
   const modelSteps: (Outcome | undefined)[] = [];
   const systemSteps: (Outcome | undefined)[] = [];
+  const faulty = ops.some((op) => op.kind === "outage" || op.kind === "commitFails");
   await system.clearAll();
   for (const op of ops) {
     if (op.kind === "advance") {
       testClock.advance(op.ms);
+      continue;
+    }
+    if (op.kind === "outage") {
+      registryFault.mode = op.on ? "throw" : "none";
+      continue;
+    }
+    if (op.kind === "commitFails") {
+      const id = ids[op.op.s]!;
+      commitFault.target = env.SESSIONS.idFromName(id);
+      commitFault.count = 1;
+      let actual: Outcome | undefined;
+      try {
+        actual = await step(system, op.op, id, objects);
+      } catch (err) {
+        // The commit failed: the object reset and nothing changed, as the model leaves it.
+        if (String(err).includes("injected commit failure")) continue;
+        throw err;
+      } finally {
+        commitFault.count = 0;
+      }
+      systemSteps.push(actual);
+      modelSteps.push(await step(model, op.op, id, false));
       continue;
     }
     const id = ids[op.s]!;
@@ -186,10 +238,12 @@ async function lockstep(system: Sessions, ops: Op[], ids: string[], objects: boo
     systemSteps.push(await step(system, op, id, objects));
     if (objects && evictAfterEvery) await evictDurableObject(env.SESSIONS.get(env.SESSIONS.idFromName(id))).catch(() => undefined);
   }
-  return { model: await finish(model, ids, modelSteps), system: await finish(system, ids, systemSteps) };
+  // The objects first: their convergence moves the clock the model then reads.
+  const systemTrace = await finish(system, ids, systemSteps, faulty);
+  return { model: await finish(model, ids, modelSteps), system: systemTrace };
 }
 
-async function check(system: () => Sessions, objects: boolean, ops: Op[], evictAfterEvery = false): Promise<void> {
+async function check(system: () => Sessions, objects: boolean, ops: FaultOp[], evictAfterEvery = false): Promise<void> {
   const { model, system: actual } = await lockstep(system(), ops, historyIds(), objects, evictAfterEvery);
   expect(actual).toEqual(model);
 }
@@ -213,6 +267,22 @@ describe("model-based: the facade over the Durable Objects agrees with the model
         verbose: 1,
       },
     );
+  });
+});
+
+describe("model-based: with registry outages and failed commits, the objects' stats converge to the model's", () => {
+  it("random histories, compared after the documented convergence time", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(faultyOpArb, { minLength: 1, maxLength: 25 }), (ops) => check(objectsFacade, true, ops)),
+        { numRuns: Math.max(20, Math.round(runs / 6)), seed, verbose: 1 },
+      );
+    } finally {
+      registryFault.mode = "none";
+      commitFault.count = 0;
+      vi.restoreAllMocks();
+    }
   });
 });
 

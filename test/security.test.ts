@@ -171,8 +171,14 @@ describe("stats cursors", () => {
 
   it(`expires: a cursor older than STATS_CURSOR_TTL_MS is 400 invalid_cursor`, async () => {
     const api = facadeFor(env);
-    const cursor = await cursorFrom(api);
-    testClock.advance(STATS_CURSOR_TTL_MS);
+    const ids = [freshId("cursor-ttl"), freshId("cursor-ttl")];
+    for (const id of ids) await exports.SessionService.setSession(id, "m", "SIMPLE");
+    const cursor = (await api.getStats({ limit: 1 })).nextCursor!;
+    // The sessions stay in use for the cursor's lifetime, so a page after it is not empty.
+    for (let half = 0; half < 2; half++) {
+      testClock.advance(STATS_CURSOR_TTL_MS / 2);
+      for (const id of ids) await exports.SessionService.touchSession(id);
+    }
     expect((await api.getStats({ limit: 1, cursor })).sessions).toHaveLength(1);
     testClock.advance(1);
     expect(await codeOf(api.getStats({ limit: 1, cursor }))).toBe("invalid_cursor");

@@ -7,6 +7,7 @@ import { shardFor } from "../src/objects/registry-client";
 import { configFor } from "../src/session/config";
 import { registryHas, storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/back-ends";
+import { registryCaughtUp } from "./support/converge";
 import { registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
@@ -51,7 +52,7 @@ describe("persistence", () => {
     const returned = await svc.setSession(id, "m", "MEDIUM");
     const { kv: stored } = await storedState(id);
     const { id: _id, ...entry } = returned;
-    expect(stored).toEqual({ id, entry });
+    expect(stored).toEqual({ id, entry, inc: expect.any(String), version: 0 });
   });
 
   it("creates no storage for reads of a session that does not exist", async () => {
@@ -70,12 +71,13 @@ describe("alarm expiry", () => {
   it("arms once at creation for lastUsedAt + timeout and does not re-arm on touch", async () => {
     const id = freshId("arm");
     const created = await svc.setSession(id, "m", "SIMPLE");
-    expect((await storedState(id)).alarm).toBe(created.createdAt + timeoutMs);
+    await registryCaughtUp();
+    expect((await storedState(id)).alarm).toBe(created.createdAt + timeoutMs + 1);
     testClock.advance(60_000);
     await svc.touchSession(id);
     await svc.setSession(id, "m", "SIMPLE");
     await svc.addSessionCost(id, 1);
-    expect((await storedState(id)).alarm).toBe(created.createdAt + timeoutMs);
+    expect((await storedState(id)).alarm).toBe(created.createdAt + timeoutMs + 1);
   });
 
   it("re-arms on wake for the new deadline when the session was used since", async () => {
@@ -107,6 +109,7 @@ describe("alarm expiry", () => {
     await svc.setSession(id, "m", "SIMPLE");
     testClock.advance(timeoutMs + 1);
     expect(await svc.getSession(id)).toBeNull();
+    await registryCaughtUp();
     expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await registryHas(id)).toBe(false);
   });
@@ -118,7 +121,8 @@ describe("alarm expiry", () => {
     testClock.advance(timeoutMs + 1);
     const again = await svc.setSession(id, "n", "MEDIUM");
     expect(again).toMatchObject({ model: "n", tier: "MEDIUM", requestCount: 1, sessionCostMicros: 0, createdAt: testClock.now() });
-    expect((await storedState(id)).alarm).toBe(testClock.now() + timeoutMs);
+    await registryCaughtUp();
+    expect((await storedState(id)).alarm).toBe(testClock.now() + timeoutMs + 1);
   });
 });
 
@@ -154,6 +158,7 @@ describe("concurrency", () => {
     expect(counts).toEqual(Array.from({ length: sets + touches }, (_, i) => i + 2));
     const final = (await svc.getSession(id))!;
     expect(final.requestCount).toBe(1 + sets + touches);
+    await registryCaughtUp();
     const row = await registryRow(id);
     expect(row).toEqual({ id, model: final.model, tier: final.tier, createdAt: final.createdAt });
     await evictDurableObject(stubOf(id));
@@ -169,13 +174,14 @@ describe("concurrency", () => {
     const results = await Promise.all(Array.from({ length: n }, () => svc.setSession(id, "m", "SIMPLE")));
     expect(new Set(results.map((r) => r.createdAt)).size).toBe(1);
     expect(results.map((r) => r.requestCount).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
-    // One creation, one registry write: the other sets change nothing the registry holds.
+    // One creation, one registry delivery: the other sets change nothing the registry holds.
+    await registryCaughtUp();
     expect(registryFault.calls - callsBefore).toBe(1);
     const stored = (await storedState(id)).kv!;
     expect(stored.entry.requestCount).toBe(n);
     expect(stored.entry.createdAt).toBe(results[0]!.createdAt);
     expect(await registryRow(id)).toEqual({ id, model: "m", tier: "SIMPLE", createdAt: stored.entry.createdAt });
-    expect((await storedState(id)).alarm).toBe(stored.entry.createdAt + timeoutMs);
+    expect((await storedState(id)).alarm).toBe(stored.entry.lastUsedAt + timeoutMs + 1);
   });
 });
 
@@ -186,6 +192,7 @@ describe("clear", () => {
     await svc.clearSession(id);
     await svc.clearSession(id);
     expect(await svc.getSession(id)).toBeNull();
+    await registryCaughtUp();
     expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
     expect(await registryHas(id)).toBe(false);
   });
@@ -195,6 +202,7 @@ describe("hot path cost", () => {
   it("does one storage write and no alarm write per request on an existing session, and no registry call", async () => {
     const id = freshId("hot");
     await svc.setSession(id, "kimi-k2.5", "MEDIUM");
+    await registryCaughtUp();
     const spies = await runInDurableObject(stubOf(id), (_obj: SessionObject, state) => ({
       put: vi.spyOn(state.storage.kv, "put"),
       alarm: vi.spyOn(state.storage, "setAlarm"),

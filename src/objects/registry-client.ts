@@ -1,8 +1,9 @@
-/** How a session object tells its registry shard about a lifecycle change. */
+/** How the Worker and the session objects reach the registry shards. */
 import type { Env } from "../env";
 import { configFor } from "../session/config";
 import { SessionError } from "../session/errors";
-import { shardOf, type RegistryRow } from "../session/stats";
+import type { Delivery } from "../session/registry";
+import { shardOf } from "../session/stats";
 
 /** Stats read every shard; a large page takes longer than a single-row write (REGISTRY_TIMEOUT_MS). */
 export const REGISTRY_READ_TIMEOUT_MS = 15_000;
@@ -19,7 +20,8 @@ export function shardFor(env: Env, sessionId: string) {
   return shardStub(env, shardOf(sessionId, configFor(env).registryShards));
 }
 
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+/** `work`, or a rejection once `ms` have passed. The work itself is not cancelled: an RPC may still land later. */
+export async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
@@ -45,10 +47,8 @@ export async function registryCall<T>(what: string, work: () => Promise<T>, time
   }
 }
 
-export async function upsertRow(env: Env, row: RegistryRow): Promise<void> {
-  await shardFor(env, row.id).upsert(row);
-}
-
-export async function removeRow(env: Env, id: string): Promise<void> {
-  await shardFor(env, id).remove(id);
+/** Hands one outbox effect to the session's shard. */
+export async function deliverTo(env: Env, delivery: Delivery): Promise<void> {
+  const id = delivery.kind === "upsert" ? delivery.row.id : delivery.id;
+  await shardFor(env, id).deliver(delivery);
 }

@@ -3,162 +3,208 @@
  * SQLite-backed storage before answering, and expires it with one alarm.
  * Every rule lives in src/session/ and is named by the command table; this
  * class only sequences I/O.
+ *
+ * The registry is told through an outbox: a change the registry must learn
+ * (creation, a model or tier change, the end of an incarnation) is written in
+ * the same storage transaction as the entry, and delivered after the answer,
+ * again from the alarm with backoff until the shard takes it.
  */
 import { DurableObject } from "cloudflare:workers";
 import { stepOf, type SessionCommandName } from "../commands";
 import type { Env } from "../env";
 import { configFor, type Config } from "../session/config";
 import { expiresAt, isExpired } from "../session/entry";
-import { effectsOf, type RegistryEffect } from "../session/rules";
-import { retryDelayMs } from "../session/retry";
+import type { Delivery, RowState } from "../session/registry";
+import { effectsOf } from "../session/rules";
+import { RETRY_MIN_DELAY_MS, retryDelayMs } from "../session/retry";
 import type { Entry } from "../session/types";
-import { registryCall, removeRow, upsertRow } from "./registry-client";
+import { deliverTo, registryCall } from "./registry-client";
 
-/** The one key this object stores: its session's key and entry together. */
+/** The session's key (its ID, or the tenant-scoped key), its entry and its incarnation. */
 const RECORD_KEY = "session";
+/** Present while the registry has not confirmed the session's current state. */
+const OUTBOX_KEY = "outbox";
 
-/** What the object stores: the session's key (its ID, or the tenant-scoped key) and its entry. */
 interface SessionRecord {
   id: string;
   entry: Entry;
+  /** Absent on records written before incarnations existed: read as "" and 0. */
+  inc?: string;
+  version?: number;
+}
+
+interface Outbox {
+  /** Since when the registry has been behind: the retry backoff grows with it. */
+  since: number;
+  /** The incarnation that ended and whose end the registry has not yet heard, when no later one replaced it. */
+  ended?: { id: string; inc: string; version: number };
+}
+
+/** What clear-all learns from a session: whether it removed a live session, and else the row the session should have. */
+export interface ClearAnswer {
+  cleared: boolean;
+  current: RowState | null;
 }
 
 export class SessionObject extends DurableObject<Env> {
-  #key: string | undefined;
-  #stored: Entry | undefined;
-  /** Calls run one at a time: a registry write awaits the network, and input gates do not cover that. */
-  #tail: Promise<unknown> = Promise.resolve();
+  #record: SessionRecord | undefined;
+  #outbox: Outbox | undefined;
+  /** The delivery under way, if any: one at a time, each carrying the state as it is when sent. */
+  #delivering: Promise<void> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     // Synchronous KV on SQLite storage: reading an absent key creates nothing,
     // so an object that is only asked about a missing session stays empty.
-    const saved = ctx.storage.kv.get<SessionRecord>(RECORD_KEY);
-    this.#key = saved?.id;
-    this.#stored = saved?.entry;
+    this.#record = ctx.storage.kv.get<SessionRecord>(RECORD_KEY);
+    this.#outbox = ctx.storage.kv.get<Outbox>(OUTBOX_KEY);
   }
 
   get #config(): Config {
     return configFor(this.env);
   }
 
-  /** A registry effect, bounded in time; any failure or hang becomes 503 `registry_unavailable`. */
-  #registry(key: string, effect: NonNullable<RegistryEffect>): Promise<void> {
-    if (effect.kind === "upsert") {
-      const { model, tier, createdAt } = effect.entry;
-      return registryCall("record the session", () => upsertRow(this.env, { id: key, model, tier, createdAt }), this.#config.registryTimeoutMs);
-    }
-    return registryCall("remove the session", () => removeRow(this.env, key), this.#config.registryTimeoutMs);
+  #row(record: SessionRecord): RowState {
+    const { model, tier, createdAt } = record.entry;
+    const deadline = expiresAt(record.entry, this.#config.timeoutMs);
+    return { id: record.id, inc: record.inc ?? "", createdAt, version: record.version ?? 0, model, tier, expiresAt: deadline };
   }
 
-  #exclusive<R>(work: () => Promise<R>): Promise<R> {
-    const run = this.#tail.then(work);
-    this.#tail = run.catch(() => undefined);
-    return run;
+  /** The effect to deliver now: the current row, or else the end of the last incarnation. */
+  #delivery(outbox: Outbox): Delivery | undefined {
+    if (this.#record) return { kind: "upsert", row: this.#row(this.#record) };
+    return outbox.ended && { kind: "remove", id: outbox.ended.id, inc: outbox.ended.inc };
   }
 
-  #persist(key: string, entry: Entry): void {
-    this.ctx.storage.kv.put<SessionRecord>(RECORD_KEY, { id: key, entry });
+  /** Marks the registry as behind and arms the alarm that retries the delivery, in the caller's transaction. */
+  #queue(outbox: Outbox, now: number): void {
+    this.#outbox = outbox;
+    this.ctx.storage.kv.put(OUTBOX_KEY, outbox);
+    // Not awaited: the output gate holds the answer until the write is durable.
+    void this.ctx.storage.setAlarm(now + RETRY_MIN_DELAY_MS);
   }
 
-  async #forget(): Promise<void> {
-    // From compatibility date 2026-02-24, deleteAll() also removes the alarm.
-    await this.ctx.storage.deleteAll();
-    this.#stored = undefined;
-    this.#key = undefined;
+  #forget(): void {
+    this.ctx.storage.kv.delete(RECORD_KEY);
+    this.ctx.storage.kv.delete(OUTBOX_KEY);
+    void this.ctx.storage.deleteAlarm();
+    this.#record = undefined;
+    this.#outbox = undefined;
+  }
+
+  /** Ends the stored incarnation: the entry goes, and its end waits in the outbox. */
+  #end(record: SessionRecord, now: number): void {
+    this.ctx.storage.kv.delete(RECORD_KEY);
+    this.#record = undefined;
+    const ended = { id: record.id, inc: record.inc ?? "", version: record.version ?? 0 };
+    this.#queue({ since: this.#outbox?.since ?? now, ended }, now);
   }
 
   /**
    * Runs a per-session command (or resolve) for the session stored under `key`. The
    * Worker's facade has validated the input; this object is reachable only through it.
+   * Synchronous up to the answer: input gates make each call atomic.
    */
-  run(key: string, name: SessionCommandName | "resolve", input: unknown): Promise<unknown> {
-    return this.#exclusive(async () => {
-      const config = this.#config;
-      const stored = this.#stored;
-      const { live, step } = stepOf(name, stored, input, Date.now(), config);
-      const fx = effectsOf(stored, live, step.next);
-      if (!fx.changed) return step.result;
+  run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown {
+    const config = this.#config;
+    const now = Date.now();
+    const record = this.#record;
+    const stored = record?.entry;
+    const { live, step } = stepOf(name, stored, input, now, config);
+    const fx = effectsOf(stored, live, step.next);
+    if (!fx.changed) return step.result;
 
-      if (!fx.next) {
-        // Registry first: if it fails, nothing changed and the caller may retry.
-        // An expired entry seen by a read is left to the alarm, which retries.
-        if (fx.registry) {
-          try {
-            await this.#registry(key, fx.registry);
-          } catch (err) {
-            if (live) throw err;
-            return step.result;
-          }
-        }
-        await this.#forget();
-        return step.result;
-      }
+    if (!fx.next) {
+      this.#end(record!, now);
+    } else {
+      // Versions go on across incarnations while the object remembers the last one, so a shard
+      // orders a new incarnation after an old one whose delivery is still out.
+      const last = Math.max(record?.version ?? -1, this.#outbox?.ended?.version ?? -1);
+      const next: SessionRecord = fx.created
+        ? { id: key, entry: fx.next, inc: crypto.randomUUID(), version: last + 1 }
+        : { id: key, entry: fx.next, inc: record!.inc ?? "", version: (record!.version ?? 0) + (fx.registry ? 1 : 0) };
+      // The hot path (no model or tier change) is this one write.
+      this.ctx.storage.kv.put<SessionRecord>(RECORD_KEY, next);
+      this.#record = next;
+      if (fx.registry) this.#queue({ since: this.#outbox?.since ?? now }, now);
+    }
+    if (fx.registry) void this.#deliver().catch(() => undefined);
+    return step.result;
+  }
 
-      // Registry before storage on creation, so a live session is never missing
-      // from it; a failure leaves no orphan because nothing was stored yet.
-      if (fx.registry) await this.#registry(key, fx.registry);
-      try {
-        this.#persist(key, fx.next);
-      } catch (err) {
-        if (fx.created) await this.#registry(key, { kind: "remove" }).catch(() => undefined);
-        throw err;
-      }
-      this.#stored = fx.next;
-      this.#key = key;
-      // Not awaited: the output gate holds the answer until the alarm is durable,
-      // and a failed write resets the object instead of answering.
-      if (fx.created) void this.ctx.storage.setAlarm(expiresAt(fx.next, config.timeoutMs));
-      return step.result;
+  /** Delivers what the outbox holds, one delivery at a time; rejects when the registry did not take it. */
+  #deliver(): Promise<void> {
+    this.#delivering ??= this.#deliverPending().finally(() => {
+      this.#delivering = undefined;
     });
+    return this.#delivering;
+  }
+
+  async #deliverPending(): Promise<void> {
+    for (let outbox = this.#outbox; outbox; outbox = this.#outbox) {
+      const delivery = this.#delivery(outbox);
+      if (delivery) await registryCall("record the session", () => deliverTo(this.env, delivery), this.#config.registryTimeoutMs);
+      // A change made while the delivery was out is delivered next, with the state as it is then.
+      if (this.#outbox !== outbox) continue;
+      this.#outbox = undefined;
+      this.ctx.storage.kv.delete(OUTBOX_KEY);
+      if (this.#record) void this.ctx.storage.setAlarm(expiresAt(this.#record.entry, this.#config.timeoutMs) + 1);
+      else void this.ctx.storage.deleteAlarm();
+    }
+  }
+
+  /** The row this session's shard should hold, or null when there is no live session. Read by reconciliation. */
+  describe(): RowState | null {
+    const record = this.#record;
+    if (!record || isExpired(record.entry, Date.now(), this.#config.timeoutMs)) return null;
+    return this.#row(record);
   }
 
   /**
-   * Clear-all, driven by the registry shard, which drops the row itself. Only
-   * the incarnation the shard knew (by createdAt) is removed: a session
-   * re-created after the clear began survives it.
+   * Clear-all, driven by the registry shard, which drops the row itself. The
+   * incarnation the shard held when the clear began (`inc`) is removed, as is
+   * any created before that instant; a session created since survives, and the
+   * shard learns its row instead.
    */
-  clearIncarnation(createdAt: number): Promise<boolean> {
-    return this.#exclusive(async () => {
-      if (this.#stored && this.#stored.createdAt !== createdAt) return false;
-      await this.#forget();
-      return true;
-    });
+  async clearBefore(clearStartedAt: number, inc: string): Promise<ClearAnswer> {
+    const record = this.#record;
+    if (record && (record.entry.createdAt < clearStartedAt || (record.inc ?? "") === inc)) {
+      const live = !isExpired(record.entry, Date.now(), this.#config.timeoutMs);
+      this.#forget();
+      return { cleared: live, current: null };
+    }
+    return { cleared: false, current: this.describe() };
   }
 
   /**
-   * Expiry. Armed once at creation; on wake, a session used since is re-armed
-   * for its new deadline instead of being re-armed on every touch. When the
-   * registry cannot drop the row, the session stays and the alarm is re-armed
-   * with backoff. Alarms are delivered at least once, so every branch is safe to repeat.
+   * Expiry and outbox retries. On wake, a session past its deadline ends; what
+   * the outbox holds is delivered, and while the registry does not take it the
+   * alarm comes back with backoff (the platform retries a failed alarm only six
+   * times). A session used since is re-armed for its new deadline instead of
+   * being re-armed on every touch. Alarms are delivered at least once, so every
+   * branch is safe to repeat.
    */
   override async alarm(): Promise<void> {
-    await this.#exclusive(async () => {
-      const stored = this.#stored;
-      const key = this.#key;
-      if (!stored || key === undefined) {
-        await this.#forget();
-        return;
-      }
-      const timeoutMs = this.#config.timeoutMs;
-      const now = Date.now();
-      if (isExpired(stored, now, timeoutMs)) {
-        try {
-          await this.#registry(key, { kind: "remove" });
-        } catch (err) {
-          // Re-arm with backoff rather than throw: the platform retries a failed alarm
-          // only six times, and after that neither the session nor its row would ever go.
-          const wait = retryDelayMs(now - expiresAt(stored, timeoutMs), Math.random());
-          console.error(`session expiry deferred ${wait} ms: ${(err as Error).message}`);
-          await this.ctx.storage.setAlarm(now + wait);
+    await this.#delivering?.catch(() => undefined);
+    const timeoutMs = this.#config.timeoutMs;
+    const now = Date.now();
+    if (this.#record && isExpired(this.#record.entry, now, timeoutMs)) this.#end(this.#record, now);
+    const outbox = this.#outbox;
+    if (outbox) {
+      try {
+        await this.#deliver();
+      } catch {
+        if (this.#outbox) {
+          const retryAt = now + retryDelayMs(now - this.#outbox.since, Math.random());
+          // +1 ms: the deadline itself is not yet expired, and a setAlarm(now) made inside alarm() is dropped locally.
+          const deadline = this.#record ? expiresAt(this.#record.entry, timeoutMs) + 1 : Infinity;
+          await this.ctx.storage.setAlarm(Math.min(retryAt, deadline));
           return;
         }
-        await this.#forget();
-      } else {
-        // +1 ms: the deadline itself is not yet expired, and a setAlarm(now) made
-        // inside alarm() is dropped locally.
-        await this.ctx.storage.setAlarm(expiresAt(stored, timeoutMs) + 1);
       }
-    });
+    }
+    if (this.#outbox) return;
+    if (this.#record) await this.ctx.storage.setAlarm(expiresAt(this.#record.entry, timeoutMs) + 1);
+    else this.#forget();
   }
 }

@@ -5,17 +5,33 @@
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { Sessions } from "../../src/facade";
+import { Sessions, type Backend } from "../../src/facade";
 import { MemoryStore } from "../../src/memory";
 import { objectsBackend } from "../../src/objects/backend";
 import type { Env } from "../../src/env";
 import { configFor } from "../../src/session/config";
 import type { ModelConfig } from "../model/session-model";
 import { modelSessions } from "../model/model-sessions";
+import { registryCaughtUp } from "./converge";
 import { testClock } from "./worker";
 
+/**
+ * The objects' back end, with stats and clear-all first letting the registry
+ * deliveries in flight land: the model's registry is exact at every instant, the
+ * objects' converges (test/convergence.test.ts), and these tests compare what it
+ * shows once it has.
+ */
+function settledBackend(vars: Env): Backend {
+  const backend = objectsBackend(vars);
+  return {
+    ...backend,
+    getStats: async (options) => (await registryCaughtUp(), backend.getStats(options)),
+    clearAll: async () => (await registryCaughtUp(), backend.clearAll()),
+  };
+}
+
 export function objectsFacade(): Sessions {
-  return new Sessions(objectsBackend(env), configFor(env));
+  return new Sessions(settledBackend(env), configFor(env));
 }
 
 export function memoryFacade(): MemoryStore {
@@ -45,6 +61,7 @@ export async function settle(sessions: Sessions, ids: readonly string[]): Promis
   }
   // The registry converges on expiry through each session's alarm; fire them all (a live session re-arms).
   for (const id of ids) await runDurableObjectAlarm(env.SESSIONS.get(env.SESSIONS.idFromName(id)));
+  await registryCaughtUp();
 }
 
 /** count, sessions, byModel and byTier (pagination is left to the registry tests). */
@@ -71,5 +88,5 @@ export function freshId(prefix: string): string {
 
 /** The facade over the objects with `vars` as the Worker's env: configuration is parsed (and may throw) here. */
 export function facadeFor(vars: Env): Sessions {
-  return new Sessions(objectsBackend(vars), configFor(vars));
+  return new Sessions(settledBackend(vars), configFor(vars));
 }

@@ -1,3 +1,4 @@
+import { registryCaughtUp } from "./converge";
 import { exports } from "cloudflare:workers";
 
 export const API_TOKEN = "test-token";
@@ -10,8 +11,14 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
-/** A request to the front Worker, with the API token unless told otherwise. */
+/**
+ * A request to the front Worker, with the API token unless told otherwise. Stats
+ * and clear-all first let the registry deliveries in flight land: these tests are
+ * about what the registry shows once it has caught up (test/convergence.test.ts
+ * tests the catching up).
+ */
 export async function call(method: string, path: string, options: CallOptions = {}) {
+  if (path.startsWith("/v1/stats") || (method === "DELETE" && path === "/v1/sessions")) await registryCaughtUp();
   const headers = new Headers(options.headers);
   const token = options.token === undefined ? API_TOKEN : options.token;
   if (token !== null) headers.set("authorization", `Bearer ${token}`);

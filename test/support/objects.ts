@@ -6,15 +6,27 @@ import type { Entry } from "../../src/session/types";
 
 export const stubOf = (id: string) => env.SESSIONS.get(env.SESSIONS.idFromName(id));
 
-/** The stored record (what the object writes under "session") and the armed alarm, if any. */
+/** The stored record (what the object writes under "session"), its pending registry delivery ("outbox") and the armed alarm, if any. */
 export async function storedState(target: string | DurableObjectId) {
   const stub = typeof target === "string" ? stubOf(target) : env.SESSIONS.get(target);
   return runInDurableObject(stub, async (_obj, state) => ({
-    kv: state.storage.kv.get<{ id: string; entry: Entry }>("session"),
+    kv: state.storage.kv.get<{ id: string; entry: Entry; inc: string; version: number }>("session"),
+    outbox: state.storage.kv.get<{ since: number; ended?: { inc: string } }>("outbox"),
     alarm: await state.storage.getAlarm(),
   }));
 }
 
 export async function registryHas(id: string): Promise<boolean> {
   return (await shardFor(env, id).page(null, 100_000, false)).rows.some((r) => r.id === id);
+}
+
+/** The shard's row for a session, whatever its deadline hint says (stats skip a row past it); null when there is none. */
+export async function rowOf(id: string): Promise<{ model: string; tier: string; inc: string; version: number; expires_at: number } | null> {
+  return runInDurableObject(shardFor(env, id), (_obj, state) => {
+    const rows = state.storage.sql.exec<{ model: string; tier: string; inc: string; version: number; expires_at: number }>(
+      "SELECT model, tier, inc, version, expires_at FROM sessions WHERE id = ?",
+      id,
+    );
+    return rows.toArray()[0] ?? null;
+  });
 }

@@ -1,14 +1,17 @@
 /**
- * The Worker under test: the real entry, with time and two failure points made
+ * The Worker under test: the real entry, with time and failures made
  * controllable from outside the production classes. Tests and objects share
  * this isolate, so the controls below reach every object the tests create:
  * - time: production reads `Date.now()`; here it reads the virtual clock below;
- * - the registry: a subclass of the registry object throws, hangs or delays its writes;
- * - clear-all: a subclass of the session object fails or holds the clears it is asked for.
+ * - the registry: a subclass of the registry object throws, hangs or delays deliveries,
+ *   or resets the session that sent one;
+ * - storage: a subclass of the session object makes chosen commits fail, resetting the object;
+ * - clear-all: the same subclass fails or holds the clears it is asked for.
  */
-import type { RegistryRow } from "../../src/session/stats";
+import type { Env } from "../../src/env";
 import { RegistryObject as ProductionRegistryObject } from "../../src/objects/registry-object";
-import { SessionObject as ProductionSessionObject } from "../../src/objects/session-object";
+import { SessionObject as ProductionSessionObject, type ClearAnswer } from "../../src/objects/session-object";
+import type { Delivery } from "../../src/session/registry";
 
 export { default, SessionAdmin, SessionService } from "../../src/index";
 
@@ -27,6 +30,10 @@ export const testClock = {
     this.offsetMs += this.tickMs;
     return t;
   },
+  /** The time, without moving the clock on. */
+  peek(): number {
+    return this.base + this.offsetMs;
+  },
   advance(ms: number): void {
     this.offsetMs += ms;
   },
@@ -36,17 +43,57 @@ export const testClock = {
 Date.now = () => testClock.now();
 
 /**
- * What registry writes do: pass through, throw, or never answer. `delayMs`
- * holds every passing call that long first, so calls that await the registry
- * before writing (creation, model and tier changes) overlap each other.
+ * What a shard does with a session's delivery: take it, throw, or never answer.
+ * `delayMs` holds each delivery that long before the shard takes it: longer than
+ * REGISTRY_TIMEOUT_MS, it lands after the session gave up on it. `resetCaller`
+ * resets the session object that sent it, before the shard takes it (the
+ * delivery is lost) or after (the session never hears that it landed).
  */
-export const registryFault = { mode: "none" as "none" | "throw" | "hang", calls: 0, delayMs: 0 };
+export const registryFault = {
+  mode: "none" as "none" | "throw" | "hang" | "hold",
+  /** Stats and clear-all fail as an unreachable shard would: they throw the platform's kind of error. */
+  readsFail: false,
+  /** In "hold" mode, deliveries wait on this gate (see `holdDeliveries`). */
+  gate: Promise.resolve(),
+  calls: 0,
+  delayMs: 0,
+  resetCaller: "none" as "none" | "before" | "after",
+};
 
-async function registryWrite(): Promise<void> {
-  registryFault.calls++;
-  if (registryFault.mode === "throw") throw new Error("injected registry failure");
-  if (registryFault.mode === "hang") await new Promise(() => undefined);
-  if (registryFault.delayMs > 0) await new Promise((r) => setTimeout(r, registryFault.delayMs));
+/**
+ * Storage commits that fail: the next `count` writes (puts or deletes) of the
+ * session object `target` fail at commit, after the method that made them has
+ * returned, and the object resets, as a broken output gate does.
+ */
+export const commitFault = { target: null as DurableObjectId | null, count: 0 };
+
+/** The session objects (by ID string) whose outbox holds a delivery the registry has not taken yet. */
+export const pendingOutboxes = new Set<string>();
+
+/** Every alarm the objects have set and not deleted, by object ID string: what the test clock may find due. */
+export const armedAlarms = new Map<string, { namespace: "SESSIONS" | "REGISTRY"; at: number }>();
+
+/** Records the alarms an object sets and deletes in `armedAlarms`. */
+function trackAlarms(ctx: DurableObjectState, namespace: "SESSIONS" | "REGISTRY"): void {
+  const storage = ctx.storage;
+  const setAlarm = storage.setAlarm.bind(storage);
+  const deleteAlarm = storage.deleteAlarm.bind(storage);
+  Object.defineProperty(storage, "setAlarm", {
+    value: (at: number | Date, options?: DurableObjectSetAlarmOptions) => {
+      armedAlarms.set(ctx.id.toString(), { namespace, at: Number(at) });
+      return setAlarm(at, options);
+    },
+    writable: true,
+    configurable: true,
+  });
+  Object.defineProperty(storage, "deleteAlarm", {
+    value: (options?: DurableObjectSetAlarmOptions) => {
+      armedAlarms.delete(ctx.id.toString());
+      return deleteAlarm(options);
+    },
+    writable: true,
+    configurable: true,
+  });
 }
 
 /**
@@ -82,25 +129,94 @@ export function blockClears(): { blocked: Promise<void>; release: () => void } {
   };
 }
 
+/** Holds every delivery that reaches a shard until `release()`: they land when the test says so. */
+export function holdDeliveries(): { release: () => void } {
+  let release!: () => void;
+  registryFault.gate = new Promise<void>((r) => (release = r));
+  registryFault.mode = "hold";
+  return {
+    release: () => {
+      registryFault.mode = "none";
+      release();
+    },
+  };
+}
+
 export class SessionObject extends ProductionSessionObject {
-  override async clearIncarnation(createdAt: number): Promise<boolean> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    trackAlarms(ctx, "SESSIONS");
+    const kv = ctx.storage.kv;
+    for (const method of ["put", "delete"] as const) {
+      const original = kv[method].bind(kv) as (...args: unknown[]) => unknown;
+      Object.defineProperty(kv, method, {
+        value: (...args: unknown[]) => {
+          const result = original(...args);
+          if (args[0] === "outbox") {
+            if (method === "put") pendingOutboxes.add(ctx.id.toString());
+            else pendingOutboxes.delete(ctx.id.toString());
+          }
+          if (commitFault.count > 0 && commitFault.target?.equals(ctx.id)) {
+            commitFault.count--;
+            // The write itself succeeded; its commit, at the end of this turn, does not.
+            queueMicrotask(() => ctx.abort("injected commit failure"));
+          }
+          return result;
+        },
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+
+  /** A reset from outside, as an eviction, a deploy or a crash does. */
+  reset(): void {
+    this.ctx.abort("injected reset");
+  }
+
+  override async clearBefore(clearStartedAt: number, inc: string): Promise<ClearAnswer> {
     if (clearFault.mode === "throw") throw new Error("injected clear failure");
     if (clearFault.mode === "block") {
       clearFault.onBlocked();
       await clearFault.gate;
     }
-    return super.clearIncarnation(createdAt);
+    return super.clearBefore(clearStartedAt, inc);
   }
 }
 
+function deliveryId(delivery: Delivery): string {
+  return delivery.kind === "upsert" ? delivery.row.id : delivery.id;
+}
+
 export class RegistryObject extends ProductionRegistryObject {
-  override async upsert(row: RegistryRow): Promise<void> {
-    await registryWrite();
-    super.upsert(row);
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    trackAlarms(ctx, "REGISTRY");
   }
 
-  override async remove(id: string): Promise<void> {
-    await registryWrite();
-    super.remove(id);
+  override page(...args: Parameters<ProductionRegistryObject["page"]>): ReturnType<ProductionRegistryObject["page"]> {
+    if (registryFault.readsFail) throw new Error("injected registry failure: storage is unavailable");
+    return super.page(...args);
+  }
+
+  override async clearAll(): ReturnType<ProductionRegistryObject["clearAll"]> {
+    if (registryFault.readsFail) throw new Error("injected registry failure: storage is unavailable");
+    return super.clearAll();
+  }
+
+  override async deliver(delivery: Delivery): Promise<boolean> {
+    registryFault.calls++;
+    if (registryFault.mode === "throw") throw new Error("injected registry failure");
+    if (registryFault.mode === "hang") await new Promise(() => undefined);
+    if (registryFault.mode === "hold") await registryFault.gate;
+    if (registryFault.delayMs > 0) await new Promise((r) => setTimeout(r, registryFault.delayMs));
+    const caller = this.env.SESSIONS.get(this.env.SESSIONS.idFromName(deliveryId(delivery))) as unknown as DurableObjectStub<SessionObject>;
+    if (registryFault.resetCaller === "before") {
+      await caller.reset().catch(() => undefined);
+      throw new Error("injected: the sender was reset before its delivery landed");
+    }
+    const taken = super.deliver(delivery);
+    if (registryFault.resetCaller === "after") await caller.reset().catch(() => undefined);
+    return taken;
   }
 }

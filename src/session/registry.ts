@@ -1,0 +1,87 @@
+/**
+ * The registry as a derived index: what a session tells its shard, and the
+ * pure rules a shard applies to it. A session is the truth; a shard row is a
+ * versioned copy of it that deliveries, reconciliation and clear-all keep true.
+ */
+import type { Tier } from "./types";
+
+/** What a session's shard row should say: sent by the session (outbox delivery) or read from it (reconciliation). */
+export interface RowState {
+  /** The session's key: its ID, or the tenant-scoped key. */
+  id: string;
+  /** The incarnation: random, new each time the session is created. */
+  inc: string;
+  createdAt: number;
+  /**
+   * Counts the session object's creations and model or tier changes, across incarnations
+   * for as long as the object remembers the last one: a later version always wins.
+   */
+  version: number;
+  model: string;
+  tier: Tier;
+  /** The session's deadline when this was sent. Use only moves it later, so the real deadline is never earlier. */
+  expiresAt: number;
+}
+
+/** One effect from a session's outbox: its row as it is now, or the end of an incarnation. */
+export type Delivery = { kind: "upsert"; row: RowState } | { kind: "remove"; id: string; inc: string };
+
+/** What a shard holds for one session ID. */
+export interface HeldRow {
+  inc: string;
+  createdAt: number;
+  version: number;
+  expiresAt: number;
+}
+
+export type UpsertDecision =
+  /** No row: add it. */
+  | { kind: "insert" }
+  /** Same incarnation, later version: take everything. */
+  | { kind: "update" }
+  /** Same incarnation and version: only the deadline may have moved on. */
+  | { kind: "refresh" }
+  /** A later incarnation: it replaces the row, and the row's incarnation is over. */
+  | { kind: "replace"; retire: string }
+  /** Older than what the shard knows, or of an incarnation that is over: ignored. */
+  | { kind: "stale"; retire?: string };
+
+/**
+ * How a shard takes a session's row. Late and repeated deliveries never win:
+ * an incarnation that is over (`retired`) stays over, and the higher version
+ * wins, within an incarnation and across them. A session object numbers a new
+ * incarnation after the last one it still has to report; once it has reported
+ * one ended and forgotten it, that incarnation is retired here.
+ *
+ * `authoritative` is for what the session answered when asked (reconciliation,
+ * clear-all): the truth at that moment, taken whatever the shard held.
+ */
+export function decideUpsert(held: HeldRow | undefined, retired: boolean, incoming: RowState, authoritative = false): UpsertDecision {
+  if (retired && !authoritative) return { kind: "stale" };
+  if (!held) return { kind: "insert" };
+  if (held.inc === incoming.inc) {
+    if (incoming.version === held.version) return { kind: "refresh" };
+    return incoming.version > held.version || authoritative ? { kind: "update" } : { kind: "stale" };
+  }
+  const newer = incoming.version > held.version || (incoming.version === held.version && incoming.createdAt >= held.createdAt);
+  return newer || authoritative ? { kind: "replace", retire: held.inc } : { kind: "stale", retire: incoming.inc };
+}
+
+/** How long before a row's deadline hint its shard asks the session whether it is still in use. */
+export const CHECK_LEAD_MS = 60_000;
+/**
+ * How long a shard remembers that an incarnation is over, to turn away a delivery
+ * that lands late. One that lands later still is undone by reconciliation.
+ */
+export const RETIRED_TTL_MS = 60 * 60_000;
+
+/**
+ * When a shard next checks a row whose deadline hint is `expiresAt`: shortly
+ * before it, so a session in use keeps a current hint and stays counted; and
+ * else just after it, when the session has either been used since (the hint
+ * moves on) or has expired (the row goes).
+ */
+export function checkAt(expiresAt: number, now: number): number {
+  const early = expiresAt - CHECK_LEAD_MS;
+  return early > now ? early : Math.max(now, expiresAt + 1);
+}
