@@ -24,3 +24,20 @@ export async function call(method, path, { token = API_TOKEN, body, rawBody, hea
 export const sessionPath = (id, suffix = "") => `/v1/sessions/${encodeURIComponent(id)}${suffix}`;
 export const freshId = (prefix) => `${prefix}-${crypto.randomUUID()}`;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The registry is an index that converges: a change shows in stats once its delivery lands,
+ * normally within milliseconds of the answer (docs/design.md, "The registry"). Polls `check`
+ * until it stops throwing, for at most `withinMs`, and rethrows its last failure.
+ */
+export async function eventually(check, withinMs = 10_000) {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(50);
+    }
+  }
+}

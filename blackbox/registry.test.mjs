@@ -1,7 +1,7 @@
 /** Issue 3's contract from outside: admin auth, stats with truncation, order, totals and paging, clear-all. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./client.mjs";
+import { ADMIN_TOKEN, API_TOKEN, call, eventually, sessionPath } from "./client.mjs";
 
 /** IDs whose first 8 characters are unique and random, so truncated stats IDs identify them. */
 const uniqueId = (n) => `${crypto.randomUUID().slice(0, 8)}-bb-registry-${n}`;
@@ -42,7 +42,15 @@ describe("registry over HTTP", () => {
       const res = await call("PUT", sessionPath(id), { body: { model: i % 2 ? "kimi-k2.5" : "gemini-2.5-flash", tier: i % 2 ? "MEDIUM" : "SIMPLE" } });
       assert.equal(res.status, 200);
     }
-    const { first, sessions } = await allStats(7);
+    const { first, sessions } = await eventually(async () => {
+      const all = await allStats(7);
+      for (const id of ids)
+        assert.ok(
+          all.sessions.some((s) => s.id === id.slice(0, 8) + "..."),
+          `${id} counted`,
+        );
+      return all;
+    });
     assert.ok(first.count >= 25);
     assert.equal(sessions.length, first.count);
     const shown = sessions.map((s) => s.id);
@@ -61,14 +69,10 @@ describe("registry over HTTP", () => {
     const id = uniqueId("model");
     await call("PUT", sessionPath(id), { body: { model: "gemini-2.5-flash", tier: "SIMPLE" } });
     await call("POST", sessionPath(id, "/escalate"));
-    let { sessions } = await allStats(10000);
-    assert.equal(sessions.find((s) => s.id === id.slice(0, 8) + "...").model, "kimi-k2.5");
+    const shown = async () => (await allStats(10000)).sessions.find((s) => s.id === id.slice(0, 8) + "...");
+    await eventually(async () => assert.equal((await shown())?.model, "kimi-k2.5"));
     await call("DELETE", sessionPath(id));
-    ({ sessions } = await allStats(10000));
-    assert.equal(
-      sessions.find((s) => s.id === id.slice(0, 8) + "..."),
-      undefined,
-    );
+    await eventually(async () => assert.equal(await shown(), undefined));
   });
 
   it("rejects bad paging parameters with 400", async () => {
@@ -88,6 +92,8 @@ describe("registry over HTTP", () => {
     assert.equal((await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN })).status, 200);
     const ids = Array.from({ length: 10 }, (_, i) => uniqueId(`clear-${i}`));
     for (const id of ids) await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } });
+    // Counted once their rows have landed; the clear counts what the registry holds.
+    await eventually(async () => assert.equal((await call("GET", "/v1/stats", { token: ADMIN_TOKEN })).json.count, 10));
     const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
     assert.equal(res.status, 200);
     assert.deepEqual(res.json, { cleared: 10 });

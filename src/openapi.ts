@@ -27,7 +27,8 @@ function errorCodes(name: CommandName): ErrorCode[] {
   if (fields.length > 0 && (command.http?.method === "POST" || command.http?.method === "PUT")) codes.push("invalid_json", "payload_too_large");
   if (command.grant === "admin") codes.push("forbidden", "registry_unavailable");
   if (name === "getStats") codes.push("invalid_cursor");
-  if (perSession) codes.push("invalid_session_id", "registry_unavailable");
+  // The registry learns of a session's change after the answer, so a session operation never waits on it.
+  if (perSession) codes.push("invalid_session_id");
   // Resolve with sessions disabled answers without a session, not with an error.
   if (command.kind === "session") codes.push("sessions_disabled");
   if (command.kind === "session" && !command.http?.anyId) codes.push("session_not_found");
