@@ -103,5 +103,21 @@ export function driver({ durationS, warmupS }) {
     return { floor, floorWrite, resolveHot };
   }
 
-  return { run, scenario, createSessions, hotPath };
+  /**
+   * Creation: resolve where every request opens a new session, and `n` sessions
+   * created with PUTs, timed, as sessions per second.
+   */
+  async function creation(baseUrl, n, prefix = "created") {
+    let fresh = 0;
+    const resolveNew = await scenario(baseUrl, "resolve-new", {
+      requests: [{ method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`${prefix}-new-${fresh++}`, 0) }) }],
+    });
+    const started = performance.now();
+    const errors = await createSessions(baseUrl, prefix, n);
+    const ms = performance.now() - started;
+    console.log(`create ${n} sessions  ${Math.round((n / ms) * 1000)} sessions/s  errors ${errors}`);
+    return { resolveNew, create: { sessions: n, ms, perSec: (n / ms) * 1000, errors } };
+  }
+
+  return { run, scenario, createSessions, hotPath, creation };
 }

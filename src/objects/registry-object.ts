@@ -132,7 +132,6 @@ export class RegistryObject extends DurableObject<Env> {
       .toArray()[0];
     const retired = this.#sql.exec("SELECT 1 FROM retired WHERE id = ? AND inc = ?", row.id, row.inc).toArray().length > 0;
     const decision = decideUpsert(held, retired, row, authoritative);
-    if (retired && authoritative) this.#sql.exec("DELETE FROM retired WHERE id = ? AND inc = ?", row.id, row.inc);
     if (decision.kind === "stale") {
       if (decision.retire !== undefined) this.#retire(row.id, decision.retire, now);
       return false;
@@ -296,7 +295,7 @@ export class RegistryObject extends DurableObject<Env> {
     const now = Date.now();
     const gone = this.#sql.exec<{ inc: string }>("DELETE FROM sessions WHERE id = ? AND (doomed = 1 OR created_at < ?) RETURNING inc", id, startedAt).toArray();
     for (const { inc } of gone) this.#retire(id, inc, now);
-    if (answer.current) this.#take(answer.current, now, true);
+    if (answer.current) this.#take(answer.current, now);
     return answer.cleared;
   }
 
@@ -309,7 +308,7 @@ export class RegistryObject extends DurableObject<Env> {
   async #reconcile(deadline: number): Promise<boolean> {
     const config = configFor(this.env);
     const due = this.#sql
-      .exec<RowRecord>("SELECT id, inc, failing_since FROM sessions WHERE check_at <= ? ORDER BY check_at LIMIT ?", Date.now(), config.clearBatchSize)
+      .exec<RowRecord>("SELECT id, inc, version, failing_since FROM sessions WHERE check_at <= ? ORDER BY check_at LIMIT ?", Date.now(), config.clearBatchSize)
       .toArray();
     for (let i = 0; i < due.length && Date.now() < deadline; i += CLEAR_CONCURRENCY) {
       const chunk = due.slice(i, i + CLEAR_CONCURRENCY);
@@ -319,6 +318,9 @@ export class RegistryObject extends DurableObject<Env> {
       const now = Date.now();
       outcomes.forEach((o, k) => {
         const row = chunk[k]!;
+        // A delivery or a clear that landed while the session was being asked is newer than its answer.
+        const current = this.#sql.exec<{ inc: string; version: number }>("SELECT inc, version FROM sessions WHERE id = ?", row.id).toArray()[0];
+        if (!current || current.inc !== row.inc || current.version !== row.version) return;
         if (o.status === "fulfilled") {
           const state = o.value as RowState | null;
           if (state === null) {

@@ -113,6 +113,9 @@ export class SessionObject extends DurableObject<Env> {
     const { live, step } = stepOf(name, stored, input, now, config);
     const fx = effectsOf(stored, live, step.next);
     if (!fx.changed) return step.result;
+    // A record stored before incarnations existed: its shard may hold no row or an old one,
+    // so its first change is reported as if its model had changed.
+    const report = fx.registry !== undefined || (fx.next !== undefined && record !== undefined && record.inc === undefined);
 
     if (!fx.next) {
       this.#end(record!, now);
@@ -122,13 +125,13 @@ export class SessionObject extends DurableObject<Env> {
       const last = Math.max(record?.version ?? -1, this.#outbox?.ended?.version ?? -1);
       const next: SessionRecord = fx.created
         ? { id: key, entry: fx.next, inc: crypto.randomUUID(), version: last + 1 }
-        : { id: key, entry: fx.next, inc: record!.inc ?? "", version: (record!.version ?? 0) + (fx.registry ? 1 : 0) };
+        : { id: key, entry: fx.next, inc: record!.inc ?? "", version: (record!.version ?? 0) + (report ? 1 : 0) };
       // The hot path (no model or tier change) is this one write.
       this.ctx.storage.kv.put<SessionRecord>(RECORD_KEY, next);
       this.#record = next;
-      if (fx.registry) this.#queue({ since: this.#outbox?.since ?? now }, now);
+      if (report) this.#queue({ since: this.#outbox?.since ?? now }, now);
     }
-    if (fx.registry) void this.#deliver().catch(() => undefined);
+    if (report) void this.#deliver().catch(() => undefined);
     return step.result;
   }
 

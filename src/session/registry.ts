@@ -53,15 +53,18 @@ export type UpsertDecision =
  * incarnation after the last one it still has to report; once it has reported
  * one ended and forgotten it, that incarnation is retired here.
  *
- * `authoritative` is for what the session answered when asked (reconciliation,
- * clear-all): the truth at that moment, taken whatever the shard held.
+ * `authoritative` is for what the session answered when its shard asked
+ * (reconciliation), taken only while the row is still the one the shard asked
+ * about: the truth at that moment, whatever its version says. It still never
+ * brings back a retired incarnation, whose end reached the shard after.
  */
 export function decideUpsert(held: HeldRow | undefined, retired: boolean, incoming: RowState, authoritative = false): UpsertDecision {
-  if (retired && !authoritative) return { kind: "stale" };
+  if (retired) return { kind: "stale" };
   if (!held) return { kind: "insert" };
   if (held.inc === incoming.inc) {
+    if (authoritative) return { kind: "update" };
     if (incoming.version === held.version) return { kind: "refresh" };
-    return incoming.version > held.version || authoritative ? { kind: "update" } : { kind: "stale" };
+    return incoming.version > held.version ? { kind: "update" } : { kind: "stale" };
   }
   const newer = incoming.version > held.version || (incoming.version === held.version && incoming.createdAt >= held.createdAt);
   return newer || authoritative ? { kind: "replace", retire: held.inc } : { kind: "stale", retire: incoming.inc };
