@@ -7,7 +7,8 @@
  * speed hits both alike. Each round starts each tree's bench Worker under
  * `wrangler dev` and measures, as ratios to floor-object in the same run
  * (bench/http-scenarios.mjs): resolve-hot throughput; resolve-new throughput,
- * p50 and p99; and the rate of CREATE_N sessions created with PUTs. Prints every
+ * p50 and p99 with 10 connections and p50 and p99 with one; and the rate of
+ * CREATE_N sessions created with PUTs. Prints every
  * round, the median and the spread of each side, and the change of the medians;
  * fails when the hot path is worse than MAX_LOSS.
  */
@@ -34,7 +35,15 @@ const here = path.resolve(fileURLToPath(new URL("..", import.meta.url)));
 const { hotPath, creation } = driver({ durationS: seconds, warmupS: 1 });
 /** Sessions created with PUTs per round, for the creation rate. */
 const CREATE_N = 2000;
-const FIGURES = ["resolve-hot req/s", "resolve-new req/s", "resolve-new p50", "resolve-new p99", "create sessions/s"];
+const FIGURES = [
+  "resolve-hot req/s",
+  "resolve-new req/s",
+  "resolve-new p50",
+  "resolve-new p99",
+  "resolve-new 1 conn p50",
+  "resolve-new 1 conn p99",
+  "create sessions/s",
+];
 
 const base = mkdtempSync(path.join(os.tmpdir(), "edge-session-compare-"));
 execFileSync("git", ["-C", here, "worktree", "add", "--detach", base, rev], { stdio: "inherit" });
@@ -56,15 +65,19 @@ try {
         const { floor, resolveHot } = await hotPath(server.baseUrl, { withWriteFloor: false });
         if (floor.errors || resolveHot.errors) throw new Error(`${tree.name}: ${floor.errors + resolveHot.errors} errors`);
         tree.ratios.push(resolveHot.requestsPerSec / floor.requestsPerSec);
-        const { resolveNew, create } = await creation(server.baseUrl, CREATE_N, `round-${r}`);
+        const { resolveNew, resolveNewAlone, create } = await creation(server.baseUrl, CREATE_N, `round-${r}`);
         if (resolveNew.errors || create.errors) throw new Error(`${tree.name}: ${resolveNew.errors + create.errors} errors in creation`);
         const f = tree.figures;
         f["resolve-hot req/s"].push(resolveHot.requestsPerSec / floor.requestsPerSec);
         f["resolve-new req/s"].push(resolveNew.requestsPerSec / floor.requestsPerSec);
         f["resolve-new p50"].push(resolveNew.p50Ms / floor.p50Ms);
         f["resolve-new p99"].push(resolveNew.p99Ms / floor.p99Ms);
+        f["resolve-new 1 conn p50"].push(resolveNewAlone.p50Ms / floor.p50Ms);
+        f["resolve-new 1 conn p99"].push(resolveNewAlone.p99Ms / floor.p99Ms);
         f["create sessions/s"].push(create.perSec / floor.requestsPerSec);
-        console.log(`  resolve-new p50 ${resolveNew.p50Ms} ms, p99 ${resolveNew.p99Ms} ms (floor-object p50 ${floor.p50Ms} ms, p99 ${floor.p99Ms} ms)`);
+        console.log(
+          `  resolve-new p50 ${resolveNew.p50Ms} ms, p99 ${resolveNew.p99Ms} ms; alone p50 ${resolveNewAlone.p50Ms} ms, p99 ${resolveNewAlone.p99Ms} ms (floor-object p50 ${floor.p50Ms} ms, p99 ${floor.p99Ms} ms)`,
+        );
       } finally {
         await server.stop();
         rmSync(stateDir, { recursive: true, force: true });

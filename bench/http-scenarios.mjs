@@ -6,6 +6,8 @@ import autocannon from "autocannon";
 
 export const CONNECTIONS = 10;
 export const HOT_SESSIONS = 1000;
+/** A pause after creating sessions, before measuring: their registry deliveries land after the answers. */
+const SETTLE_MS = 2000;
 export const API = { authorization: "Bearer bench-token", "content-type": "application/json" };
 export const ADMIN = { authorization: "Bearer bench-admin-token" };
 
@@ -94,6 +96,8 @@ export function driver({ durationS, warmupS }) {
       : undefined;
     const setupErrors = await createSessions(baseUrl, "hot", HOT_SESSIONS);
     if (setupErrors) throw new Error(`creating hot sessions: ${setupErrors} errors`);
+    // A creation's registry delivery follows its answer: let those land outside the measured window.
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     let turn = 0;
     const resolveHot = await scenario(baseUrl, "resolve-hot", {
       requests: [
@@ -109,14 +113,19 @@ export function driver({ durationS, warmupS }) {
    */
   async function creation(baseUrl, n, prefix = "created") {
     let fresh = 0;
-    const resolveNew = await scenario(baseUrl, "resolve-new", {
-      requests: [{ method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`${prefix}-new-${fresh++}`, 0) }) }],
-    });
+    const newSession = [
+      { method: "POST", path: "/v1/resolve", headers: API, setupRequest: (req) => ({ ...req, body: resolveInput(`${prefix}-new-${fresh++}`, 0) }) },
+    ];
+    const resolveNew = await scenario(baseUrl, "resolve-new", { requests: newSession });
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    // One request at a time: a creation's latency without the queueing of a saturated machine.
+    const resolveNewAlone = await scenario(baseUrl, "resolve-new (1 conn)", { connections: 1, requests: newSession });
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     const started = performance.now();
     const errors = await createSessions(baseUrl, prefix, n);
     const ms = performance.now() - started;
     console.log(`create ${n} sessions  ${Math.round((n / ms) * 1000)} sessions/s  errors ${errors}`);
-    return { resolveNew, create: { sessions: n, ms, perSec: (n / ms) * 1000, errors } };
+    return { resolveNew, resolveNewAlone, create: { sessions: n, ms, perSec: (n / ms) * 1000, errors } };
   }
 
   return { run, scenario, createSessions, hotPath, creation };
