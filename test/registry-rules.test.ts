@@ -7,6 +7,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { checkAt, CHECK_LEAD_MS, decideUpsert, type RowState } from "../src/session/registry";
 
+type Delivery = { kind: "upsert"; row: RowState } | { kind: "remove"; inc: string };
+
 /** A shard holding one session ID, applying deliveries by the rules. */
 function shard() {
   let held: RowState | undefined;
@@ -26,13 +28,15 @@ function shard() {
       retired.add(inc);
       if (held?.inc === inc) held = undefined;
     },
+    apply(d: Delivery) {
+      if (d.kind === "upsert") this.upsert(d.row);
+      else this.remove(d.inc);
+    },
     get held() {
       return held;
     },
   };
 }
-
-type Delivery = { kind: "upsert"; row: RowState } | { kind: "remove"; inc: string };
 
 /**
  * What one session object sends over a history, as the contract says it numbers them:
@@ -80,9 +84,9 @@ describe("deliveries, in any order and repeated, leave the latest state", () => 
           const lastSent = sent.at(-1)!;
           // Half the early ones land before the last, the rest after it.
           const cut = Math.floor(order.length / 2);
-          for (const d of order.slice(0, cut)) d.kind === "upsert" ? s.upsert(d.row) : s.remove(d.inc);
-          lastSent.kind === "upsert" ? s.upsert(lastSent.row) : s.remove(lastSent.inc);
-          for (const d of order.slice(cut)) d.kind === "upsert" ? s.upsert(d.row) : s.remove(d.inc);
+          for (const d of order.slice(0, cut)) s.apply(d);
+          s.apply(lastSent);
+          for (const d of order.slice(cut)) s.apply(d);
           expect(s.held?.inc).toBe(last?.inc);
           expect(s.held?.model).toBe(last?.model);
         },

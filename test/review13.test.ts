@@ -5,14 +5,14 @@
  * what the registry counts equals what the public API finds; a late answer
  * never wins over newer state nor brings back a removed session.
  */
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { shardOf } from "../src/session/stats";
 import { SessionObject as ProductionSessionObject } from "../src/objects/session-object";
 import { freshId } from "./support/back-ends";
 import { converge, counted, found, registryCaughtUp } from "./support/converge";
-import { storedState, stubOf } from "./support/objects";
+import { asPreviousVersion, storedState } from "./support/objects";
 import { clearFault, holdDeliveries, SessionObject as TestSessionObject, testClock } from "./support/worker";
 import { ADMIN_TOKEN, call } from "./support/http";
 
@@ -73,24 +73,30 @@ async function delivered(id: string): Promise<void> {
 
 describe("reconciliation's authoritative take races newer deliveries", () => {
   /**
-   * Two sessions of one shard are due for a check in the same pass. One answers
-   * slowly, so the pass takes the other's answer only after both settle; meanwhile
-   * that session is cleared and its remove lands. The old answer then brings the
-   * removed session back, with its far deadline hint, and it stays counted.
+   * Two sessions of one shard, both in use (their deadlines move on, their rows'
+   * hints do not: the hot path tells nobody), are due for a check in the same
+   * pass. `slow` answers slowly, so the pass takes the other's answer only after
+   * both settle. Answers once the shard waits on `slow`.
    */
-  it("a clear whose remove lands while the shard waits on a check does not bring the session back", async () => {
-    quiet();
-    const [cleared, slow, k] = sameShardIds("resurrect");
-    await svc.setSession(cleared, "gemini-2.5-flash", "SIMPLE");
+  async function checkUnderWay(prefix: string) {
+    const [other, slow, k] = sameShardIds(prefix);
+    await svc.setSession(other, "gemini-2.5-flash", "SIMPLE");
     await svc.setSession(slow, "gemini-2.5-flash", "SIMPLE");
     await registryCaughtUp();
-    // In use: its deadline moves on, its row's hint does not (the hot path tells nobody).
     testClock.advance(28 * MINUTE);
-    await svc.touchSession(cleared);
+    await svc.touchSession(other);
+    await svc.touchSession(slow);
     testClock.advance(MINUTE + 1_000); // both rows are now due for their check
     const { entered } = slowDescribeOf(slow);
     const pass = runDurableObjectAlarm(shardStub(k));
     await entered; // the shard has asked both sessions and waits for the slow one
+    return { other, slow, pass };
+  }
+
+  /** Meanwhile the other session is cleared and its remove lands; the old answer must not bring it back. */
+  it("a clear whose remove lands while the shard waits on a check does not bring the session back", async () => {
+    quiet();
+    const { other: cleared, slow, pass } = await checkUnderWay("resurrect");
     await svc.clearSession(cleared);
     await delivered(cleared); // the remove has landed: the row is gone
     await pass;
@@ -105,17 +111,7 @@ describe("reconciliation's authoritative take races newer deliveries", () => {
 
   it("a model change that lands while the shard waits on a check is not overwritten by the older answer", async () => {
     quiet();
-    const [changed, slow, k] = sameShardIds("older-wins");
-    await svc.setSession(changed, "gemini-2.5-flash", "SIMPLE");
-    await svc.setSession(slow, "gemini-2.5-flash", "SIMPLE");
-    await registryCaughtUp();
-    testClock.advance(28 * MINUTE);
-    await svc.touchSession(changed);
-    await svc.touchSession(slow);
-    testClock.advance(MINUTE + 1_000);
-    const { entered } = slowDescribeOf(slow);
-    const pass = runDurableObjectAlarm(shardStub(k));
-    await entered;
+    const { other: changed, slow, pass } = await checkUnderWay("older-wins");
     await svc.escalateSession(changed); // -> MEDIUM, delivered while the pass waits
     await delivered(changed);
     await pass;
@@ -197,11 +193,7 @@ describe("a shard and sessions written before rows carried incarnations", () => 
     await svc.setSession(id, "gemini-2.5-flash", "SIMPLE");
     await registryCaughtUp();
     // The session as the previous release stored it: its key and entry, nothing else.
-    await runInDurableObject(stubOf(id), (_obj, state) => {
-      const record = state.storage.kv.get<{ id: string; entry: unknown }>("session")!;
-      state.storage.kv.put("session", { id: record.id, entry: record.entry });
-    });
-    await evictDurableObject(stubOf(id));
+    await asPreviousVersion(id);
     // The shard as the previous release left it: rows ordered by seq, this one with the model the failed change wrote.
     await runInDurableObject(shardStub(k), async (_obj, state) => {
       const sql = state.storage.sql;
@@ -256,11 +248,7 @@ describe("a session written before rows carried incarnations, whose row the prev
     const id = freshId("legacy-rowless");
     await svc.setSession(id, "gemini-2.5-flash", "SIMPLE");
     await registryCaughtUp();
-    await runInDurableObject(stubOf(id), (_obj, state) => {
-      const record = state.storage.kv.get<{ id: string; entry: unknown }>("session")!;
-      state.storage.kv.put("session", { id: record.id, entry: record.entry });
-    });
-    await evictDurableObject(stubOf(id));
+    await asPreviousVersion(id);
     await runInDurableObject(shardStub(shardOf(id, SHARDS)), (_obj, state) => {
       state.storage.sql.exec("DELETE FROM sessions WHERE id = ?", id);
     });

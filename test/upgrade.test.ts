@@ -9,18 +9,9 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { freshId } from "./support/back-ends";
 import { registryCaughtUp } from "./support/converge";
-import { rowOf, stubOf } from "./support/objects";
+import { asPreviousVersion, rowOf } from "./support/objects";
 
 const svc = exports.SessionService;
-
-/** Rewrites a session's record as the previous version stored it: key and entry, no incarnation or version. */
-async function asPreviousVersion(id: string): Promise<void> {
-  await runInDurableObject(stubOf(id), (_obj, state) => {
-    const record = state.storage.kv.get<{ id: string; entry: unknown }>("session")!;
-    state.storage.kv.put("session", { id: record.id, entry: record.entry });
-  });
-  await evictDurableObject(stubOf(id));
-}
 
 describe("a shard written by the previous version", () => {
   it("keeps its rows, checks them against their sessions, and drops the ones without a session", async () => {

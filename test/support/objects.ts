@@ -1,5 +1,5 @@
 /** Direct looks at what the objects hold: a session object's storage and alarm, and its registry row. */
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { shardFor } from "../../src/objects/registry-client";
 import type { Entry } from "../../src/session/types";
@@ -29,4 +29,13 @@ export async function rowOf(id: string): Promise<{ model: string; tier: string; 
     );
     return rows.toArray()[0] ?? null;
   });
+}
+
+/** Rewrites a session's record as the release before incarnations stored it (key and entry only), and evicts the object so it reads it back. */
+export async function asPreviousVersion(id: string): Promise<void> {
+  await runInDurableObject(stubOf(id), (_obj, state) => {
+    const record = state.storage.kv.get<{ id: string; entry: unknown }>("session")!;
+    state.storage.kv.put("session", { id: record.id, entry: record.entry });
+  });
+  await evictDurableObject(stubOf(id));
 }
