@@ -144,7 +144,7 @@ export function holdDeliveries(): { release: () => void } {
 
 export class SessionObject extends ProductionSessionObject {
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    // Before the production constructor, so what it writes and arms is seen too.
     trackAlarms(ctx, "SESSIONS");
     const kv = ctx.storage.kv;
     for (const method of ["put", "delete"] as const) {
@@ -167,6 +167,7 @@ export class SessionObject extends ProductionSessionObject {
         configurable: true,
       });
     }
+    super(ctx, env);
   }
 
   /** A reset from outside, as an eviction, a deploy or a crash does. */
@@ -190,8 +191,9 @@ function deliveryId(delivery: Delivery): string {
 
 export class RegistryObject extends ProductionRegistryObject {
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    // Before the production constructor, so the alarm a shard's upgrade arms is seen too.
     trackAlarms(ctx, "REGISTRY");
+    super(ctx, env);
   }
 
   override page(...args: Parameters<ProductionRegistryObject["page"]>): ReturnType<ProductionRegistryObject["page"]> {
