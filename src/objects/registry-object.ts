@@ -122,6 +122,12 @@ export class RegistryObject extends DurableObject<Env> {
     this.#wakeBy(now + RETIRED_TTL_MS);
   }
 
+  /** An incarnation is over: retired, and its row dropped if the shard holds it. True when a row went. */
+  #drop(id: string, inc: string, now: number): boolean {
+    this.#retire(id, inc, now);
+    return this.#sql.exec("DELETE FROM sessions WHERE id = ? AND inc = ?", id, inc).rowsWritten > 0;
+  }
+
   /** Takes a session's row by the rules of src/session/registry.ts; false when it was stale. */
   #take(row: RowState, now: number, authoritative = false): boolean {
     const held = this.#sql
@@ -138,8 +144,9 @@ export class RegistryObject extends DurableObject<Env> {
     }
     if (decision.kind === "refresh") {
       const expires = Math.max(held!.expiresAt, row.expiresAt);
-      this.#sql.exec("UPDATE sessions SET expires_at = ?, check_at = ?, failing_since = 0 WHERE id = ?", expires, checkAt(expires, now), row.id);
-      this.#wakeBy(checkAt(expires, now));
+      const check = checkAt(expires, now);
+      this.#sql.exec("UPDATE sessions SET expires_at = ?, check_at = ?, failing_since = 0 WHERE id = ?", expires, check, row.id);
+      this.#wakeBy(check);
       return true;
     }
     if (decision.kind === "replace") this.#retire(row.id, decision.retire, now);
@@ -167,9 +174,7 @@ export class RegistryObject extends DurableObject<Env> {
   /** A session's outbox delivery. Idempotent and versioned: a late or repeated one changes nothing. True when it changed the index. */
   async deliver(delivery: Delivery): Promise<boolean> {
     const now = Date.now();
-    if (delivery.kind === "upsert") return this.#take(delivery.row, now);
-    this.#retire(delivery.id, delivery.inc, now);
-    return this.#sql.exec("DELETE FROM sessions WHERE id = ? AND inc = ?", delivery.id, delivery.inc).rowsWritten > 0;
+    return delivery.kind === "upsert" ? this.#take(delivery.row, now) : this.#drop(delivery.id, delivery.inc, now);
   }
 
   /**
@@ -324,8 +329,7 @@ export class RegistryObject extends DurableObject<Env> {
         if (o.status === "fulfilled") {
           const state = o.value as RowState | null;
           if (state === null) {
-            this.#sql.exec("DELETE FROM sessions WHERE id = ? AND inc = ?", row.id, row.inc);
-            this.#retire(row.id, row.inc, now);
+            this.#drop(row.id, row.inc, now);
             return;
           }
           if (this.#take(state, now, true)) return;

@@ -192,10 +192,11 @@ export class SessionObject extends DurableObject<Env> {
     const timeoutMs = this.#config.timeoutMs;
     const now = Date.now();
     if (this.#record && isExpired(this.#record.entry, now, timeoutMs)) this.#end(this.#record, now);
-    const outbox = this.#outbox;
-    if (outbox) {
+    if (this.#outbox) {
       try {
+        // A delivery that lands sets the alarm for the deadline itself, or deletes it.
         await this.#deliver();
+        return;
       } catch {
         if (this.#outbox) {
           const retryAt = now + retryDelayMs(now - this.#outbox.since, Math.random());
@@ -206,7 +207,6 @@ export class SessionObject extends DurableObject<Env> {
         }
       }
     }
-    if (this.#outbox) return;
     if (this.#record) await this.ctx.storage.setAlarm(expiresAt(this.#record.entry, timeoutMs) + 1);
     else this.#forget();
   }
