@@ -15,7 +15,7 @@ import { viewOf } from "./session/entry";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, type ClearProgress, type Stats } from "./session/stats";
 import type { Config } from "./session/config";
-import type { Entry, SessionCost, SessionView, Tier } from "./session/types";
+import type { Entry, SessionCost, SessionView, SettleResult, Tier } from "./session/types";
 import type { ResolveInput, ResolveResult } from "./requests/resolve-input";
 import * as s from "./schemas";
 
@@ -65,7 +65,7 @@ export interface SessionCommand<I = any, R = any> extends Spec {
   kind: "session";
   rule: Rule<I, R>;
   /** The API's answer for a rule's result; `null` means no live session. */
-  present: (result: R, id: string) => unknown;
+  present: (result: R, id: string, config: Config) => unknown;
   /** What the facade and RPC answer for no live session (the reference's zero); HTTP answers 404 `session_not_found`. */
   unknown?: unknown;
 }
@@ -96,7 +96,7 @@ function op<F extends (...args: any[]) => Promise<unknown>>() {
   return <C extends Command>(entry: C) => entry as C & { readonly signature?: F };
 }
 
-const view = (entry: Entry | null, id: string): SessionView | null => entry && viewOf(id, entry);
+const view = (entry: Entry | null, id: string, config: Config): SessionView | null => entry && viewOf(id, entry, config.budgetMicros);
 const id = z.object({ id: s.sessionId });
 const cleared = z.object({ cleared: z.number().meta({ description: "sessions cleared by this call" }) });
 const clearProgress = cleared.extend({
@@ -121,7 +121,8 @@ export const commands = {
           .object({ model: s.model, tier: s.routedTier }, { error: "must be an object {model, tier}" })
           .optional()
           .meta({ description: "The router's choice; required when body.model is a routing profile." }),
-        costMicros: s.micros.optional(),
+        costMicros: s.micros.optional().meta({ description: "This request's cost, when known before the call; added to the session's." }),
+        reserveMicros: s.reserveMicros.optional(),
       },
       { error: "must be an object" },
     ),
@@ -136,6 +137,10 @@ export const commands = {
       escalated: z.boolean(),
       requestCount: z.number(),
       sessionCostMicros: z.number(),
+      reservedMicros: z.number().meta({ description: "held by the session's open reservations, this one included" }),
+      budgetMicros: z.number().nullable().meta({ description: "the session's effective budget; null for none" }),
+      reservationId: z.string().optional().meta({ description: "present when reserveMicros was given: the ID to settle" }),
+      downgraded: z.boolean().meta({ description: "graceful mode answered for a tier below the session's to fit the budget; the pin is unchanged" }),
     }),
     http: {
       method: "POST",
@@ -238,6 +243,32 @@ export const commands = {
     rule: rules.addSessionCost,
     present: (cost: SessionCost | null) => cost,
     http: { method: "POST", path: "/v1/sessions/{id}/cost" },
+  }),
+
+  settle: op<(id: string, reservationId: string, costMicros: number) => Promise<SettleResult | null>>()({
+    kind: "session",
+    summary: "Settle a reservation at its actual cost: releases it and adds the cost; a repeat changes nothing",
+    grant: "api",
+    args: ["id", "reservationId", "costMicros"],
+    input: id.extend({ reservationId: s.reservationId, costMicros: s.micros }),
+    output: s.sessionCost.extend({ reservedMicros: z.number() }),
+    rule: rules.settle,
+    present: (result: SettleResult | null) => result,
+    http: { method: "POST", path: "/v1/sessions/{id}/settle" },
+  }),
+
+  setBudget: op<(id: string, budgetMicros: number | null) => Promise<SessionView | null>>()({
+    kind: "session",
+    summary: "Set a session's own budget; null returns it to SESSION_BUDGET_MICROS",
+    grant: "api",
+    args: ["id", "budgetMicros"],
+    input: id.extend({
+      budgetMicros: s.micros.nullable().meta({ description: "Integer micro-USD, or null for SESSION_BUDGET_MICROS." }),
+    }),
+    output: s.sessionView,
+    rule: rules.setBudget,
+    present: view,
+    http: { method: "PUT", path: "/v1/sessions/{id}/budget" },
   }),
 
   getSessionCost: op<(id: string) => Promise<SessionCost | null>>()({

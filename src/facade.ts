@@ -91,7 +91,7 @@ export class Sessions {
         const parsed = (ID_ONLY.has(name) && validIdOnly(input)) || (parseInput(command.input, input) as { id: string });
         if (!this.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
         const finish = (result: unknown) => {
-          const value = command.present(result as never, parsed.id);
+          const value = command.present(result as never, parsed.id, this.config);
           return answer ? answerOf(name, value) : value;
         };
         const result = this.backend.run(this.keyOf(parsed.id), name as SessionCommandName, parsed);

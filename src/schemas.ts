@@ -43,6 +43,32 @@ export const micros = z
   .min(0, { error: "must be a non-negative safe integer (micro-USD)" })
   .meta({ description: "Integer micro-USD (1 USD = 1,000,000)." });
 
+/** A resolve's worst-case cost: one amount, or one per tier, all four named. */
+export const reserveMicros = z
+  .union(
+    [
+      micros,
+      z.strictObject(
+        { SIMPLE: micros, MEDIUM: micros, COMPLEX: micros, REASONING: micros },
+        { error: 'must be a non-negative integer or an object of all four tiers to integers, {"SIMPLE","MEDIUM","COMPLEX","REASONING"}' },
+      ),
+    ],
+    { error: 'must be a non-negative integer or an object of all four tiers to integers, {"SIMPLE","MEDIUM","COMPLEX","REASONING"}' },
+  )
+  .meta({
+    description:
+      "This request's worst-case cost in micro-USD, held against the session's budget until settled: one amount, or one per tier (graceful mode answers for a lower tier whose amount fits).",
+  });
+
+/** Longest reservation ID a settle accepts: far above the IDs resolve makes. */
+export const MAX_RESERVATION_ID_LENGTH = 128;
+
+export const reservationId = z
+  .string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(MAX_RESERVATION_ID_LENGTH, { error: `must be at most ${MAX_RESERVATION_ID_LENGTH} characters` })
+  .meta({ description: "The reservationId resolve answered." });
+
 export const hash = z
   .string({ error: "must be a string" })
   .min(1, { error: "must not be empty" })
@@ -92,6 +118,9 @@ export const sessionView = z.object({
   escalated: z.boolean(),
   userExplicit: z.boolean(),
   sessionCostMicros: z.number(),
+  budgetMicros: z.number().nullable().meta({ description: "the session's own budget, else SESSION_BUDGET_MICROS; null for none" }),
+  reservedMicros: z.number().meta({ description: "held by open reservations" }),
+  inFlight: z.number().meta({ description: "open reservations" }),
 });
 
 export const sessionCost = z.object({ sessionCostMicros: z.number(), costUSD: z.number() });

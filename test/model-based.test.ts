@@ -37,7 +37,7 @@ import { commitFault, registryFault, testClock } from "./support/worker";
 /** What a history calls: the facade over a back end, or the model behind the same names. */
 type Target = Sessions | ReturnType<typeof theModel>;
 
-const { timeoutMs, budgetMicros } = testConfig();
+const { timeoutMs, budgetMicros, reservationTtlMs } = testConfig();
 const runs = Number(env.MODEL_RUNS);
 const seed = env.MODEL_SEED === "" ? undefined : Number(env.MODEL_SEED);
 const SESSIONS_PER_RUN = 3;
@@ -52,12 +52,16 @@ type ResolveOp = {
   text: string;
   tool: string | null;
   cost: number | undefined;
+  reserve: number | undefined;
 };
 type Op =
   | { kind: "set"; s: number; model: string; tier: Tier; explicit: boolean }
   | { kind: "touch" | "get" | "escalate" | "cost" | "clear" | "evict" | "alarm"; s: number }
   | { kind: "hash"; s: number; hash: string | { text: string } }
   | { kind: "addCost"; s: number; micros: number }
+  /** Settles the k-th reservation this target handed out in the history (any session's), or an ID never handed out. */
+  | { kind: "settle"; s: number; k: number; micros: number }
+  | { kind: "budget"; s: number; micros: number | null }
   | ResolveOp
   | { kind: "advance"; ms: number };
 /** Faults, in the histories that have them: a registry outage begins or ends; an operation's commit fails. */
@@ -104,9 +108,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       tool: fc.constantFrom(null, "read_file", "run_tests"),
       // Small costs, and one that crosses SESSION_BUDGET_MICROS within a few requests.
       cost: fc.option(fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constant(Math.ceil((budgetMicros ?? 0) / 2))), { nil: undefined }),
+      // Reservations against budgets the "budget" operation sets small enough to reach.
+      reserve: fc.option(fc.oneof(fc.integer({ min: 0, max: 400 }), fc.constant(Math.ceil((budgetMicros ?? 0) / 3))), { nil: undefined }),
     }),
   ),
-  fc.record({ kind: fc.constant("advance" as const), ms: fc.constantFrom(1, 1000, timeoutMs - 1, timeoutMs, timeoutMs + 1) }),
+  fc.record({ kind: fc.constant("settle" as const), s: session, k: fc.integer({ min: 0, max: 6 }), micros: fc.oneof(fc.integer({ min: 0, max: 500 }), fc.constant(-1)) }),
+  fc.record({ kind: fc.constant("budget" as const), s: session, micros: fc.option(fc.integer({ min: 0, max: 1500 }), { nil: null }) }),
+  fc.record({
+    kind: fc.constant("advance" as const),
+    ms: fc.constantFrom(1, 1000, timeoutMs - 1, timeoutMs, timeoutMs + 1, reservationTtlMs - 1, reservationTtlMs),
+  }),
 );
 
 /**
@@ -132,6 +143,7 @@ function resolveCall(sessionId: string, op: ResolveOp): ResolveCall {
   if (op.tool) messages.push({ role: "assistant", content: null, tool_calls: [{ id: "c", type: "function", function: { name: op.tool, arguments: "{}" } }] });
   const call: ResolveCall = { sessionId, body: { model: op.model, messages }, routed: { model: op.routedModel, tier: op.routedTier } };
   if (op.cost !== undefined) call.costMicros = op.cost;
+  if (op.reserve !== undefined) call.reserveMicros = op.reserve;
   return call;
 }
 
@@ -146,8 +158,12 @@ function historyIds(): string[] {
   return Array.from({ length: SESSIONS_PER_RUN }, (_, s) => (s === 0 ? `😀😀😀😀${run % 1000}` : `${s}😀é-history-${run}`));
 }
 
-/** One step on one target; eviction and alarms exist only on the objects and have no result of their own. */
-async function step(port: Target, op: Exclude<Op, { kind: "advance" }>, id: string, objects: boolean): Promise<Outcome | undefined> {
+/**
+ * One step on one target; eviction and alarms exist only on the objects and have no result of their own.
+ * `handedOut` collects the reservation IDs the target answered, in order: a resolve's outcome shows
+ * its ID's index instead of the ID (each target makes its own), and a settle names one by index.
+ */
+async function step(port: Target, op: Exclude<Op, { kind: "advance" }>, id: string, objects: boolean, handedOut: string[]): Promise<Outcome | undefined> {
   const stub = () => env.SESSIONS.get(env.SESSIONS.idFromName(id));
   switch (op.kind) {
     case "set":
@@ -168,8 +184,19 @@ async function step(port: Target, op: Exclude<Op, { kind: "advance" }>, id: stri
     }
     case "addCost":
       return outcome(() => port.addSessionCost(id, op.micros));
-    case "resolve":
-      return outcome(() => (port.resolve as (input: ResolveCall) => Promise<unknown>)(resolveCall(id, op)));
+    case "resolve": {
+      const result = await outcome(() => (port.resolve as (input: ResolveCall) => Promise<unknown>)(resolveCall(id, op)));
+      if ("ok" in result && typeof (result.ok as { reservationId?: unknown }).reservationId === "string") {
+        const answer = result.ok as { reservationId: string };
+        handedOut.push(answer.reservationId);
+        return { ok: { ...answer, reservationId: `#${handedOut.length - 1}` } };
+      }
+      return result;
+    }
+    case "settle":
+      return outcome(() => port.settle(id, handedOut[op.k] ?? "never-handed-out", op.micros));
+    case "budget":
+      return outcome(() => port.setBudget(id, op.micros));
     case "evict":
       if (objects) await evictDurableObject(stub()).catch(() => undefined);
       return undefined;
@@ -205,6 +232,8 @@ async function lockstep(system: Sessions, ops: FaultOp[], ids: string[], objects
   const modelSteps: (Outcome | undefined)[] = [];
   const systemSteps: (Outcome | undefined)[] = [];
   const faulty = ops.some((op) => op.kind === "outage" || op.kind === "commitFails");
+  const modelIds: string[] = [];
+  const systemIds: string[] = [];
   await system.clearAll();
   for (const op of ops) {
     if (op.kind === "advance") {
@@ -221,7 +250,7 @@ async function lockstep(system: Sessions, ops: FaultOp[], ids: string[], objects
       commitFault.count = 1;
       let actual: Outcome | undefined;
       try {
-        actual = await step(system, op.op, id, objects);
+        actual = await step(system, op.op, id, objects, systemIds);
       } catch (err) {
         // The commit failed: the object reset and nothing changed, as the model leaves it.
         if (String(err).includes("injected commit failure")) continue;
@@ -230,12 +259,12 @@ async function lockstep(system: Sessions, ops: FaultOp[], ids: string[], objects
         commitFault.count = 0;
       }
       systemSteps.push(actual);
-      modelSteps.push(await step(model, op.op, id, false));
+      modelSteps.push(await step(model, op.op, id, false, modelIds));
       continue;
     }
     const id = ids[op.s]!;
-    modelSteps.push(await step(model, op, id, false));
-    systemSteps.push(await step(system, op, id, objects));
+    modelSteps.push(await step(model, op, id, false, modelIds));
+    systemSteps.push(await step(system, op, id, objects, systemIds));
     if (objects && evictAfterEvery) await evictDurableObject(env.SESSIONS.get(env.SESSIONS.idFromName(id))).catch(() => undefined);
   }
   // The objects first: their convergence moves the clock the model then reads.

@@ -12,10 +12,13 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   session_not_found: 404,
+  reservation_not_found: 404,
   sessions_disabled: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
   session_budget_exceeded: 429,
+  session_concurrency_limited: 429,
+  session_rate_limited: 429,
   config_invalid: 500,
   internal_error: 500,
   auth_not_configured: 503,
@@ -26,9 +29,15 @@ export function errorResponse(error: ErrorBody, headers?: HeadersInit): Response
   return json({ error }, { status: STATUS_OF[error.code], headers });
 }
 
+/** The headers an error answers with, beside its body. */
+function headersOf(error: ErrorBody): Record<string, string> | undefined {
+  if (error.code === "unauthorized") return { "www-authenticate": 'Bearer realm="edge-session"' };
+  if (error.code === "session_rate_limited" && typeof error.retryAfterSeconds === "number") return { "retry-after": String(error.retryAfterSeconds) };
+  return undefined;
+}
+
 /** The router's one error mapper: known errors become their status; anything else is logged and hidden. */
 export function mapError(err: unknown): Response {
-  const error = toSessionError(err);
-  const headers = error.code === "unauthorized" ? { "www-authenticate": 'Bearer realm="edge-session"' } : undefined;
-  return errorResponse(error.toBody(), headers);
+  const body = toSessionError(err).toBody();
+  return errorResponse(body, headersOf(body));
 }

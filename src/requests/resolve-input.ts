@@ -8,6 +8,7 @@ import type { Config } from "../session/config";
 import { invalidRequest } from "../session/errors";
 import { deriveSessionId, getSessionId, hashRequestContent } from "../session/hashing";
 import type { ResolveDecision, ResolveRequest } from "../session/rules";
+import type { ReserveMicros } from "../session/budget";
 import type { RoutedTier } from "../session/types";
 import { model } from "../schemas";
 import { validateSessionId } from "../session/validate";
@@ -21,6 +22,7 @@ export interface ResolveInput {
   body: unknown;
   routed?: { model: string; tier: string };
   costMicros?: number;
+  reserveMicros?: number | Record<string, number>;
 }
 
 /** A resolve input once the schema has checked it. */
@@ -30,6 +32,7 @@ export interface ParsedResolveInput {
   body: { model: string; messages: Record<string, unknown>[] } & Record<string, unknown>;
   routed?: { model: string; tier: RoutedTier } | undefined;
   costMicros?: number | undefined;
+  reserveMicros?: ReserveMicros | undefined;
 }
 
 export type SessionSource = "explicit" | "header" | "derived";
@@ -53,7 +56,7 @@ function explicitModel(name: string): string {
 }
 
 export async function planResolve(input: ParsedResolveInput, config: Config): Promise<ResolvePlan> {
-  const { headers, body, routed, costMicros } = input;
+  const { headers, body, routed, costMicros, reserveMicros } = input;
   const explicitId = input.sessionId;
   const users = userScope(body);
   const profile = config.routingProfiles.includes(body.model);
@@ -90,11 +93,25 @@ export async function planResolve(input: ParsedResolveInput, config: Config): Pr
         escalated: false,
         requestCount: 0,
         sessionCostMicros: 0,
+        reservedMicros: 0,
+        budgetMicros: null,
+        downgraded: false,
       },
     };
   }
 
   const content = lastUserText(body.messages);
   const hash = content === undefined ? undefined : await hashRequestContent(content, lastAssistantToolNames(body.messages));
-  return { sessionId, source, request: { choice, hash, costMicros } };
+  const request: ResolveRequest = { choice, hash, costMicros };
+  if (reserveMicros !== undefined) {
+    request.reserveMicros = reserveMicros;
+    request.reservationId = newReservationId();
+  }
+  return { sessionId, source, request };
+}
+
+/** 96 random bits, base64url: unguessable, and unique within a session for its life. */
+function newReservationId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return "rsv_" + btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
 }

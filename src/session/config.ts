@@ -1,5 +1,6 @@
 import { DEFAULT_SESSION_HEADER } from "./hashing";
 import { SessionError } from "./errors";
+import { MAX_OPEN_RESERVATIONS, type BudgetMode } from "./budget";
 import { isRoutedTier } from "./tiers";
 import type { RoutedTier } from "./types";
 
@@ -12,6 +13,14 @@ export interface Config {
   strikeThreshold: number;
   routingProfiles: readonly string[];
   budgetMicros: number | undefined;
+  /** At the budget: refuse (`strict`), or answer for a cheaper tier that fits (`graceful`). */
+  budgetMode: BudgetMode;
+  /** How long a reservation waits for its settle before it is charged in full. */
+  reservationTtlMs: number;
+  /** Most reservations a session holds open at once; undefined: MAX_OPEN_RESERVATIONS. */
+  maxInFlight: number | undefined;
+  /** Resolves a session may make a minute (a token bucket of that size); undefined: no limit. */
+  ratePerMin: number | undefined;
   registryShards: number;
   /** When set, every session call must name its tenant in this header; sessions are scoped by it. */
   namespaceHeader: string | undefined;
@@ -45,6 +54,12 @@ export const MAX_STATS_CURSOR_KEY_LENGTH = 1024;
  * session object, whose calls are serialised behind the write.
  */
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 5_000;
+/** An unsettled reservation is charged in full after 10 minutes: longer than any healthy LLM call. */
+export const DEFAULT_RESERVATION_TTL_MS = 10 * 60 * 1000;
+/** Longest reservation TTL: a day. */
+const MAX_RESERVATION_TTL_MS = 24 * 60 * 60 * 1000;
+/** Highest SESSION_RATE_PER_MIN: a thousand requests a second. */
+const MAX_RATE_PER_MIN = 60_000;
 /** Wall time a clear request spends before handing the rest to the shard's alarm: well inside a request's limits. */
 export const DEFAULT_CLEAR_BUDGET_MS = 10_000;
 /** Rows a clear pass reads at a time. */
@@ -118,6 +133,12 @@ function parseProfiles(value: unknown): readonly string[] {
   return parsed as string[];
 }
 
+function parseBudgetMode(value: unknown): BudgetMode {
+  if (!present(value)) return "strict";
+  if (value === "strict" || value === "graceful") return value;
+  return fail("SESSION_BUDGET_MODE", `must be "strict" or "graceful", got ${JSON.stringify(value)}`);
+}
+
 function parseHeader(name: string, value: unknown, fallback: string): string;
 function parseHeader(name: string, value: unknown, fallback: undefined): string | undefined;
 function parseHeader(name: string, value: unknown, fallback: string | undefined): string | undefined {
@@ -152,6 +173,10 @@ export function parseConfig(vars: Vars): Config {
     strikeThreshold: parseInteger("STRIKE_THRESHOLD", vars.STRIKE_THRESHOLD, DEFAULT_STRIKE_THRESHOLD, 1)!,
     routingProfiles: parseProfiles(vars.ROUTING_PROFILES),
     budgetMicros: parseInteger("SESSION_BUDGET_MICROS", vars.SESSION_BUDGET_MICROS, undefined, 0),
+    budgetMode: parseBudgetMode(vars.SESSION_BUDGET_MODE),
+    reservationTtlMs: parseInteger("RESERVATION_TTL_MS", vars.RESERVATION_TTL_MS, DEFAULT_RESERVATION_TTL_MS, 1, MAX_RESERVATION_TTL_MS)!,
+    maxInFlight: parseInteger("SESSION_MAX_IN_FLIGHT", vars.SESSION_MAX_IN_FLIGHT, undefined, 1, MAX_OPEN_RESERVATIONS),
+    ratePerMin: parseInteger("SESSION_RATE_PER_MIN", vars.SESSION_RATE_PER_MIN, undefined, 1, MAX_RATE_PER_MIN),
     registryShards: parseInteger("REGISTRY_SHARDS", vars.REGISTRY_SHARDS, DEFAULT_REGISTRY_SHARDS, 1, MAX_REGISTRY_SHARDS)!,
     namespaceHeader: parseHeader("SESSION_NAMESPACE_HEADER", vars.SESSION_NAMESPACE_HEADER, undefined),
     statsCursorKey: parseSecret("STATS_CURSOR_KEY", vars.STATS_CURSOR_KEY, MIN_STATS_CURSOR_KEY_LENGTH, MAX_STATS_CURSOR_KEY_LENGTH),

@@ -14,14 +14,21 @@ export const HASH_WINDOW = 3;
 const STRIKE_RUN = 2;
 const MICROS_PER_USD = 1_000_000;
 
-/** Expired when idle for strictly longer than the timeout (reference `GetSession`). */
+/**
+ * Expired when idle for strictly longer than the timeout (reference `GetSession`).
+ * An open reservation is a request still in flight: the session lives at least
+ * until the reservation would expire.
+ */
 export function isExpired(entry: Entry, now: number, timeoutMs: number): boolean {
-  return now - entry.lastUsedAt > timeoutMs;
+  return now > expiresAt(entry, timeoutMs);
 }
 
 /** The instant after which the entry is expired. */
 export function expiresAt(entry: Entry, timeoutMs: number): number {
-  return entry.lastUsedAt + timeoutMs;
+  let deadline = entry.lastUsedAt + timeoutMs;
+  const open = entry.reservations;
+  if (open !== undefined) for (let i = 0; i < open.length; i++) if (open[i]!.expiresAt > deadline) deadline = open[i]!.expiresAt;
+  return deadline;
 }
 
 /**
@@ -40,6 +47,10 @@ function copyOf(e: Entry): Entry {
     escalated: e.escalated,
     userExplicit: e.userExplicit,
     sessionCostMicros: e.sessionCostMicros,
+    reservations: e.reservations,
+    closed: e.closed,
+    budgetMicros: e.budgetMicros,
+    rateAt: e.rateAt,
   };
 }
 
@@ -115,10 +126,13 @@ export function applyEscalate(entry: Entry, tierModels: Partial<Record<RoutedTie
   return next;
 }
 
-/** Adds non-negative integer micros; the total must stay a safe integer. */
+/**
+ * Adds non-negative integer micros. The total must stay a safe integer even once
+ * every open reservation is charged in full, so an expiry never overflows.
+ */
 export function applyAddCost(entry: Entry, micros: number): Entry {
   const total = entry.sessionCostMicros + micros;
-  if (!Number.isSafeInteger(total)) throw invalidRequest("micros", "would overflow the session's total cost");
+  if (!Number.isSafeInteger(total + reservedOf(entry))) throw invalidRequest("micros", "would overflow the session's total cost");
   const next = copyOf(entry);
   next.sessionCostMicros = total;
   return next;
@@ -128,8 +142,21 @@ export function costOf(entry: Entry): SessionCost {
   return { sessionCostMicros: entry.sessionCostMicros, costUSD: entry.sessionCostMicros / MICROS_PER_USD };
 }
 
+/** Micros held by the entry's open reservations. */
+export function reservedOf(entry: Entry): number {
+  const open = entry.reservations;
+  let sum = 0;
+  if (open !== undefined) for (let i = 0; i < open.length; i++) sum += open[i]!.micros;
+  return sum;
+}
+
+/** The budget that applies to the entry: its own, else the configured default; undefined for none. */
+export function budgetOf(entry: Entry | undefined, defaultBudget: number | undefined): number | undefined {
+  return entry?.budgetMicros ?? defaultBudget;
+}
+
 /** An entry as the API answers it: with its ID, and a copy of the hash window the caller may keep. */
-export function viewOf(id: string, entry: Entry): SessionView {
+export function viewOf(id: string, entry: Entry, defaultBudget: number | undefined): SessionView {
   return {
     id,
     model: entry.model,
@@ -142,5 +169,8 @@ export function viewOf(id: string, entry: Entry): SessionView {
     escalated: entry.escalated,
     userExplicit: entry.userExplicit,
     sessionCostMicros: entry.sessionCostMicros,
+    budgetMicros: budgetOf(entry, defaultBudget) ?? null,
+    reservedMicros: reservedOf(entry),
+    inFlight: entry.reservations?.length ?? 0,
   };
 }

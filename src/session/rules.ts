@@ -6,10 +6,10 @@
  * each rule once; both back ends run them the same way.
  */
 import type { Config } from "./config";
-import { SessionError } from "./errors";
 import { tierRank } from "./tiers";
-import { applyAddCost, applyEscalate, applyRecordHash, applySet, applyTouch, applyUpgrade, costOf, isExpired } from "./entry";
-import type { Entry, RoutedTier, SessionCost, Tier } from "./types";
+import { admit, expireReservations, hold, settleReservation, takeToken, type ReserveMicros } from "./budget";
+import { applyAddCost, applyEscalate, applyRecordHash, applySet, applyTouch, applyUpgrade, budgetOf, costOf, isExpired, reservedOf } from "./entry";
+import type { Entry, RoutedTier, SessionCost, SettleResult, Tier } from "./types";
 
 export interface RuleContext {
   now: number;
@@ -36,6 +36,14 @@ export interface ResolveDecision {
   escalated: boolean;
   requestCount: number;
   sessionCostMicros: number;
+  /** Held by the session's open reservations, this request's included. */
+  reservedMicros: number;
+  /** The session's effective budget; null for none. */
+  budgetMicros: number | null;
+  /** Set when this request reserved: the ID its settle names. */
+  reservationId?: string;
+  /** True when graceful mode answered for a tier below the session's, to fit the budget; the pin is unchanged. */
+  downgraded: boolean;
 }
 
 /** One gateway request, already parsed and validated by the caller. */
@@ -44,6 +52,10 @@ export interface ResolveRequest {
   /** hashRequestContent of the last user message and tool calls; absent when there is no user message. */
   hash?: string;
   costMicros?: number;
+  /** The worst-case cost to reserve against the budget. */
+  reserveMicros?: ReserveMicros;
+  /** The ID a reservation takes, made by the caller so that this step stays pure. */
+  reservationId?: string;
 }
 
 const unchanged = <R>(live: Entry | undefined, result: R): Step<R> => ({ next: live, result });
@@ -87,20 +99,28 @@ export const getSessionCost: Rule<NoInput, SessionCost | null> = (live) => uncha
 
 export const clearSession: Rule<NoInput, null> = () => ({ next: undefined, result: null });
 
+/** Settles a reservation (see src/session/budget.ts); null for no live session. */
+export const settle: Rule<{ reservationId: string; costMicros: number }, SettleResult | null> = (live, { reservationId, costMicros }) => {
+  if (!live) return unchanged(live, null);
+  const next = settleReservation(live, reservationId, costMicros);
+  return { next, result: { ...costOf(next), reservedMicros: reservedOf(next) } };
+};
+
+/** Sets the session's own budget, or with null returns it to SESSION_BUDGET_MICROS. */
+export const setBudget: Rule<{ budgetMicros: number | null }, Entry | null> = (live, { budgetMicros }) => {
+  if (!live) return unchanged(live, null);
+  if ((live.budgetMicros ?? null) === budgetMicros) return unchanged(live, live);
+  const next: Entry = { ...live, budgetMicros: budgetMicros ?? undefined };
+  return { next, result: next };
+};
+
 /**
- * The whole session decision for one gateway request, in one step:
- * budget, pin or upgrade, loop check and escalation, cost.
+ * The whole session decision for one gateway request, in one step: rate,
+ * pin or upgrade, loop check and escalation, then the budget (in-flight cap,
+ * reservation, cost). A refused request throws and records nothing.
  */
 export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now, config }) => {
-  const cost = req.costMicros ?? 0;
-  const spent = live?.sessionCostMicros ?? 0;
-  if (config.budgetMicros !== undefined && spent + cost > config.budgetMicros) {
-    throw new SessionError("session_budget_exceeded", `session cost ${spent} + ${cost} micro-USD would exceed the budget of ${config.budgetMicros}`, {
-      sessionCostMicros: spent,
-      costMicros: cost,
-      budgetMicros: config.budgetMicros,
-    });
-  }
+  const rateAt = config.ratePerMin === undefined ? undefined : takeToken(live?.rateAt, now, config.ratePerMin);
 
   const { choice } = req;
   let next: Entry;
@@ -114,6 +134,7 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
   } else {
     next = applyTouch(live, now);
   }
+  if (rateAt !== undefined) next.rateAt = rateAt;
 
   let escalated = false;
   if (req.hash !== undefined) {
@@ -124,21 +145,40 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
       escalated = true;
     }
   }
+
+  const budget = budgetOf(live, config.budgetMicros);
+  const admission = admit({
+    entry: next,
+    spent: live?.sessionCostMicros ?? 0,
+    reserved: live ? reservedOf(live) : 0,
+    cost: req.costMicros ?? 0,
+    reserve: req.reserveMicros,
+    budget,
+    mode: config.budgetMode,
+    maxInFlight: config.maxInFlight,
+    tierModels: config.tierModels,
+  });
+  if (admission !== undefined) {
+    if (req.reservationId === undefined) throw new TypeError("a reservation needs an ID");
+    next = hold(next, req.reservationId, admission.micros, now + config.reservationTtlMs);
+  }
   if (req.costMicros !== undefined) next = applyAddCost(next, req.costMicros);
 
-  return {
-    next,
-    result: {
-      model: next.model,
-      tier: next.tier,
-      pinned: live !== undefined,
-      userExplicit: next.userExplicit,
-      strikes: next.strikes,
-      escalated,
-      requestCount: next.requestCount,
-      sessionCostMicros: next.sessionCostMicros,
-    },
+  const decision: ResolveDecision = {
+    model: admission?.model ?? next.model,
+    tier: admission?.model === undefined ? next.tier : admission.tier,
+    pinned: live !== undefined,
+    userExplicit: next.userExplicit,
+    strikes: next.strikes,
+    escalated,
+    requestCount: next.requestCount,
+    sessionCostMicros: next.sessionCostMicros,
+    reservedMicros: reservedOf(next),
+    budgetMicros: budget ?? null,
+    downgraded: admission?.model !== undefined,
   };
+  if (admission !== undefined) decision.reservationId = req.reservationId;
+  return { next, result: decision };
 };
 
 /** What the registry must learn from a transition. */
@@ -153,9 +193,12 @@ export interface Effects {
   registry: RegistryEffect;
 }
 
-/** The live entry: what is stored, unless it has expired (an expired entry is gone on sight). */
+/**
+ * The live entry: what is stored, unless it has expired (an expired entry is gone
+ * on sight), with its expired reservations charged.
+ */
 export function liveEntry(stored: Entry | undefined, now: number, timeoutMs: number): Entry | undefined {
-  return stored && !isExpired(stored, now, timeoutMs) ? stored : undefined;
+  return stored && !isExpired(stored, now, timeoutMs) ? expireReservations(stored, now) : undefined;
 }
 
 /**

@@ -20,14 +20,58 @@ export interface Entry {
   userExplicit: boolean;
   /** Integer micro-USD (1 USD = 1,000,000). */
   sessionCostMicros: number;
+  /** Open budget reservations, oldest first. Absent on entries stored before budgets: none. */
+  reservations?: Reservation[];
+  /** The most recently closed reservations, oldest first: what makes a repeated or late settle safe. */
+  closed?: ClosedReservation[];
+  /** This session's own budget, set with setBudget; absent: SESSION_BUDGET_MICROS. */
+  budgetMicros?: number;
+  /** SESSION_RATE_PER_MIN's bucket, as the instant it would be full again (unix ms, fractional). */
+  rateAt?: number;
+}
+
+/** Worst-case cost held against the budget between a resolve and its settle. */
+export interface Reservation {
+  id: string;
+  micros: number;
+  /** unix ms: unsettled by then, it is charged in full. */
+  expiresAt: number;
+}
+
+/** A reservation no longer open: settled at `costMicros`, or, with no `costMicros`, expired and charged its full `micros`. */
+export interface ClosedReservation {
+  id: string;
+  micros: number;
+  costMicros?: number;
 }
 
 /** An entry as the API returns it. */
-export interface SessionView extends Entry {
+export interface SessionView {
   id: string;
+  model: string;
+  tier: Tier;
+  createdAt: number;
+  lastUsedAt: number;
+  requestCount: number;
+  recentHashes: string[];
+  strikes: number;
+  escalated: boolean;
+  userExplicit: boolean;
+  sessionCostMicros: number;
+  /** The session's effective budget: its own, else SESSION_BUDGET_MICROS; null for none. */
+  budgetMicros: number | null;
+  /** Held by open reservations. */
+  reservedMicros: number;
+  /** Open reservations. */
+  inFlight: number;
 }
 
 export interface SessionCost {
   sessionCostMicros: number;
   costUSD: number;
+}
+
+/** What settle answers. */
+export interface SettleResult extends SessionCost {
+  reservedMicros: number;
 }

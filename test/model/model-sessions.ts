@@ -19,6 +19,7 @@ export interface ResolveCall {
   };
   routed?: { model: string; tier: Exclude<Tier, ""> };
   costMicros?: number;
+  reserveMicros?: number;
 }
 
 export function modelSessions(config: ModelConfig, now: () => number) {
@@ -33,13 +34,15 @@ export function modelSessions(config: ModelConfig, now: () => number) {
     addSessionCost: async (id: string, micros: number) => model.addCost(id, micros),
     getSessionCostUSD: async (id: string) => model.getCostUSD(id),
     clearSession: async (id: string) => model.clear(id),
+    settle: async (id: string, reservationId: string, costMicros: number) => model.settle(id, reservationId, costMicros),
+    setBudget: async (id: string, budgetMicros: number | null) => model.setBudget(id, budgetMicros),
     resolve: async (input: ResolveCall) => {
       const messages = input.body.messages;
       const user = messages.findLast((m) => m.role === "user")!;
       const assistant = messages.findLast((m) => m.role === "assistant");
       const tools = assistant?.role === "assistant" ? assistant.tool_calls.map((c) => c.function.name) : [];
       const hash = await modelHash(user.content, tools);
-      return model.resolve({ sessionId: input.sessionId, model: input.body.model, routed: input.routed, hash, costMicros: input.costMicros });
+      return model.resolve({ sessionId: input.sessionId, model: input.body.model, routed: input.routed, hash, costMicros: input.costMicros, reserveMicros: input.reserveMicros });
     },
     getStats: async () => model.stats(),
     clearAll: async () => model.clearAll(),

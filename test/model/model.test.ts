@@ -42,6 +42,7 @@ const config: ModelConfig = {
   tierModels: { SIMPLE: "gemini-2.5-flash", MEDIUM: "kimi-k2.5", COMPLEX: "gemini-3.1-pro", REASONING: "grok-4-1-fast-reasoning" },
   routingProfiles: ["auto", "eco", "premium"],
   budgetMicros: undefined,
+  reservationTtlMs: 600_000,
 };
 
 describe("the model follows the documented examples (docs/http-api.md)", () => {

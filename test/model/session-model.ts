@@ -27,6 +27,8 @@ export interface ModelConfig {
   tierModels: Partial<Record<RoutedTier, string>>;
   routingProfiles: readonly string[];
   budgetMicros: number | undefined;
+  /** RESERVATION_TTL_MS. The model runs strict mode with no in-flight cap and no rate limit: the defaults. */
+  reservationTtlMs: number;
 }
 
 export class ModelError extends Error {
@@ -69,7 +71,24 @@ export interface ModelResolveInput {
   /** The last user message's text and the tool the last assistant message called, already hashed. */
   hash: string;
   costMicros?: number;
+  /** The issue's "reserveMicros": a worst-case cost held against the budget until settled. */
+  reserveMicros?: number;
 }
+
+/** A reservation as the budget issue describes it: open until settled, or charged in full once RESERVATION_TTL_MS has passed. */
+interface Hold {
+  id: string;
+  micros: number;
+  expiresAt: number;
+}
+
+/** The model's session: the reference entry, plus what the budget issue adds. */
+type ModelEntry = Entry & {
+  holds: Hold[];
+  /** Reservations no longer open: settled at `cost`, or charged in full on expiry (`cost` undefined). */
+  done: Map<string, { micros: number; cost: number | undefined }>;
+  ownBudget: number | undefined;
+};
 
 export interface ModelDecision {
   sessionId: string;
@@ -82,6 +101,10 @@ export interface ModelDecision {
   escalated: boolean;
   requestCount: number;
   sessionCostMicros: number;
+  reservedMicros: number;
+  budgetMicros: number | null;
+  reservationId?: string;
+  downgraded: boolean;
 }
 
 export interface ModelStats {
@@ -102,25 +125,47 @@ export function byCodePoints(a: string, b: string): number {
 }
 
 export class SessionModel {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, ModelEntry>();
+  private reservations = 0;
 
   constructor(
     readonly config: ModelConfig,
     private readonly now: () => number,
   ) {}
 
-  /** The entry if it is live: expired when idle strictly longer than the timeout (godoc GetSession). */
-  private live(id: string): Entry | undefined {
+  /**
+   * The entry if it is live: expired when idle strictly longer than the timeout (godoc
+   * GetSession), unless a reservation is still open (a request in flight keeps its
+   * session). A reservation unsettled for RESERVATION_TTL_MS is charged in full and closed.
+   */
+  private live(id: string): ModelEntry | undefined {
     const e = this.entries.get(id);
-    if (e && this.now() - e.lastUsedAt > this.config.timeoutMs) {
+    if (!e) return undefined;
+    const now = this.now();
+    const lastHold = Math.max(-Infinity, ...e.holds.map((h) => h.expiresAt));
+    if (now - e.lastUsedAt > this.config.timeoutMs && now > lastHold) {
       this.entries.delete(id);
       return undefined;
     }
+    for (const h of e.holds.filter((h) => h.expiresAt <= now)) {
+      e.sessionCostMicros += h.micros;
+      e.done.set(h.id, { micros: h.micros, cost: undefined });
+    }
+    e.holds = e.holds.filter((h) => h.expiresAt > now);
     return e;
   }
 
-  private view(id: string, e: Entry): SessionView {
-    return { id, ...copyOf(e) };
+  private reserved(e: ModelEntry): number {
+    return e.holds.reduce((sum, h) => sum + h.micros, 0);
+  }
+
+  private budget(e: ModelEntry | undefined): number | undefined {
+    return e?.ownBudget ?? this.config.budgetMicros;
+  }
+
+  private view(id: string, e: ModelEntry): SessionView {
+    const { holds: _holds, done: _done, ownBudget: _own, ...base } = copyOf(e);
+    return { id, ...base, budgetMicros: this.budget(e) ?? null, reservedMicros: this.reserved(e), inFlight: e.holds.length };
   }
 
   private checkId(id: string): void {
@@ -129,10 +174,13 @@ export class SessionModel {
   }
 
   /** Set on a live entry or none, as a new entry: nothing is stored until the whole call succeeds. */
-  private pin(live: Entry | undefined, model: string, tier: Tier, userExplicit: boolean): Entry {
+  private pin(live: ModelEntry | undefined, model: string, tier: Tier, userExplicit: boolean): ModelEntry {
     const now = this.now();
     if (!live)
       return {
+        holds: [],
+        done: new Map(),
+        ownBudget: undefined,
         model,
         tier,
         createdAt: now,
@@ -155,19 +203,19 @@ export class SessionModel {
   }
 
   /** Counts one request on the entry (godoc TouchSession). */
-  private use(e: Entry): void {
+  private use(e: ModelEntry): void {
     e.lastUsedAt = this.now();
     e.requestCount++;
   }
 
-  private hash(e: Entry, hash: string): void {
+  private hash(e: ModelEntry, hash: string): void {
     e.recentHashes = [...e.recentHashes, hash].slice(-HASH_WINDOW);
     const tail = e.recentHashes.slice(-STRIKE_RUN);
     if (tail.length === STRIKE_RUN && tail.every((h) => h === hash)) e.strikes++;
   }
 
   /** One tier up, to the new tier's TIER_MODELS model (docs/design.md, differences from the reference); explicit pins never move. */
-  private bump(e: Entry): void {
+  private bump(e: ModelEntry): void {
     if (e.userExplicit) return;
     const tier = TIER_ORDER[Math.min(Math.max(rank(e.tier), 0) + 1, TIER_ORDER.length - 1)]!;
     e.tier = tier;
@@ -222,12 +270,13 @@ export class SessionModel {
     if (!Number.isSafeInteger(micros) || micros < 0) throw new ModelError("invalid_request", "micros");
     const e = this.live(id);
     if (!e) return null;
-    if (!Number.isSafeInteger(e.sessionCostMicros + micros)) throw new ModelError("invalid_request", "micros overflow");
+    // The budget issue: a reservation is charged in full if never settled, so the total counts it.
+    if (!Number.isSafeInteger(e.sessionCostMicros + this.reserved(e) + micros)) throw new ModelError("invalid_request", "micros overflow");
     e.sessionCostMicros += micros;
     return this.costOf(e);
   }
 
-  private costOf(e: Entry): SessionCost {
+  private costOf(e: ModelEntry): SessionCost {
     return { sessionCostMicros: e.sessionCostMicros, costUSD: e.sessionCostMicros / MICROS_PER_USD };
   }
 
@@ -252,13 +301,17 @@ export class SessionModel {
     if (profile && !routed) throw new ModelError("invalid_request", "routed is required when body.model is a routing profile");
     const before = this.live(id);
     const spent = before?.sessionCostMicros ?? 0;
+    const reserved = before ? this.reserved(before) : 0;
     const cost = input.costMicros ?? 0;
-    // Step 6 is checked first: a request over the budget records nothing.
-    if (this.config.budgetMicros !== undefined && spent + cost > this.config.budgetMicros) {
-      throw new ModelError("session_budget_exceeded", `${spent} + ${cost}`);
+    const reserve = input.reserveMicros;
+    const budget = this.budget(before);
+    // The budget issue: spent + reserved + this request's cost and reservation must stay within
+    // the budget, and a session at its budget takes no reservation. A refused request records nothing.
+    if (budget !== undefined && (spent + reserved + cost + (reserve ?? 0) > budget || (reserve !== undefined && spent >= budget))) {
+      throw new ModelError("session_budget_exceeded", `${spent} + ${reserved} + ${cost} + ${reserve}`);
     }
     const pinned = before !== undefined;
-    let e: Entry;
+    let e: ModelEntry;
     if (!profile || !routed) {
       // docs/http-api.md "Resolve" step 2: any other body.model is an explicit choice, pinned like set(id, model, "", true).
       e = this.pin(before, input.model, "", true);
@@ -280,13 +333,67 @@ export class SessionModel {
       this.bump(e);
       escalated = true;
     }
-    if (input.costMicros !== undefined) {
-      if (!Number.isSafeInteger(e.sessionCostMicros + input.costMicros)) throw new ModelError("invalid_request", "costMicros overflow");
-      e.sessionCostMicros += input.costMicros;
+    // Totals stay safe integers even once every open reservation, this one included, is charged.
+    if (!Number.isSafeInteger(e.sessionCostMicros + this.reserved(e) + cost + (reserve ?? 0))) throw new ModelError("invalid_request", "costMicros overflow");
+    e.sessionCostMicros += cost;
+    let reservationId: string | undefined;
+    if (reserve !== undefined) {
+      reservationId = `model-reservation-${++this.reservations}`;
+      e.holds.push({ id: reservationId, micros: reserve, expiresAt: this.now() + this.config.reservationTtlMs });
     }
     this.entries.set(id, e);
     const { model, tier, userExplicit, strikes, requestCount, sessionCostMicros } = e;
-    return { sessionId: id, source: "explicit", model, tier, pinned, userExplicit, strikes, escalated, requestCount, sessionCostMicros };
+    const decision: ModelDecision = {
+      sessionId: id,
+      source: "explicit",
+      model,
+      tier,
+      pinned,
+      userExplicit,
+      strikes,
+      escalated,
+      requestCount,
+      sessionCostMicros,
+      reservedMicros: this.reserved(e),
+      budgetMicros: budget ?? null,
+      downgraded: false,
+    };
+    if (reservationId !== undefined) decision.reservationId = reservationId;
+    return decision;
+  }
+
+  /** The budget issue's settle: releases an open reservation and adds the cost; replaces an expired one's full charge; a repeat changes nothing. */
+  settle(id: string, reservationId: string, cost: number): { sessionCostMicros: number; costUSD: number; reservedMicros: number } | null {
+    this.checkId(id);
+    if (reservationId === "") throw new ModelError("invalid_request", "reservationId");
+    if (!Number.isSafeInteger(cost) || cost < 0) throw new ModelError("invalid_request", "costMicros");
+    const e = this.live(id);
+    if (!e) return null;
+    const open = e.holds.find((h) => h.id === reservationId);
+    const done = e.done.get(reservationId);
+    const after = open ? e.sessionCostMicros + cost + this.reserved(e) - open.micros : done && done.cost === undefined ? e.sessionCostMicros - done.micros + cost + this.reserved(e) : 0;
+    if (!Number.isSafeInteger(after)) throw new ModelError("invalid_request", "costMicros overflow");
+    if (open) {
+      e.holds = e.holds.filter((h) => h !== open);
+      e.done.set(reservationId, { micros: open.micros, cost });
+      e.sessionCostMicros += cost;
+    } else if (done && done.cost === undefined) {
+      e.sessionCostMicros += cost - done.micros;
+      done.cost = cost;
+    } else if (!done) {
+      throw new ModelError("reservation_not_found", reservationId);
+    }
+    return { ...this.costOf(e), reservedMicros: this.reserved(e) };
+  }
+
+  /** The budget issue's PUT budget: the session's own budget, or null for SESSION_BUDGET_MICROS. */
+  setBudget(id: string, budget: number | null): SessionView | null {
+    this.checkId(id);
+    if (budget !== null && (!Number.isSafeInteger(budget) || budget < 0)) throw new ModelError("invalid_request", "budgetMicros");
+    const e = this.live(id);
+    if (!e) return null;
+    e.ownBudget = budget ?? undefined;
+    return this.view(id, e);
   }
 
   /** docs/http-api.md "Stats and clear-all": totals over live sessions, the list sorted by ID with truncated IDs and ages in whole seconds. */
@@ -325,8 +432,8 @@ export class SessionModel {
   }
 }
 
-function copyOf(e: Entry): Entry {
-  return { ...e, recentHashes: [...e.recentHashes] };
+function copyOf(e: ModelEntry): ModelEntry {
+  return { ...e, recentHashes: [...e.recentHashes], holds: e.holds.map((h) => ({ ...h })), done: new Map([...e.done].map(([k, v]) => [k, { ...v }])) };
 }
 
 function shownId(id: string): string {

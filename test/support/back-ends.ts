@@ -45,8 +45,8 @@ export function memoryFacade(): MemoryStore {
  * of the code that uses them.
  */
 export function testConfig(): ModelConfig {
-  const { timeoutMs, strikeThreshold, tierModels, routingProfiles, budgetMicros } = configFor(env);
-  return { timeoutMs, strikeThreshold, tierModels, routingProfiles, budgetMicros };
+  const { timeoutMs, strikeThreshold, tierModels, routingProfiles, budgetMicros, reservationTtlMs } = configFor(env);
+  return { timeoutMs, strikeThreshold, tierModels, routingProfiles, budgetMicros, reservationTtlMs };
 }
 
 export function theModel() {
