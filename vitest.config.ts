@@ -60,9 +60,20 @@ export default defineConfig({
           ],
           serviceBindings: { GATEWAY: "test-gateway", OPERATOR: "test-operator" },
         },
-        ["test/pacing/**"],
+        ["test/pacing/**", "test/limits/**"],
       ),
       // A clear-all pass of 2 ms over batches of 2 rows: with the test clock ticking, one batch a pass.
+      // Graceful budgets, a cap of 3 reservations in flight, 6 resolves a minute, and reservations that outlive a 1-minute idle timeout.
+      workerProject(`${PROJECT}-limits`, ["test/limits/**/*.test.ts"], {
+        bindings: {
+          ...baseBindings,
+          SESSION_BUDGET_MODE: "graceful",
+          SESSION_MAX_IN_FLIGHT: "3",
+          SESSION_RATE_PER_MIN: "6",
+          SESSION_TIMEOUT_MS: "60000",
+          RESERVATION_TTL_MS: "120000",
+        },
+      }),
       workerProject(`${PROJECT}-pacing`, ["test/pacing/**/*.test.ts"], { bindings: { ...baseBindings, CLEAR_BUDGET_MS: "2", CLEAR_BATCH_SIZE: "2" } }),
     ],
   },

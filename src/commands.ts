@@ -15,6 +15,7 @@ import { viewOf } from "./session/entry";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, type ClearProgress, type Stats } from "./session/stats";
 import type { Config } from "./session/config";
+import type { ErrorCode } from "./session/errors";
 import type { Entry, SessionCost, SessionView, SettleResult, Tier } from "./session/types";
 import type { ResolveInput, ResolveResult } from "./requests/resolve-input";
 import * as s from "./schemas";
@@ -58,6 +59,8 @@ interface Spec {
   output: z.ZodType;
   /** Absent for operations only the facade and RPC offer (reference-compatible shapes). */
   http?: HttpBinding;
+  /** The errors of this operation's own rules, beyond those every operation of its kind may answer (for the OpenAPI document). */
+  errors?: readonly ErrorCode[];
 }
 
 /** Runs in the session's object: the rule is the whole behaviour. */
@@ -142,6 +145,7 @@ export const commands = {
       reservationId: z.string().optional().meta({ description: "present when reserveMicros was given: the ID to settle" }),
       downgraded: z.boolean().meta({ description: "graceful mode answered for a tier below the session's to fit the budget; the pin is unchanged" }),
     }),
+    errors: ["session_budget_exceeded", "session_concurrency_limited", "session_rate_limited"],
     http: {
       method: "POST",
       path: "/v1/resolve",
@@ -254,6 +258,7 @@ export const commands = {
     output: s.sessionCost.extend({ reservedMicros: z.number() }),
     rule: rules.settle,
     present: (result: SettleResult | null) => result,
+    errors: ["reservation_not_found"],
     http: { method: "POST", path: "/v1/sessions/{id}/settle" },
   }),
 

@@ -32,7 +32,7 @@ function errorCodes(name: CommandName): ErrorCode[] {
   // Resolve with sessions disabled answers without a session, not with an error.
   if (command.kind === "session") codes.push("sessions_disabled");
   if (command.kind === "session" && !command.http?.anyId) codes.push("session_not_found");
-  if (name === "resolve") codes.push("session_budget_exceeded");
+  codes.push(...(command.errors ?? []));
   return [...new Set(codes)];
 }
 
@@ -44,6 +44,13 @@ function errorResponses(name: CommandName): Json {
     out[status] = {
       description: `error: ${codes.join(", ")}`,
       ...(status === 401 ? { headers: { "WWW-Authenticate": { description: 'Bearer realm="edge-session"', schema: { type: "string" } } } } : {}),
+      ...(codes.includes("session_rate_limited")
+        ? {
+            headers: {
+              "Retry-After": { description: "with session_rate_limited: whole seconds until the session may resolve again", schema: { type: "integer" } },
+            },
+          }
+        : {}),
       content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
     };
   }

@@ -59,7 +59,22 @@ describe("session routes", () => {
     expect(put.status).toBe(200);
     expect(put.json).toMatchObject({ id, model: "gemini-2.5-flash", tier: "SIMPLE", requestCount: 1, userExplicit: false, recentHashes: [] });
     expect(Object.keys(put.json).sort()).toEqual(
-      ["createdAt", "escalated", "id", "lastUsedAt", "model", "recentHashes", "requestCount", "sessionCostMicros", "strikes", "tier", "userExplicit"].sort(),
+      [
+        "createdAt",
+        "escalated",
+        "id",
+        "lastUsedAt",
+        "model",
+        "recentHashes",
+        "requestCount",
+        "sessionCostMicros",
+        "strikes",
+        "tier",
+        "userExplicit",
+        "budgetMicros",
+        "reservedMicros",
+        "inFlight",
+      ].sort(),
     );
 
     expect((await call("GET", sessionPath(id))).json).toEqual(put.json);

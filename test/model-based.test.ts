@@ -112,11 +112,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       reserve: fc.option(fc.oneof(fc.integer({ min: 0, max: 400 }), fc.constant(Math.ceil((budgetMicros ?? 0) / 3))), { nil: undefined }),
     }),
   ),
-  fc.record({ kind: fc.constant("settle" as const), s: session, k: fc.integer({ min: 0, max: 6 }), micros: fc.oneof(fc.integer({ min: 0, max: 500 }), fc.constant(-1)) }),
+  fc.record({
+    kind: fc.constant("settle" as const),
+    s: session,
+    k: fc.integer({ min: 0, max: 6 }),
+    micros: fc.oneof(fc.integer({ min: 0, max: 500 }), fc.constant(-1)),
+  }),
   fc.record({ kind: fc.constant("budget" as const), s: session, micros: fc.option(fc.integer({ min: 0, max: 1500 }), { nil: null }) }),
   fc.record({
     kind: fc.constant("advance" as const),
-    ms: fc.constantFrom(1, 1000, timeoutMs - 1, timeoutMs, timeoutMs + 1, reservationTtlMs - 1, reservationTtlMs),
+    ms: fc.constantFrom(1, 1000, timeoutMs - 1, timeoutMs, timeoutMs + 1, reservationTtlMs, reservationTtlMs + 1),
   }),
 );
 

@@ -85,7 +85,7 @@ describe("a SessionError crossing Workers RPC", () => {
       { sessionId: freshId("rpc-budget"), body: openai("hi"), routed: { model: "m", tier: "SIMPLE" }, costMicros: budget + 1 },
     ]);
     expectSessionError(caught, "session_budget_exceeded");
-    expect(caught.details).toEqual({ sessionCostMicros: 0, costMicros: budget + 1, budgetMicros: budget });
+    expect(caught.details).toEqual({ sessionCostMicros: 0, reservedMicros: 0, costMicros: budget + 1, budgetMicros: budget });
     expect(caught.message).toMatch(/^session cost /);
   });
 

@@ -113,5 +113,10 @@ export async function planResolve(input: ParsedResolveInput, config: Config): Pr
 /** 96 random bits, base64url: unguessable, and unique within a session for its life. */
 function newReservationId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return "rsv_" + btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+  return (
+    "rsv_" +
+    btoa(String.fromCharCode(...bytes))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_")
+  );
 }

@@ -29,17 +29,19 @@ export function amountFor(reserve: ReserveMicros, tier: Tier): number {
 }
 
 /**
- * Charges every open reservation that has expired by `now` in full and closes it.
+ * Charges every open reservation that has expired by `now` (held for longer than
+ * RESERVATION_TTL_MS, as a session expires when idle for longer than its timeout)
+ * in full and closes it.
  * The same entry when none has, so a request that changes nothing writes nothing.
  */
 export function expireReservations(entry: Entry, now: number): Entry {
   const open = entry.reservations;
-  if (open === undefined || open.length === 0 || !open.some((r) => r.expiresAt <= now)) return entry;
+  if (open === undefined || open.length === 0 || !open.some((r) => r.expiresAt < now)) return entry;
   const keep: Reservation[] = [];
   const closed: ClosedReservation[] = [];
   let charged = entry.sessionCostMicros;
   for (const r of open) {
-    if (r.expiresAt > now) {
+    if (r.expiresAt >= now) {
       keep.push(r);
       continue;
     }
@@ -142,7 +144,8 @@ export function admit(input: AdmitInput): Admission | undefined {
   const asked = own === undefined ? `${cost} micro-USD` : `a reservation of ${own} micro-USD`;
   throw new SessionError(
     "session_budget_exceeded",
-    `session cost ${spent} + reserved ${reserved} + ${asked} would exceed the budget of ${budget}` + (spent >= budget! ? " (the session is at its budget)" : ""),
+    `session cost ${spent} + reserved ${reserved} + ${asked} would exceed the budget of ${budget}` +
+      (spent >= budget! ? " (the session is at its budget)" : ""),
     details,
   );
 }

@@ -34,7 +34,7 @@ export interface Entry {
 export interface Reservation {
   id: string;
   micros: number;
-  /** unix ms: unsettled by then, it is charged in full. */
+  /** unix ms: unsettled after then, it is charged in full. */
   expiresAt: number;
 }
 

@@ -42,7 +42,14 @@ export function modelSessions(config: ModelConfig, now: () => number) {
       const assistant = messages.findLast((m) => m.role === "assistant");
       const tools = assistant?.role === "assistant" ? assistant.tool_calls.map((c) => c.function.name) : [];
       const hash = await modelHash(user.content, tools);
-      return model.resolve({ sessionId: input.sessionId, model: input.body.model, routed: input.routed, hash, costMicros: input.costMicros, reserveMicros: input.reserveMicros });
+      return model.resolve({
+        sessionId: input.sessionId,
+        model: input.body.model,
+        routed: input.routed,
+        hash,
+        costMicros: input.costMicros,
+        reserveMicros: input.reserveMicros,
+      });
     },
     getStats: async () => model.stats(),
     clearAll: async () => model.clearAll(),

@@ -136,7 +136,7 @@ export class SessionModel {
   /**
    * The entry if it is live: expired when idle strictly longer than the timeout (godoc
    * GetSession), unless a reservation is still open (a request in flight keeps its
-   * session). A reservation unsettled for RESERVATION_TTL_MS is charged in full and closed.
+   * session). A reservation unsettled for longer than RESERVATION_TTL_MS is charged in full and closed.
    */
   private live(id: string): ModelEntry | undefined {
     const e = this.entries.get(id);
@@ -147,11 +147,11 @@ export class SessionModel {
       this.entries.delete(id);
       return undefined;
     }
-    for (const h of e.holds.filter((h) => h.expiresAt <= now)) {
+    for (const h of e.holds.filter((h) => h.expiresAt < now)) {
       e.sessionCostMicros += h.micros;
       e.done.set(h.id, { micros: h.micros, cost: undefined });
     }
-    e.holds = e.holds.filter((h) => h.expiresAt > now);
+    e.holds = e.holds.filter((h) => h.expiresAt >= now);
     return e;
   }
 
@@ -371,7 +371,11 @@ export class SessionModel {
     if (!e) return null;
     const open = e.holds.find((h) => h.id === reservationId);
     const done = e.done.get(reservationId);
-    const after = open ? e.sessionCostMicros + cost + this.reserved(e) - open.micros : done && done.cost === undefined ? e.sessionCostMicros - done.micros + cost + this.reserved(e) : 0;
+    const after = open
+      ? e.sessionCostMicros + cost + this.reserved(e) - open.micros
+      : done && done.cost === undefined
+        ? e.sessionCostMicros - done.micros + cost + this.reserved(e)
+        : 0;
     if (!Number.isSafeInteger(after)) throw new ModelError("invalid_request", "costMicros overflow");
     if (open) {
       e.holds = e.holds.filter((h) => h !== open);
