@@ -290,7 +290,8 @@ describe("model-based: the facade over the Durable Objects agrees with the model
       fc.asyncProperty(histories(25), (ops) => check(objectsFacade, true, ops)),
       { numRuns: runs, seed, verbose: 1 },
     );
-  });
+    // About 40 s alone; a clean-clone CI run beside the rest of the suite takes longer.
+  }, 240_000);
 
   it("with the object evicted between every pair of operations", async () => {
     await fc.assert(
