@@ -223,6 +223,7 @@ describe("pause at the budget, and raise", () => {
     const id = await sessionWithBudget(100);
     const { reservationId } = (await resolve(id, { reserveMicros: 100 })).json;
     expect((await settle(id, reservationId, 100)).json.sessionCostMicros).toBe(100);
+    await evictDurableObject(env.SESSIONS.get(env.SESSIONS.idFromName(id)));
     const refused = await resolve(id, { reserveMicros: 0 });
     expect(refused.status).toBe(429);
     expect(refused.json.error).toMatchObject({
@@ -235,6 +236,7 @@ describe("pause at the budget, and raise", () => {
 
     const raised = await setBudget(id, 150);
     expect(raised.status).toBe(200);
+    await evictDurableObject(env.SESSIONS.get(env.SESSIONS.idFromName(id)));
     expect(raised.json).toMatchObject({ id, budgetMicros: 150, sessionCostMicros: 100, reservedMicros: 0, inFlight: 0 });
     expect((await resolve(id, { reserveMicros: 50 })).json).toMatchObject({ reservedMicros: 50, budgetMicros: 150 });
 
