@@ -7,8 +7,8 @@
  *
  * A stream whose messages contain HANG_BEFORE_FINISH stops after its content
  * deltas, and one with HANG_BEFORE_USAGE after its finish_reason chunk; both
- * then wait until the caller closes the connection, so that a test can cut a
- * stream at a known point.
+ * then send only SSE comments until the caller closes the connection, so that
+ * a test can cut a stream at a known point.
  *
  *   node examples/gateway/fake-upstream.mjs            # listens on 127.0.0.1:8788 (PORT to change)
  */
@@ -49,8 +49,12 @@ export function startFakeUpstream({ port = 0, host = "127.0.0.1" } = {}) {
     const text = `echo from ${body.model}`;
     if (body.stream === true) {
       const messages = JSON.stringify(body.messages ?? []);
+      // An SSE comment every 100 ms, as real upstreams send while they think: a proxy notices a
+      // closed client only when it writes.
       const hang = async () => {
+        const timer = setInterval(() => res.write(": still thinking\n\n"), 100);
         await new Promise((resolve) => res.once("close", resolve));
+        clearInterval(timer);
         call.cut = true;
       };
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
