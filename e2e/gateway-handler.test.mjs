@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it, mock } from "node:test";
+import { createServer } from "node:http";
 import { build } from "esbuild";
-import { HANG_BEFORE_FINISH, HANG_BEFORE_USAGE, startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
+import { HANG_BEFORE_FINISH, HANG_BEFORE_USAGE, NO_USAGE, startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
 
 /** Bundles one TypeScript module of the gateway and imports it. */
 async function load(entry) {
@@ -542,6 +543,36 @@ describe("settling", () => {
     assert.ok(expected > 0);
     assert.deepEqual(settled(), [expected]);
     await untilCut(upstream.calls.at(-1));
+  });
+
+  it("settles an answer without usage at the prompt estimate and the text produced, streaming or not", async () => {
+    for (const stream of [false, true]) {
+      env.SESSION.calls.length = 0;
+      const body = { ...CHAT, stream, messages: [{ role: "user", content: `hi ${NO_USAGE}` }] };
+      const res = await worker.fetch(post(asAlice(), body), env, ctx);
+      await res.text();
+      await drained();
+      const produced = stream ? streamedBytes("gemini-2.5-flash") : Buffer.byteLength("echo from gemini-2.5-flash");
+      assert.deepEqual(
+        settled(),
+        [charge(FLASH, { prompt_tokens: Math.ceil(bytes(body) / 4), completion_tokens: Math.ceil(produced / 4) })],
+        `stream: ${stream}`,
+      );
+    }
+  });
+
+  it("settles a 2xx answer that is not JSON at the prompt estimate, and answers 500", async () => {
+    const server = createServer((req, res) => req.resume().on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("not json")));
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      env.UPSTREAM_BASE_URL = `http://127.0.0.1:${server.address().port}/v1`;
+      const body = CHAT;
+      const res = await worker.fetch(post(asAlice(), body), env, ctx);
+      assert.equal(res.status, 500);
+      assert.deepEqual(settled(), [charge(FLASH, { prompt_tokens: Math.ceil(bytes(body) / 4), completion_tokens: 0 })]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("settles an unpriced model at 0, which releases its reservation, and never prices from Object.prototype", async () => {

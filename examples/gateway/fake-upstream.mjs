@@ -8,7 +8,8 @@
  * A stream whose messages contain HANG_BEFORE_FINISH stops after its content
  * deltas, and one with HANG_BEFORE_USAGE after its finish_reason chunk; both
  * then send only SSE comments until the caller closes the connection, so that
- * a test can cut a stream at a known point.
+ * a test can cut a stream at a known point. With NO_USAGE in its messages a
+ * call reports no usage, streaming or not.
  *
  *   node examples/gateway/fake-upstream.mjs            # listens on 127.0.0.1:8788 (PORT to change)
  */
@@ -17,6 +18,7 @@ import { fileURLToPath } from "node:url";
 
 export const HANG_BEFORE_FINISH = "[fake-upstream: hang before finish]";
 export const HANG_BEFORE_USAGE = "[fake-upstream: hang before usage]";
+export const NO_USAGE = "[fake-upstream: no usage]";
 
 /** Completion tokens every answer reports. */
 export const COMPLETION_TOKENS = 12;
@@ -47,8 +49,9 @@ export function startFakeUpstream({ port = 0, host = "127.0.0.1" } = {}) {
     const call = { model: body.model, stream: body.stream === true, max_tokens: body.max_tokens, usage, cut: false };
     calls.push(call);
     const text = `echo from ${body.model}`;
+    const messages = JSON.stringify(body.messages ?? []);
+    const reported = messages.includes(NO_USAGE) ? undefined : usage;
     if (body.stream === true) {
-      const messages = JSON.stringify(body.messages ?? []);
       // An SSE comment every 100 ms, as real upstreams send while they think: a proxy notices a
       // closed client only when it writes.
       const hang = async () => {
@@ -65,7 +68,7 @@ export function startFakeUpstream({ port = 0, host = "127.0.0.1" } = {}) {
       if (messages.includes(HANG_BEFORE_FINISH)) return hang();
       send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] });
       if (messages.includes(HANG_BEFORE_USAGE)) return hang();
-      if (body.stream_options?.include_usage) send({ ...base, choices: [], usage });
+      if (body.stream_options?.include_usage && reported) send({ ...base, choices: [], usage: reported });
       res.end("data: [DONE]\n\n");
       return;
     }
@@ -76,7 +79,7 @@ export function startFakeUpstream({ port = 0, host = "127.0.0.1" } = {}) {
         created,
         model: body.model,
         choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
-        usage,
+        usage: reported,
       }),
     );
   });
