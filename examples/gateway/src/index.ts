@@ -105,7 +105,8 @@ type Streamed = { usage: Usage | undefined; outputBytes: number };
  * each delta produced. `onEnd` runs once: when the upstream ends (awaited
  * before the client sees the end, so the next request sees the cost), or when
  * the client cancels or the upstream fails mid-stream. Cancelling also cancels
- * the upstream, which stops generating.
+ * the upstream, which stops generating. The runtime cancels once a write to a
+ * client that left fails: at the next chunk the upstream sends.
  */
 function meterStream(body: ReadableStream<Uint8Array>, onEnd: (streamed: Streamed) => Promise<void>): ReadableStream<Uint8Array> {
   const reader = body.getReader();
