@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it, mock } from "node:test";
+import { createServer } from "node:http";
 import { build } from "esbuild";
-import { startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
+import { HANG_BEFORE_FINISH, HANG_BEFORE_USAGE, NO_USAGE, startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
 
 /** Bundles one TypeScript module of the gateway and imports it. */
 async function load(entry) {
@@ -20,7 +21,10 @@ const PRICES = { "gemini-2.5-flash": { input: 0.3, output: 2.5 } };
 const TIERS = { SIMPLE: "gemini-2.5-flash", MEDIUM: "gemini-2.5-flash", COMPLEX: "gemini-2.5-flash", REASONING: "gemini-2.5-flash" };
 const CHAT = { model: "auto", messages: [{ role: "user", content: "hi" }] };
 
-/** A SESSION binding that records every call; `fail` makes resolve throw that error, `failCost` addSessionCost. */
+/**
+ * A SESSION binding that records every call; `fail` makes resolve throw that
+ * error, `failSettle` settle. A resolve with reserveMicros answers a reservation.
+ */
 function fakeSession() {
   const calls = [];
   const decision = {
@@ -34,29 +38,33 @@ function fakeSession() {
     escalated: false,
     requestCount: 1,
     sessionCostMicros: 7,
+    reservedMicros: 0,
+    budgetMicros: null,
+    downgraded: false,
   };
   const binding = {
     calls,
     fail: undefined,
-    failCost: undefined,
+    failSettle: undefined,
     forNamespace(namespace) {
       calls.push({ method: "forNamespace", namespace });
       return {
         resolve: async (input) => {
           calls.push({ method: "resolve", namespace, input });
           if (binding.fail) throw binding.fail;
-          return decision;
+          if (input.reserveMicros === undefined) return decision;
+          return { ...decision, reservationId: "r1", reservedMicros: input.reserveMicros[decision.tier] ?? input.reserveMicros };
         },
-        addSessionCost: async (id, micros) => {
-          calls.push({ method: "addSessionCost", namespace, id, micros });
-          if (binding.failCost) throw binding.failCost;
-          return null;
+        settle: async (id, reservationId, costMicros) => {
+          calls.push({ method: "settle", namespace, id, reservationId, costMicros });
+          if (binding.failSettle) throw binding.failSettle;
+          return { sessionCostMicros: 7 + costMicros, reservedMicros: 0, costUSD: (7 + costMicros) / 1e6 };
         },
       };
     },
   };
   // Unscoped methods, recorded so that a call outside any key's namespace shows up.
-  for (const method of ["resolve", "getSession", "addSessionCost", "setSession", "clearSession"]) {
+  for (const method of ["resolve", "getSession", "addSessionCost", "settle", "setSession", "clearSession"]) {
     binding[method] = async (...args) => {
       calls.push({ method, namespace: undefined, args, input: args[0] });
       if (method === "resolve" && binding.fail) throw binding.fail;
@@ -71,6 +79,9 @@ let upstream;
 let env;
 let errors;
 let upstreamCalls;
+/** The ExecutionContext: what the handler hands to waitUntil. */
+let ctx;
+let waits;
 
 before(async () => {
   worker = (await load("examples/gateway/src/index.ts")).default;
@@ -81,6 +92,8 @@ beforeEach(() => {
   env = { SESSION: fakeSession(), UPSTREAM_BASE_URL: upstream.url, TIER_MODELS: TIERS, MODEL_PRICES: PRICES, GATEWAY_KEYS: JSON.stringify(KEYS) };
   errors = mock.method(console, "error", () => {});
   upstreamCalls = upstream.calls.length;
+  waits = [];
+  ctx = { waitUntil: (p) => waits.push(p), passThroughOnException() {} };
 });
 
 function post(headers = {}, body = CHAT, path = "/v1/chat/completions") {
@@ -93,7 +106,7 @@ describe("gateway keys", () => {
   it("refuses to serve when GATEWAY_KEYS is not set: 503 with a fixed message, logged, nothing called", async () => {
     for (const unset of [undefined, ""]) {
       env.GATEWAY_KEYS = unset;
-      const res = await worker.fetch(post(asAlice()), env);
+      const res = await worker.fetch(post(asAlice()), env, ctx);
       assert.equal(res.status, 503);
       assert.deepEqual(await res.json(), { error: { message: "gateway keys are not configured", type: "server_error", code: "gateway_not_configured" } });
     }
@@ -118,7 +131,7 @@ describe("gateway keys", () => {
     for (const value of bad) {
       env.GATEWAY_KEYS = value;
       errors.mock.resetCalls();
-      const res = await worker.fetch(post(asAlice()), env);
+      const res = await worker.fetch(post(asAlice()), env, ctx);
       assert.equal(res.status, 503, value);
       assert.deepEqual(await res.json(), { error: { message: "gateway keys are not configured", type: "server_error", code: "gateway_not_configured" } });
       assert.match(logged(), /GATEWAY_KEYS/, value);
@@ -137,7 +150,7 @@ describe("gateway keys", () => {
       { "x-api-key": KEYS.alice },
     ];
     for (const headers of attempts) {
-      const res = await worker.fetch(post(headers), env);
+      const res = await worker.fetch(post(headers), env, ctx);
       assert.equal(res.status, 401, JSON.stringify(headers));
       assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer/);
       assert.deepEqual(await res.json(), { error: { message: "missing or invalid gateway key", type: "invalid_request_error", code: "invalid_api_key" } });
@@ -147,7 +160,7 @@ describe("gateway keys", () => {
   });
 
   it("scopes every session call to the key's ID", async () => {
-    const res = await worker.fetch(post({ authorization: `Bearer ${KEYS.bob}` }), env);
+    const res = await worker.fetch(post({ authorization: `Bearer ${KEYS.bob}` }), env, ctx);
     assert.equal(res.status, 200);
     await res.json();
     const sessionCalls = env.SESSION.calls.filter((c) => c.method !== "forNamespace");
@@ -155,7 +168,7 @@ describe("gateway keys", () => {
       sessionCalls.map((c) => [c.method, c.namespace]),
       [
         ["resolve", "bob"],
-        ["addSessionCost", "bob"],
+        ["settle", "bob"],
       ],
     );
   });
@@ -174,6 +187,7 @@ describe("what the session service receives", () => {
         }),
       ),
       env,
+      ctx,
     );
     assert.equal(res.status, 200);
     await res.body?.cancel();
@@ -182,21 +196,21 @@ describe("what the session service receives", () => {
   });
 
   it("no headers at all when the request has no session header", async () => {
-    const res = await worker.fetch(post(asAlice({ cookie: "sid=secret" })), env);
+    const res = await worker.fetch(post(asAlice({ cookie: "sid=secret" })), env, ctx);
     await res.body?.cancel();
     assert.deepEqual(env.SESSION.calls.find((c) => c.method === "resolve").input.headers, {});
   });
 
   it("the configured session header (SESSION_HEADER), under the name the service reads", async () => {
     env.SESSION_HEADER = "X-Conversation-Id";
-    const res = await worker.fetch(post(asAlice({ "x-session-id": "ignored", "x-conversation-id": "conv-2" })), env);
+    const res = await worker.fetch(post(asAlice({ "x-session-id": "ignored", "x-conversation-id": "conv-2" })), env, ctx);
     await res.body?.cancel();
     assert.deepEqual(env.SESSION.calls.find((c) => c.method === "resolve").input.headers, { "x-conversation-id": "conv-2" });
   });
 
   it("an invalid SESSION_HEADER fails closed with a fixed message", async () => {
     env.SESSION_HEADER = "not a header";
-    const res = await worker.fetch(post(asAlice()), env);
+    const res = await worker.fetch(post(asAlice()), env, ctx);
     assert.equal(res.status, 500);
     assert.deepEqual(await res.json(), { error: { message: "gateway is misconfigured", type: "server_error", code: "gateway_misconfigured" } });
     assert.match(logged(), /SESSION_HEADER/);
@@ -209,6 +223,8 @@ describe("what end users see of session-service errors", () => {
   // Over RPC the service's code arrives as the error's own `code` property (docs/rpc.md, "Errors").
   const cases = [
     ["session_budget_exceeded", 429, "rate_limit_exceeded", "session_budget_exceeded", "session budget exceeded"],
+    ["session_concurrency_limited", 429, "rate_limit_exceeded", "session_concurrency_limited", "too many requests in flight for this session"],
+    ["session_rate_limited", 429, "rate_limit_exceeded", "session_rate_limited", "session rate limit exceeded"],
     ["invalid_session_id", 400, "invalid_request_error", "invalid_session_id", "invalid session ID"],
     ["invalid_request", 400, "invalid_request_error", "invalid_request", "invalid request"],
     ["invalid_json", 400, "invalid_request_error", "invalid_request", "invalid request"],
@@ -223,7 +239,7 @@ describe("what end users see of session-service errors", () => {
   for (const [thrownCode, status, type, code, message] of cases) {
     it(`${thrownCode ?? "no code"} → ${status} "${message}"`, async () => {
       env.SESSION.fail = thrownCode === undefined ? new Error(SECRET) : Object.assign(new Error(SECRET), { code: thrownCode });
-      const res = await worker.fetch(post(asAlice()), env);
+      const res = await worker.fetch(post(asAlice()), env, ctx);
       const text = await res.text();
       assert.equal(res.status, status);
       assert.deepEqual(JSON.parse(text), { error: { message, type, code } });
@@ -232,15 +248,34 @@ describe("what end users see of session-service errors", () => {
     });
   }
 
+  it("passes session_rate_limited's retryAfterSeconds on as Retry-After, in whole seconds rounded up", async () => {
+    const cases = [
+      ["session_rate_limited", { retryAfterSeconds: 7 }, "7"],
+      ["session_rate_limited", { retryAfterSeconds: 2.5 }, "3"],
+      ["session_rate_limited", {}, null],
+      ["session_rate_limited", { retryAfterSeconds: "soon" }, null],
+      ["session_rate_limited", { retryAfterSeconds: -1 }, null],
+      ["session_budget_exceeded", { retryAfterSeconds: 7 }, null],
+      ["session_concurrency_limited", { retryAfterSeconds: 7 }, null],
+    ];
+    for (const [code, details, retryAfter] of cases) {
+      env.SESSION.fail = Object.assign(new Error(SECRET), { code, details });
+      const res = await worker.fetch(post(asAlice()), env, ctx);
+      assert.equal(res.status, 429);
+      assert.equal(res.headers.get("retry-after"), retryAfter, `${code} ${JSON.stringify(details)}`);
+      assert.equal((await res.json()).error.code, code);
+    }
+  });
+
   it("logs the service's own message for a 502, where operators can read it", async () => {
     env.SESSION.fail = new Error(`internal_error: ${SECRET}`);
-    await (await worker.fetch(post(asAlice()), env)).text();
+    await (await worker.fetch(post(asAlice()), env, ctx)).text();
     assert.match(logged(), /shard 7/);
   });
 
-  it("still returns the completion when recording its cost fails, and logs the failure", async () => {
-    env.SESSION.failCost = new Error(`internal_error: ${SECRET}`);
-    const res = await worker.fetch(post(asAlice()), env);
+  it("still returns the completion when settling its cost fails, and logs the failure", async () => {
+    env.SESSION.failSettle = new Error(`internal_error: ${SECRET}`);
+    const res = await worker.fetch(post(asAlice()), env, ctx);
     const text = await res.text();
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(text).choices[0].message.content, "echo from gemini-2.5-flash");
@@ -252,15 +287,16 @@ describe("what end users see of session-service errors", () => {
     const closed = await startFakeUpstream();
     await closed.close();
     env.UPSTREAM_BASE_URL = closed.url;
-    const res = await worker.fetch(post(asAlice()), env);
+    const res = await worker.fetch(post(asAlice()), env, ctx);
     assert.equal(res.status, 500);
     assert.deepEqual(await res.json(), { error: { message: "internal error", type: "server_error", code: "internal_error" } });
     assert.ok(logged().length > 0);
+    assert.deepEqual(settled(), [0], "no answer: the reservation is released at no cost");
   });
 
   it("a non-Error rejection is a 502 too", async () => {
     env.SESSION.fail = { toString: () => SECRET };
-    const res = await worker.fetch(post(asAlice()), env);
+    const res = await worker.fetch(post(asAlice()), env, ctx);
     assert.equal(res.status, 502);
     assert.ok(!(await res.text()).includes("shard 7"));
   });
@@ -268,18 +304,18 @@ describe("what end users see of session-service errors", () => {
 
 describe("routes", () => {
   it("has no session debug route, even with a valid key", async () => {
-    const res = await worker.fetch(new Request("http://gateway.test/sessions/s1", { headers: asAlice() }), env);
+    const res = await worker.fetch(new Request("http://gateway.test/sessions/s1", { headers: asAlice() }), env, ctx);
     assert.equal(res.status, 404);
     assert.deepEqual(env.SESSION.calls, []);
   });
 
   it("asks for a key before saying whether a route exists", async () => {
-    const res = await worker.fetch(new Request("http://gateway.test/sessions/s1"), env);
+    const res = await worker.fetch(new Request("http://gateway.test/sessions/s1"), env, ctx);
     assert.equal(res.status, 401);
   });
 
   it("serves /health without a key", async () => {
-    const res = await worker.fetch(new Request("http://gateway.test/health"), env);
+    const res = await worker.fetch(new Request("http://gateway.test/health"), env, ctx);
     assert.equal(res.status, 200);
   });
 });
@@ -324,7 +360,7 @@ describe("request bodies", () => {
   }
 
   it("counts the bytes that arrive: a body over 4 MiB with no Content-Length is 413 and reaches no one", async () => {
-    const res = await worker.fetch(streamed(5 * 1024 * 1024), env);
+    const res = await worker.fetch(streamed(5 * 1024 * 1024), env, ctx);
     assert.equal(res.status, 413);
     assert.equal((await res.json()).error.code, "payload_too_large");
     assert.equal(env.SESSION.calls.length, 0);
@@ -332,27 +368,238 @@ describe("request bodies", () => {
   });
 
   it("does not trust a Content-Length that understates the body", async () => {
-    const res = await worker.fetch(streamed(5 * 1024 * 1024, { "content-length": "100" }), env);
+    const res = await worker.fetch(streamed(5 * 1024 * 1024, { "content-length": "100" }), env, ctx);
     assert.equal(res.status, 413);
     assert.equal(env.SESSION.calls.length, 0);
   });
 });
 
-describe("cost", () => {
-  it("prices only models in MODEL_PRICES: a model named like an Object.prototype key records no cost", async () => {
+/** The costMicros of every settle so far; each must name the reservation resolve answered. */
+function settled() {
+  const settles = env.SESSION.calls.filter((c) => c.method === "settle");
+  for (const c of settles) assert.deepEqual([c.namespace, c.id, c.reservationId], ["alice", "s1", "r1"]);
+  return settles.map((c) => c.costMicros);
+}
+const reserved = () => env.SESSION.calls.find((c) => c.method === "resolve").input.reserveMicros;
+const bytes = (body) => Buffer.byteLength(JSON.stringify(body));
+/** The issue's worst case: output tokens × output price + ceil(request bytes / 4) × input price, rounded up. */
+const worst = (price, body, outputTokens) => Math.ceil(outputTokens * price.output + Math.ceil(bytes(body) / 4) * price.input);
+/** USD per million tokens × tokens, rounded: what a settle charges for a usage. */
+const charge = (price, usage) => Math.round(usage.prompt_tokens * price.input + usage.completion_tokens * price.output);
+const FLASH = PRICES["gemini-2.5-flash"];
+/** Everything handed to waitUntil, settled within 5 s. */
+const drained = () =>
+  Promise.race([Promise.all(waits), new Promise((_, reject) => setTimeout(() => reject(new Error("waitUntil work still pending after 5 s")), 5000).unref())]);
+
+describe("reservations", () => {
+  const TIER_PRICES = { a: { input: 0.3, output: 2.5 }, b: { input: 0.6, output: 2.5 }, c: { input: 2, output: 12 } };
+  beforeEach(() => {
+    // REASONING's model has no price: it reserves 0.
+    env.TIER_MODELS = { SIMPLE: "a", MEDIUM: "b", COMPLEX: "c", REASONING: "unpriced" };
+    env.MODEL_PRICES = JSON.stringify(TIER_PRICES);
+  });
+
+  it("prices a profile request's worst case at each tier's model", async () => {
+    const body = { model: "auto", max_tokens: 100, messages: [{ role: "user", content: "hello there" }] };
+    await (await worker.fetch(post(asAlice(), body), env, ctx)).text();
+    assert.deepEqual(reserved(), {
+      SIMPLE: worst(TIER_PRICES.a, body, 100),
+      MEDIUM: worst(TIER_PRICES.b, body, 100),
+      COMPLEX: worst(TIER_PRICES.c, body, 100),
+      REASONING: 0,
+    });
+    assert.equal(reserved().COMPLEX, Math.ceil(100 * 12 + Math.ceil(bytes(body) / 4) * 2));
+  });
+
+  it("prices an explicit model's worst case at that model on all four tiers", async () => {
+    const body = { model: "b", max_tokens: 33, messages: [{ role: "user", content: "hi" }] };
+    await (await worker.fetch(post(asAlice(), body), env, ctx)).text();
+    const amount = worst(TIER_PRICES.b, body, 33);
+    assert.deepEqual(reserved(), { SIMPLE: amount, MEDIUM: amount, COMPLEX: amount, REASONING: amount });
+  });
+
+  it("rounds up: a fraction of a micro-USD reserves a whole one", async () => {
+    env.MODEL_PRICES = JSON.stringify({ b: { input: 0.01, output: 0.01 } });
+    const body = { model: "b", max_tokens: 1, messages: [] };
+    await (await worker.fetch(post(asAlice(), body), env, ctx)).text();
+    assert.equal(reserved().SIMPLE, 1);
+  });
+
+  it("reserves max_completion_tokens, or the larger of it and max_tokens, times n", async () => {
+    const cases = [
+      [{ max_completion_tokens: 30 }, 30],
+      [{ max_tokens: 10, max_completion_tokens: 30 }, 30],
+      [{ max_tokens: 50, n: 3 }, 150],
+    ];
+    for (const [limits, tokens] of cases) {
+      env.SESSION.calls.length = 0;
+      const body = { model: "c", ...limits, messages: [{ role: "user", content: "hi" }] };
+      await (await worker.fetch(post(asAlice(), body), env, ctx)).text();
+      assert.equal(reserved().SIMPLE, worst(TIER_PRICES.c, body, tokens), JSON.stringify(limits));
+      assert.equal(upstream.calls.at(-1).max_tokens, body.max_tokens, "a request's own limit goes upstream untouched");
+    }
+  });
+
+  it("without max_tokens reserves DEFAULT_MAX_TOKENS (4096 unless set) and sends it upstream as max_tokens", async () => {
+    const body = { model: "c", messages: [{ role: "user", content: "hi" }] };
+    await (await worker.fetch(post(asAlice(), body), env, ctx)).text();
+    assert.equal(reserved().SIMPLE, worst(TIER_PRICES.c, body, 4096));
+    assert.equal(upstream.calls.at(-1).max_tokens, 4096);
+
+    env.SESSION.calls.length = 0;
+    env.DEFAULT_MAX_TOKENS = "64";
+    await (await worker.fetch(post(asAlice(), { ...body, n: 2 }), env, ctx)).text();
+    assert.equal(reserved().SIMPLE, worst(TIER_PRICES.c, { ...body, n: 2 }, 128));
+    assert.equal(upstream.calls.at(-1).max_tokens, 64);
+  });
+
+  it("an invalid DEFAULT_MAX_TOKENS fails closed with a fixed message", async () => {
+    for (const bad of ["0", "-5", "1.5", "lots"]) {
+      env.DEFAULT_MAX_TOKENS = bad;
+      const res = await worker.fetch(post(asAlice()), env, ctx);
+      assert.equal(res.status, 500, bad);
+      assert.deepEqual(await res.json(), { error: { message: "gateway is misconfigured", type: "server_error", code: "gateway_misconfigured" } });
+    }
+    assert.match(logged(), /DEFAULT_MAX_TOKENS/);
+    assert.deepEqual(env.SESSION.calls, []);
+  });
+});
+
+describe("settling", () => {
+  /** Reads a streamed answer until its text contains `marker`, then cancels it as a client that hangs up does. */
+  async function cutAt(res, marker) {
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (!text.includes(marker)) {
+      const { done, value } = await reader.read();
+      assert.ok(!done, `the stream ended before ${marker}`);
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    return text;
+  }
+  async function untilCut(call) {
+    for (const deadline = Date.now() + 5000; !call.cut; await new Promise((r) => setTimeout(r, 10))) {
+      assert.ok(Date.now() < deadline, "the upstream stream was never cut");
+    }
+  }
+  /** The text the fake upstream streams: its content deltas. */
+  const streamedBytes = (model) => Buffer.byteLength(["", "echo ", "from ", `${model} `].join(""));
+
+  it("settles a completion at the upstream's usage before answering", async () => {
+    const res = await worker.fetch(post(asAlice()), env, ctx);
+    assert.deepEqual(settled(), [charge(FLASH, upstream.calls.at(-1).usage)]);
+    assert.ok(settled()[0] > 0);
+    assert.equal((await res.json()).choices[0].message.content, "echo from gemini-2.5-flash");
+    assert.equal(waits.length, 1);
+    await drained();
+  });
+
+  it("settles a stream at its usage chunk before the client sees the end", async () => {
+    // A slow settle: the end must wait for it to finish, not only to start.
+    const finished = [];
+    const scoped = env.SESSION.forNamespace.bind(env.SESSION);
+    env.SESSION.forNamespace = (namespace) => {
+      const scope = scoped(namespace);
+      return { ...scope, settle: async (...args) => (await scope.settle(...args), await new Promise((r) => setTimeout(r, 50)), finished.push(args)) };
+    };
+    const res = await worker.fetch(post(asAlice(), { ...CHAT, stream: true }), env, ctx);
+    const reader = res.body.getReader();
+    while (!(await reader.read()).done) assert.equal(finished.length, 0, "no settle before the upstream ended");
+    assert.equal(finished.length, 1, "the settle finished before the client saw the end");
+    assert.deepEqual(settled(), [charge(FLASH, upstream.calls.at(-1).usage)]);
+    await drained();
+  });
+
+  it("settles at 0 when the upstream answers an error: nothing was produced", async () => {
+    env.UPSTREAM_BASE_URL = `${upstream.url}/missing`;
+    for (const stream of [false, true]) {
+      env.SESSION.calls.length = 0;
+      const res = await worker.fetch(post(asAlice(), { ...CHAT, stream }), env, ctx);
+      assert.equal(res.status, 404, "the upstream's answer passes through");
+      await res.text();
+      assert.deepEqual(settled(), [0]);
+    }
+  });
+
+  it("a client that cuts a stream mid-answer is charged the prompt estimate and the text streamed to it, and the upstream is cut", async () => {
+    const body = { ...CHAT, stream: true, messages: [{ role: "user", content: `hi ${HANG_BEFORE_FINISH}` }] };
+    const res = await worker.fetch(post(asAlice(), body), env, ctx);
+    await cutAt(res, '"content":"gemini-2.5-flash "');
+    assert.equal(waits.length, 1, "the settle is kept alive past the response");
+    await drained();
+    const expected = charge(FLASH, { prompt_tokens: Math.ceil(bytes(body) / 4), completion_tokens: Math.ceil(streamedBytes("gemini-2.5-flash") / 4) });
+    assert.deepEqual(settled(), [expected]);
+    await untilCut(upstream.calls.at(-1));
+  });
+
+  it("a client that cuts a stream right after its finish_reason chunk, before the usage chunk, is charged", async () => {
+    const body = { ...CHAT, stream: true, messages: [{ role: "user", content: `hi ${HANG_BEFORE_USAGE}` }] };
+    const res = await worker.fetch(post(asAlice(), body), env, ctx);
+    await cutAt(res, '"finish_reason":"stop"');
+    await drained();
+    const expected = charge(FLASH, { prompt_tokens: Math.ceil(bytes(body) / 4), completion_tokens: Math.ceil(streamedBytes("gemini-2.5-flash") / 4) });
+    assert.ok(expected > 0);
+    assert.deepEqual(settled(), [expected]);
+    await untilCut(upstream.calls.at(-1));
+  });
+
+  it("settles an answer without usage at the prompt estimate and the text produced, streaming or not", async () => {
+    for (const stream of [false, true]) {
+      env.SESSION.calls.length = 0;
+      const body = { ...CHAT, stream, messages: [{ role: "user", content: `hi ${NO_USAGE}` }] };
+      const res = await worker.fetch(post(asAlice(), body), env, ctx);
+      await res.text();
+      await drained();
+      const produced = stream ? streamedBytes("gemini-2.5-flash") : Buffer.byteLength("echo from gemini-2.5-flash");
+      assert.deepEqual(
+        settled(),
+        [charge(FLASH, { prompt_tokens: Math.ceil(bytes(body) / 4), completion_tokens: Math.ceil(produced / 4) })],
+        `stream: ${stream}`,
+      );
+    }
+  });
+
+  it("settles a 2xx answer that is not JSON at the prompt estimate, and answers 500", async () => {
+    const server = createServer((req, res) => req.resume().on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("not json")));
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      env.UPSTREAM_BASE_URL = `http://127.0.0.1:${server.address().port}/v1`;
+      const body = CHAT;
+      const res = await worker.fetch(post(asAlice(), body), env, ctx);
+      assert.equal(res.status, 500);
+      assert.deepEqual(settled(), [charge(FLASH, { prompt_tokens: Math.ceil(bytes(body) / 4), completion_tokens: 0 })]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("settles an unpriced model at 0, which releases its reservation, and never prices from Object.prototype", async () => {
     // The session service pins the model; make it pin "constructor".
     const scoped = env.SESSION.forNamespace.bind(env.SESSION);
     env.SESSION.forNamespace = (namespace) => {
       const scope = scoped(namespace);
       return { ...scope, resolve: async (input) => ({ ...(await scope.resolve(input)), model: "constructor" }) };
     };
-    const res = await worker.fetch(post(asAlice(), { model: "constructor", messages: [{ role: "user", content: "hi" }] }), env);
+    const res = await worker.fetch(post(asAlice(), { model: "constructor", messages: [{ role: "user", content: "hi" }] }), env, ctx);
     assert.equal(res.status, 200);
     await res.text();
-    assert.deepEqual(
-      env.SESSION.calls.filter((c) => c.method === "addSessionCost"),
-      [],
-    );
+    assert.deepEqual(reserved(), { SIMPLE: 0, MEDIUM: 0, COMPLEX: 0, REASONING: 0 });
+    assert.deepEqual(settled(), [0]);
     assert.equal(logged(), "");
+  });
+
+  it("settles nothing when resolve answered no reservation (no session)", async () => {
+    const scoped = env.SESSION.forNamespace.bind(env.SESSION);
+    env.SESSION.forNamespace = (namespace) => {
+      const scope = scoped(namespace);
+      return { ...scope, resolve: async (input) => ({ ...(await scope.resolve(input)), sessionId: null, reservationId: undefined }) };
+    };
+    const res = await worker.fetch(post(asAlice()), env, ctx);
+    assert.equal(res.status, 200);
+    await res.text();
+    assert.deepEqual(settled(), []);
+    await drained();
   });
 });

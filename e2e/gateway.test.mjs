@@ -1,13 +1,21 @@
 /**
  * End to end: the official OpenAI SDK, pointed at the example gateway, which
  * resolves every request through edge-session over a service binding and
- * forwards to a fake upstream on loopback that records the model of each call.
+ * forwards to a fake upstream on loopback that records each call.
+ *
+ * The gateway and the session service run as two `wrangler dev` processes that
+ * find each other through a dev registry of their own (WRANGLER_REGISTRY_PATH,
+ * a temporary directory): the session service keeps its HTTP API on its own
+ * port, where the tests read sessions and set budgets, and no other `wrangler
+ * dev` on the machine can answer the gateway's binding.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI, { AuthenticationError, BadRequestError, RateLimitError } from "openai";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { HANG_BEFORE_FINISH, HANG_BEFORE_USAGE, startFakeUpstream } from "../examples/gateway/fake-upstream.mjs";
 import { startDevServer } from "../scripts/dev-server.mjs";
 
 /** USD per million tokens; "pricey-model" exists to reach the budget in one call. */
@@ -21,27 +29,32 @@ const PRICES = {
 const BUDGET_MICROS = 1_000_000;
 /** Two gateway keys (GATEWAY_KEYS: key ID → key); every key is 32+ characters, as the gateway requires. */
 const KEYS = { alice: "alice-key-0123456789abcdef0123456789", bob: "bob-key-0123456789abcdef0123456789ab" };
+/** The session service's API token in .dev.vars (copied from .dev.vars.example). */
+const API_TOKEN = "dev-token";
+/** The tenant header the session service reads over HTTP; the gateway's RPC scopes (key IDs) are the same tenants. */
+const TENANT_HEADER = "x-tenant-id";
 
 let upstream;
+let service;
 let server;
 let openai;
 let bobClient;
-
-/**
- * `--var` reaches only the first Worker of a multi-config `wrangler dev`, so the
- * session service gets its budget from a copy of its config next to the original.
- */
-const SESSION_CONFIG = ".e2e-wrangler.toml";
+const registry = mkdtempSync(path.join(os.tmpdir(), "edge-session-registry-"));
 
 before(async () => {
+  process.env.WRANGLER_REGISTRY_PATH = registry;
   upstream = await startFakeUpstream();
-  const config = readFileSync("wrangler.toml", "utf8").replace("[vars]\n", `[vars]\nSESSION_BUDGET_MICROS = "${BUDGET_MICROS}"\n`);
-  writeFileSync(SESSION_CONFIG, config);
+  service = await startDevServer([
+    "-c",
+    "wrangler.toml",
+    "--var",
+    `SESSION_BUDGET_MICROS:${BUDGET_MICROS}`,
+    "--var",
+    `SESSION_NAMESPACE_HEADER:${TENANT_HEADER}`,
+  ]);
   server = await startDevServer([
     "-c",
     "examples/gateway/wrangler.toml",
-    "-c",
-    SESSION_CONFIG,
     "--var",
     `UPSTREAM_BASE_URL:${upstream.url}`,
     "--var",
@@ -55,9 +68,40 @@ before(async () => {
 
 after(async () => {
   await server?.stop();
-  rmSync(SESSION_CONFIG, { force: true });
+  await service?.stop();
   await upstream?.close();
+  rmSync(registry, { recursive: true, force: true });
 });
+
+/** A call to the session service's HTTP API, in a key's tenant. */
+async function sessionApi(method, route, tenant, body) {
+  const res = await fetch(`${service.baseUrl}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${API_TOKEN}`, [TENANT_HEADER]: tenant, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body && JSON.stringify(body),
+  });
+  const json = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(json));
+  return json;
+}
+const getSession = (id, tenant = "alice") => sessionApi("GET", `/v1/sessions/${encodeURIComponent(id)}`, tenant);
+const setBudget = (id, budgetMicros, tenant = "alice") => sessionApi("PUT", `/v1/sessions/${encodeURIComponent(id)}/budget`, tenant, { budgetMicros });
+
+/** The session once nothing is reserved or in flight: the gateway settles a cut stream after the response is gone. */
+async function settledSession(id) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const session = await getSession(id);
+    if (session.reservedMicros === 0 && session.inFlight === 0) return session;
+    assert.ok(Date.now() < deadline, `session ${id} still holds a reservation: ${JSON.stringify(session)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Request bytes as the SDK sends them: the gateway's prompt estimate is ceil(bytes / 4) tokens. */
+const promptTokens = (params) => Math.ceil(Buffer.byteLength(JSON.stringify(params)) / 4);
+/** The README's reservation: max_tokens × output price + the prompt estimate × input price, rounded up. */
+const reservation = (model, params) => Math.ceil(params.max_tokens * PRICES[model].output + promptTokens(params) * PRICES[model].input);
 
 const tag = () => crypto.randomUUID();
 const user = (content) => ({ role: "user", content });
@@ -147,6 +191,7 @@ describe("example gateway with the OpenAI SDK", () => {
     );
     const expected = calls.reduce((sum, c) => sum + micros(c.model, c.usage), 0);
     assert.ok(expected > 0);
+    assert.equal((await settledSession(id)).sessionCostMicros, expected, "the session service holds the same cost, nothing still reserved");
     // x-session-cost-micros is the cost recorded before the request it answers.
     const third = await chat(
       { model: "auto", messages: [user("first question"), assistant("…"), user("second"), assistant("…"), user("third")] },
@@ -155,22 +200,76 @@ describe("example gateway with the OpenAI SDK", () => {
     assert.equal(third.costMicros, String(expected));
   });
 
-  it("answers 429 past the session budget, which the SDK raises as RateLimitError", async () => {
+  it("refuses a request whose reservation does not fit the session's budget: 429, which the SDK raises as RateLimitError", async () => {
     const id = `budget-${tag()}`;
-    const first = await chat({ model: "pricey-model", messages: [user("expensive")] }, { "x-session-id": id });
-    assert.ok(micros("pricey-model", upstream.calls.at(-1).usage) > BUDGET_MICROS, "the first call alone spends the budget");
-    assert.equal(first.sessionId, id);
+    await chat({ model: "kimi-k2.5", max_tokens: 100, messages: [user("first")] }, { "x-session-id": id });
+    const spent = (await settledSession(id)).sessionCostMicros;
+    assert.equal(spent, micros("kimi-k2.5", upstream.calls.at(-1).usage));
+    const params = { model: "kimi-k2.5", max_tokens: 100, messages: [user("first"), assistant("…"), user("again")] };
+    const worst = reservation("kimi-k2.5", params);
+
+    // One micro-USD short of the worst case: refused before the upstream.
+    await setBudget(id, spent + worst - 1);
     const calls = upstream.calls.length;
     await assert.rejects(
-      () =>
-        openai.chat.completions.create(
-          { model: "pricey-model", messages: [user("expensive"), assistant("…"), user("again")] },
-          { headers: { "x-session-id": id } },
-        ),
+      () => openai.chat.completions.create(params, { headers: { "x-session-id": id } }),
       (err) =>
         err instanceof RateLimitError && err.status === 429 && err.code === "session_budget_exceeded" && err.error?.message === "session budget exceeded",
     );
     assert.equal(upstream.calls.length, calls, "a refused request never reaches the upstream");
+
+    // Exactly the worst case: admitted, and settled at its usage.
+    await setBudget(id, spent + worst);
+    await chat(params, { "x-session-id": id });
+    assert.equal((await settledSession(id)).sessionCostMicros, spent + micros("kimi-k2.5", upstream.calls.at(-1).usage));
+  });
+
+  it("refuses a request whose worst case alone is over SESSION_BUDGET_MICROS", async () => {
+    const calls = upstream.calls.length;
+    await assert.rejects(
+      () => openai.chat.completions.create({ model: "pricey-model", messages: [user("expensive")] }, { headers: { "x-session-id": `pricey-${tag()}` } }),
+      (err) => err instanceof RateLimitError && err.code === "session_budget_exceeded",
+    );
+    assert.equal(upstream.calls.length, calls);
+  });
+
+  /** Streams `params` and aborts once `stop(chunk)` holds, as a client that hangs up; answers the text received. */
+  async function cutStream(params, id, stop) {
+    const stream = await openai.chat.completions.create({ ...params, stream: true }, { headers: { "x-session-id": id } });
+    let text = "";
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      if (stop(chunk, text)) {
+        stream.controller.abort();
+        break;
+      }
+    }
+    return text;
+  }
+  /** What the gateway settles for a cut stream without usage: the prompt estimate and the streamed text at 4 bytes a token. */
+  const estimate = (model, params, text) =>
+    micros(model, { prompt_tokens: promptTokens({ ...params, stream: true }), completion_tokens: Math.ceil(Buffer.byteLength(text) / 4) });
+
+  it("charges a stream the client cuts mid-answer what the gateway settled for it, and cuts the upstream", async () => {
+    const id = `cut-${tag()}`;
+    const params = { model: "gemini-2.5-flash", messages: [user(`tell me a long story ${HANG_BEFORE_FINISH}`)] };
+    const text = await cutStream(params, id, (_, text) => text === "echo from gemini-2.5-flash ");
+    const call = upstream.calls.at(-1);
+    const session = await settledSession(id);
+    assert.equal(session.sessionCostMicros, estimate("gemini-2.5-flash", params, text));
+    for (const deadline = Date.now() + 10_000; !call.cut; await new Promise((r) => setTimeout(r, 50))) {
+      assert.ok(Date.now() < deadline, "the gateway never cut the upstream stream");
+    }
+  });
+
+  it("charges a stream the client cuts right after the finish_reason chunk, before the usage chunk", async () => {
+    const id = `finish-${tag()}`;
+    const params = { model: "gemini-2.5-flash", messages: [user(`short answer please ${HANG_BEFORE_USAGE}`)] };
+    const text = await cutStream(params, id, (chunk) => chunk.choices[0]?.finish_reason === "stop");
+    assert.equal(text, "echo from gemini-2.5-flash ");
+    const session = await settledSession(id);
+    assert.ok(session.sessionCostMicros > 0, "the cut stream was charged");
+    assert.equal(session.sessionCostMicros, estimate("gemini-2.5-flash", params, text));
   });
 });
 

@@ -1,11 +1,24 @@
 /**
  * Example edge LLM gateway: an OpenAI-compatible POST /v1/chat/completions that
  * authenticates its caller with a gateway key, asks edge-session for the model
- * with one RPC in that key's session namespace, forwards to an upstream, and
- * records the real cost from the upstream's `usage`.
+ * with one RPC in that key's session namespace, reserving the request's worst-case
+ * cost against the session's budget, forwards to an upstream, and settles the
+ * reservation at the real cost from the upstream's `usage`.
  */
 import type { SessionService } from "../../../src/entrypoints";
 import { authenticate, gatewayKeys, GatewayKeysError } from "./auth";
+import {
+  choicesBytes,
+  costMicros,
+  defaultMaxTokens,
+  estimatedUsage,
+  outputLimit,
+  priceOf,
+  reservation,
+  tokensOfBytes,
+  type Prices,
+  type Usage,
+} from "./budget";
 import { routeTier, type Tier } from "./router";
 import { GatewayConfigError, sessionFailure, sessionHeaderName, sessionHeaders, SESSION_UNAVAILABLE } from "./session-rpc";
 
@@ -21,16 +34,18 @@ interface Env {
   /** JSON: tier → model, for profile requests ("auto", "eco", "premium"). */
   TIER_MODELS: string | Record<Tier, string>;
   /** JSON: model → {"input": USD per 1M tokens, "output": USD per 1M tokens}. */
-  MODEL_PRICES: string | Record<string, { input: number; output: number }>;
+  MODEL_PRICES: string | Prices;
+  /** Output tokens reserved, and sent upstream as max_tokens, for a request without max_tokens (default 4096). */
+  DEFAULT_MAX_TOKENS?: string;
 }
 
 const PROFILES = ["auto", "eco", "premium"];
 /** Real agent histories are long; the session service's resolve takes up to 4 MiB too (over HTTP). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-/** The body's text, counting the bytes that arrive: a missing or lying Content-Length cannot carry more in. */
-async function readBody(request: Request): Promise<string | undefined> {
-  if (!request.body) return "";
+/** The body's text and size in bytes, counting the bytes that arrive: a missing or lying Content-Length cannot carry more in. */
+async function readBody(request: Request): Promise<{ text: string; bytes: number } | undefined> {
+  if (!request.body) return { text: "", bytes: 0 };
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -44,11 +59,10 @@ async function readBody(request: Request): Promise<string | undefined> {
     }
     chunks.push(value);
   }
-  return new TextDecoder().decode(await new Blob(chunks).arrayBuffer());
+  return { text: new TextDecoder().decode(await new Blob(chunks).arrayBuffer()), bytes: size };
 }
 
-type ChatBody = { model?: unknown; messages?: unknown; stream?: unknown; stream_options?: Record<string, unknown> };
-type Usage = { prompt_tokens?: number; completion_tokens?: number };
+type ChatBody = { model?: unknown; messages?: unknown; stream?: unknown; stream_options?: Record<string, unknown>; [field: string]: unknown };
 
 function jsonOf<T>(value: string | T): T {
   return typeof value === "string" ? (JSON.parse(value) as T) : value;
@@ -66,6 +80,8 @@ function internalError(err: unknown): Response {
   return openaiError(500, "internal_error", "internal error");
 }
 
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 function lastUserText(messages: unknown): string {
   if (!Array.isArray(messages)) return "";
   for (let i = messages.length - 1; i >= 0; i--) {
@@ -81,22 +97,25 @@ function lastUserText(messages: unknown): string {
   return "";
 }
 
-/** USD per million tokens × tokens = micro-USD. */
-function costMicros(env: Env, model: string, usage: Usage | undefined): number {
-  const prices = jsonOf(env.MODEL_PRICES);
-  // Own properties only: a model named "constructor" must not price itself from Object.prototype.
-  const price = Object.hasOwn(prices, model) ? prices[model] : undefined;
-  if (!price || !usage) return 0;
-  const micros = Math.round((usage.prompt_tokens ?? 0) * price.input + (usage.completion_tokens ?? 0) * price.output);
-  // Upstream usage is untrusted input: a non-numeric token count must not become a NaN cost.
-  return Number.isSafeInteger(micros) && micros > 0 ? micros : 0;
-}
+/** What a stream carried by the time it ended: the usage chunk, if one came, and the bytes of text produced. */
+type Streamed = { usage: Usage | undefined; outputBytes: number };
 
-/** Passes an SSE stream through untouched, noting the final chunk's usage; records the cost before closing. */
-function meterStream(body: ReadableStream<Uint8Array>, onUsage: (usage: Usage | undefined) => Promise<void>) {
+/**
+ * Passes an SSE stream through untouched, noting the usage chunk and the text
+ * each delta produced. `onEnd` runs once: when the upstream ends (awaited
+ * before the client sees the end, so the next request sees the cost), or when
+ * the client cancels or the upstream fails mid-stream. Cancelling also cancels
+ * the upstream, which stops generating. The runtime cancels once a write to a
+ * client that left fails: at the next chunk the upstream sends.
+ */
+function meterStream(body: ReadableStream<Uint8Array>, onEnd: (streamed: Streamed) => Promise<void>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffered = "";
-  let usage: Usage | undefined;
+  const streamed: Streamed = { usage: undefined, outputBytes: 0 };
+  let ended: Promise<void> | undefined;
+  const end = () => (ended ??= onEnd(streamed));
+  let cancelled = false;
   const scan = (text: string) => {
     buffered += text;
     const lines = buffered.split("\n");
@@ -105,34 +124,55 @@ function meterStream(body: ReadableStream<Uint8Array>, onUsage: (usage: Usage | 
       if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
       try {
         const chunk = JSON.parse(line.slice(6));
-        if (chunk.usage) usage = chunk.usage;
+        if (chunk?.usage) streamed.usage = chunk.usage;
+        streamed.outputBytes += choicesBytes(chunk?.choices, "delta");
       } catch {
         // Not JSON: pass it through untouched.
       }
     }
   };
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        scan(decoder.decode(chunk, { stream: true }));
-        controller.enqueue(chunk);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read();
+        } catch (err) {
+          await end();
+          if (!cancelled) controller.error(err);
+          return;
+        }
+        if (cancelled) return;
+        if (result.done) {
+          scan(decoder.decode() + "\n");
+          await end();
+          controller.close();
+          return;
+        }
+        scan(decoder.decode(result.value, { stream: true }));
+        controller.enqueue(result.value);
       },
-      async flush() {
-        scan(decoder.decode() + "\n");
-        await onUsage(usage);
+      async cancel(reason) {
+        cancelled = true;
+        const settled = end();
+        await reader.cancel(reason).catch(() => undefined);
+        await settled;
       },
-    }),
+    },
+    // Read the upstream only as fast as the client reads: what was streamed is what the client was sent.
+    { highWaterMark: 0 },
   );
 }
 
 type Scope = () => ReturnType<Env["SESSION"]["forNamespace"]>;
+type Config = { sessionHeader: string; maxTokens: number };
 
-async function chatCompletions(request: Request, env: Env, scope: Scope, sessionHeader: string): Promise<Response> {
-  const text = await readBody(request);
-  if (text === undefined) return openaiError(413, "payload_too_large", "request body too large");
+async function chatCompletions(request: Request, env: Env, ctx: ExecutionContext, scope: Scope, config: Config): Promise<Response> {
+  const read = await readBody(request);
+  if (read === undefined) return openaiError(413, "payload_too_large", "request body too large");
   let body: ChatBody;
   try {
-    body = JSON.parse(text) as ChatBody;
+    body = JSON.parse(read.text) as ChatBody;
   } catch {
     return openaiError(400, "invalid_json", "request body is not JSON");
   }
@@ -140,53 +180,97 @@ async function chatCompletions(request: Request, env: Env, scope: Scope, session
     return openaiError(400, "invalid_request", "model is required");
   }
 
+  const tierModels = jsonOf(env.TIER_MODELS);
+  const prices = jsonOf(env.MODEL_PRICES);
   let routed: { model: string; tier: Tier } | undefined;
   if (PROFILES.includes(body.model)) {
     const tier = routeTier(lastUserText(body.messages));
-    routed = { model: jsonOf(env.TIER_MODELS)[tier], tier };
+    routed = { model: tierModels[tier], tier };
   }
+
+  // The worst case: every output token the request allows, and the prompt estimated from its size.
+  const output = outputLimit(body, config.maxTokens);
+  const promptTokens = tokensOfBytes(read.bytes);
+  const reserveMicros = reservation(prices, routed ? { tierModels } : { model: body.model }, promptTokens, output.tokens);
 
   let decision;
   try {
-    decision = await scope().resolve({ headers: sessionHeaders(request.headers, sessionHeader), body, routed });
+    decision = await scope().resolve({ headers: sessionHeaders(request.headers, config.sessionHeader), body, routed, reserveMicros });
   } catch (err) {
     const failure = sessionFailure(err);
-    if (failure === SESSION_UNAVAILABLE) console.error("session service error:", err instanceof Error ? err.message : String(err));
-    return openaiError(failure.status, failure.code, failure.message);
+    if (failure === SESSION_UNAVAILABLE) console.error("session service error:", messageOf(err));
+    const res = openaiError(failure.status, failure.code, failure.message);
+    if (failure.retryAfterSeconds !== undefined) res.headers.set("retry-after", String(failure.retryAfterSeconds));
+    return res;
   }
 
-  const stream = body.stream === true;
-  const upstreamBody = { ...body, model: decision.model, ...(stream ? { stream_options: { ...body.stream_options, include_usage: true } } : {}) };
-  const upstream = await fetch(`${env.UPSTREAM_BASE_URL.replace(/\/+$/, "")}/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(env.UPSTREAM_API_KEY ? { authorization: `Bearer ${env.UPSTREAM_API_KEY}` } : {}) },
-    body: JSON.stringify(upstreamBody),
-  });
+  // Settles the reservation once, whichever way the request ends. The Worker stays alive until
+  // then (waitUntil), also after the client is gone: a reservation never settled is charged in full.
+  const { sessionId, reservationId } = decision;
+  const price = priceOf(prices, decision.model);
+  let finished!: () => void;
+  ctx.waitUntil(new Promise<void>((resolve) => (finished = resolve)));
+  let settled: Promise<void> | undefined;
+  const settle = (micros: number) =>
+    (settled ??= (async () => {
+      try {
+        if (sessionId !== null && reservationId !== undefined) await scope().settle(sessionId, reservationId, micros);
+      } catch (err) {
+        // The completion is already produced: a failed settle is logged, not turned into a failed answer.
+        console.error("settling the session's reservation failed:", messageOf(err));
+      } finally {
+        finished();
+      }
+    })());
+  // The upstream's usage when it reported one, else an estimate from the prompt's size and the text produced.
+  const settleUsage = (usage: Usage | undefined, outputBytes: number) => settle(costMicros(price, usage ?? estimatedUsage(promptTokens, outputBytes)));
 
-  const headers = new Headers({
-    "content-type": upstream.headers.get("content-type") ?? "application/json",
-    "x-session-id": decision.sessionId ?? "",
-    "x-session-model": decision.model,
-    "x-session-pinned": String(decision.pinned),
-    "x-session-cost-micros": String(decision.sessionCostMicros),
-  });
-  const sessionId = decision.sessionId;
-  // The completion is already produced: a failed cost write is logged, not turned into a failed answer.
-  const record = async (usage: Usage | undefined) => {
-    const micros = costMicros(env, decision.model, usage);
-    if (sessionId === null || micros <= 0) return;
-    try {
-      await scope().addSessionCost(sessionId, micros);
-    } catch (err) {
-      console.error("recording session cost failed:", err instanceof Error ? err.message : String(err));
+  try {
+    const stream = body.stream === true;
+    const upstreamBody = {
+      ...body,
+      model: decision.model,
+      ...(output.cap ? { max_tokens: config.maxTokens } : {}),
+      ...(stream ? { stream_options: { ...body.stream_options, include_usage: true } } : {}),
+    };
+    const upstream = await fetch(`${env.UPSTREAM_BASE_URL.replace(/\/+$/, "")}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(env.UPSTREAM_API_KEY ? { authorization: `Bearer ${env.UPSTREAM_API_KEY}` } : {}) },
+      body: JSON.stringify(upstreamBody),
+    });
+
+    const headers = new Headers({
+      "content-type": upstream.headers.get("content-type") ?? "application/json",
+      "x-session-id": sessionId ?? "",
+      "x-session-model": decision.model,
+      "x-session-pinned": String(decision.pinned),
+      "x-session-cost-micros": String(decision.sessionCostMicros),
+    });
+
+    if (!upstream.ok || !upstream.body) {
+      // Nothing was produced: the reservation is released at no cost.
+      await settle(0);
+      return new Response(upstream.body, { status: upstream.status, headers });
     }
-  };
-
-  if (!upstream.ok || !upstream.body) return new Response(upstream.body, { status: upstream.status, headers });
-  if (stream) return new Response(meterStream(upstream.body, record), { status: upstream.status, headers });
-  const completion = (await upstream.json()) as { usage?: Usage };
-  await record(completion.usage);
-  return Response.json(completion, { status: upstream.status, headers });
+    if (stream) {
+      const metered = meterStream(upstream.body, ({ usage, outputBytes }) => settleUsage(usage, outputBytes));
+      return new Response(metered, { status: upstream.status, headers });
+    }
+    let completion: { usage?: Usage; choices?: unknown };
+    try {
+      completion = (await upstream.json()) as typeof completion;
+    } catch (err) {
+      // The upstream read the prompt but its answer is unreadable: the prompt's estimate is charged.
+      await settleUsage(undefined, 0);
+      throw err;
+    }
+    await settleUsage(completion?.usage, choicesBytes(completion?.choices, "message"));
+    return Response.json(completion, { status: upstream.status, headers });
+  } catch (err) {
+    // No answer (an unreachable upstream, say): nothing was produced.
+    await settle(0);
+    throw err;
+  }
 }
 
 /** 401 in OpenAI's shape and code, so SDKs raise AuthenticationError. */
@@ -196,16 +280,16 @@ function unauthorized(): Response {
   return res;
 }
 
-async function handle(request: Request, env: Env): Promise<Response> {
+async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
   if (url.pathname === "/health") return Response.json({ ok: true });
 
   // Fail closed: without keys the gateway would spend the upstream key for anyone.
   let keys;
-  let sessionHeader;
+  let config: Config;
   try {
     keys = await gatewayKeys(env.GATEWAY_KEYS);
-    sessionHeader = sessionHeaderName(env.SESSION_HEADER);
+    config = { sessionHeader: sessionHeaderName(env.SESSION_HEADER), maxTokens: defaultMaxTokens(env.DEFAULT_MAX_TOKENS) };
   } catch (err) {
     if (err instanceof GatewayKeysError) {
       console.error(err.message);
@@ -223,15 +307,15 @@ async function handle(request: Request, env: Env): Promise<Response> {
   if (url.pathname === "/v1/chat/completions") {
     if (request.method !== "POST") return openaiError(405, "method_not_allowed", "use POST");
     // Every session call runs in the key's namespace: two keys never share a session, even with equal IDs.
-    return chatCompletions(request, env, () => env.SESSION.forNamespace(keyId), sessionHeader);
+    return chatCompletions(request, env, ctx, () => env.SESSION.forNamespace(keyId), config);
   }
   return openaiError(404, "not_found", "no such route");
 }
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     try {
-      return await handle(request, env);
+      return await handle(request, env, ctx);
     } catch (err) {
       return internalError(err);
     }

@@ -35,11 +35,15 @@ export interface Failure {
   status: number;
   code: string;
   message: string;
+  /** Whole seconds, sent as Retry-After (session_rate_limited). */
+  retryAfterSeconds?: number;
 }
 
 /** Session-service error codes (docs/http-api.md, "Errors") that end users caused, with what they are told. */
 const USER_FAILURES: Record<string, Failure> = {
   session_budget_exceeded: { status: 429, code: "session_budget_exceeded", message: "session budget exceeded" },
+  session_concurrency_limited: { status: 429, code: "session_concurrency_limited", message: "too many requests in flight for this session" },
+  session_rate_limited: { status: 429, code: "session_rate_limited", message: "session rate limit exceeded" },
   invalid_session_id: { status: 400, code: "invalid_session_id", message: "invalid session ID" },
   invalid_request: { status: 400, code: "invalid_request", message: "invalid request" },
   invalid_json: { status: 400, code: "invalid_request", message: "invalid request" },
@@ -55,8 +59,18 @@ function codeOf(err: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** session_rate_limited's `details.retryAfterSeconds`, rounded up to whole seconds; undefined when absent or not a positive number. */
+function retryAfterOf(err: unknown): number | undefined {
+  const details = err instanceof Error ? (err as Error & { details?: unknown }).details : undefined;
+  const seconds = typeof details === "object" && details !== null ? (details as { retryAfterSeconds?: unknown }).retryAfterSeconds : undefined;
+  return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : undefined;
+}
+
 /** What the end user is told about a failed session call; never the service's message. */
 export function sessionFailure(err: unknown): Failure {
   const code = codeOf(err);
-  return code !== undefined && Object.hasOwn(USER_FAILURES, code) ? USER_FAILURES[code]! : SESSION_UNAVAILABLE;
+  if (code === undefined || !Object.hasOwn(USER_FAILURES, code)) return SESSION_UNAVAILABLE;
+  const failure = USER_FAILURES[code]!;
+  const retryAfterSeconds = code === "session_rate_limited" ? retryAfterOf(err) : undefined;
+  return retryAfterSeconds === undefined ? failure : { ...failure, retryAfterSeconds };
 }
