@@ -213,3 +213,34 @@ describe("review 14: OpenAPI and the typed client", () => {
     store.close();
   });
 });
+
+describe("review 14: SESSION_RATE_PER_MIN admits a full burst for every N", () => {
+  // DEFECT: takeToken (src/session/budget.ts) keeps the bucket as a float instant: interval = 60000 / N is
+  // added N times to an epoch-millisecond instant (~1.8e12, where a double's step is 2^-12 ms), then
+  // compared with `over > 0` against N * interval. The rounding leaves `over` a fraction of a millisecond
+  // above 0 for about half of all N (9, 14, 17, 19, 26, …) at any real clock, so the N-th resolve of a burst
+  // answers 429 session_rate_limited (Retry-After 1). Contract: "each session has a bucket of N resolves".
+  // Shown on the MemoryStore, which runs the same rule as the objects (the objects here have no rate set).
+  // Proposed fix: compare with a tolerance below the clock's 1 ms resolution (`over > 0.5`), or keep the
+  // instant in integer units, e.g. rateAt rounded to whole ms (Math.ceil) with the check done in integer ms.
+  it("DEFECT: a burst of N resolves at one instant is admitted in full, for N from 1 to 60", async () => {
+    const short: string[] = [];
+    for (let n = 1; n <= 60; n++) {
+      const store = new MemoryStore({ config: { ratePerMin: n }, sweepIntervalMs: 0 });
+      const id = freshId("burst");
+      let admitted = 0;
+      for (let i = 0; i < n; i++) {
+        try {
+          await store.resolve(resolveBody(id) as never);
+          admitted++;
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe("session_rate_limited");
+        }
+      }
+      if (admitted !== n) short.push(`${n}: ${admitted}`);
+      await expect(store.resolve(resolveBody(id) as never)).rejects.toMatchObject({ code: "session_rate_limited" });
+      store.close();
+    }
+    expect(short).toEqual([]);
+  });
+});
