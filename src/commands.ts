@@ -142,7 +142,10 @@ export const commands = {
       sessionCostMicros: z.number(),
       reservedMicros: z.number().meta({ description: "held by the session's open reservations, this one included" }),
       budgetMicros: z.number().nullable().meta({ description: "the session's effective budget; null for none" }),
-      reservationId: z.string().optional().meta({ description: "present when reserveMicros was given: the ID to settle" }),
+      reservationId: z
+        .string()
+        .optional()
+        .meta({ description: "present when a reservation was held (reserveMicros given, and the request reached a session): the ID to settle" }),
       downgraded: z.boolean().meta({ description: "graceful mode answered for a tier below the session's to fit the budget; the pin is unchanged" }),
     }),
     errors: ["session_budget_exceeded", "session_concurrency_limited", "session_rate_limited"],

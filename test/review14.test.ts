@@ -18,7 +18,12 @@ const SIMPLE = { model: "gemini-2.5-flash", tier: "SIMPLE" };
 const PRICES = { SIMPLE: 10, MEDIUM: 40, COMPLEX: 90, REASONING: 200 };
 
 const message = () => [{ role: "user", content: `hello ${crypto.randomUUID()}` }];
-const resolveBody = (id: string, extra: Record<string, unknown> = {}) => ({ sessionId: id, body: { model: "auto", messages: message() }, routed: SIMPLE, ...extra });
+const resolveBody = (id: string, extra: Record<string, unknown> = {}) => ({
+  sessionId: id,
+  body: { model: "auto", messages: message() },
+  routed: SIMPLE,
+  ...extra,
+});
 const resolve = (id: string, extra: Record<string, unknown> = {}) => call("POST", "/v1/resolve", { body: resolveBody(id, extra) });
 const settle = (id: string, reservationId: unknown, costMicros: unknown) => call("POST", sessionPath(id, "/settle"), { body: { reservationId, costMicros } });
 const setBudget = (id: string, budgetMicros: unknown) => call("PUT", sessionPath(id, "/budget"), { body: { budgetMicros } });
@@ -174,7 +179,8 @@ describe("review 14: OpenAPI and the typed client", () => {
     expect(budgetOp.requestBody.content["application/json"].schema.required).toEqual(["budgetMicros"]);
     expect(JSON.stringify(budgetOp.requestBody.content["application/json"].schema.properties.budgetMicros)).toContain("null");
     const resolveOp = doc.paths["/v1/resolve"].post;
-    for (const code of ["session_budget_exceeded", "session_concurrency_limited", "session_rate_limited"]) expect(resolveOp.responses["429"].description).toContain(code);
+    for (const code of ["session_budget_exceeded", "session_concurrency_limited", "session_rate_limited"])
+      expect(resolveOp.responses["429"].description).toContain(code);
     expect(resolveOp.responses["429"].headers).toHaveProperty("Retry-After");
     const props = resolveOp.responses["200"].content["application/json"].schema.properties;
     for (const field of ["reservedMicros", "budgetMicros", "reservationId", "downgraded"]) expect(props).toHaveProperty(field);

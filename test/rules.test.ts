@@ -129,6 +129,7 @@ describe("stats merge", () => {
 });
 
 describe("registry effects: every model or tier change reaches the registry", () => {
+  const TIMEOUT = defaultConfig.timeoutMs;
   const tierModels = { MEDIUM: "kimi-k2.5" };
   const config = { ...defaultConfig, tierModels };
 
@@ -136,22 +137,34 @@ describe("registry effects: every model or tier change reaches the registry", ()
     const e = createEntry("kimi-k2.5", "SIMPLE", false, T0);
     const next = applyEscalate(e, tierModels);
     expect(next).toMatchObject({ model: "kimi-k2.5", tier: "MEDIUM" });
-    expect(effectsOf(e, e, next).registry).toEqual({ kind: "upsert", entry: next });
+    expect(effectsOf(e, e, next, T0, TIMEOUT).registry).toEqual({ kind: "upsert", entry: next });
   });
 
   it("upserts on a model change and on creation, removes on delete", () => {
     const e = createEntry("m", "SIMPLE", false, T0);
     const moved = applySet(e, "n", "SIMPLE", false, T0);
-    expect(effectsOf(e, e, moved).registry).toEqual({ kind: "upsert", entry: moved });
-    expect(effectsOf(undefined, undefined, e).registry).toEqual({ kind: "upsert", entry: e });
-    expect(effectsOf(e, e, undefined).registry).toEqual({ kind: "remove" });
+    expect(effectsOf(e, e, moved, T0, TIMEOUT).registry).toEqual({ kind: "upsert", entry: moved });
+    expect(effectsOf(undefined, undefined, e, T0, TIMEOUT).registry).toEqual({ kind: "upsert", entry: e });
+    expect(effectsOf(e, e, undefined, T0, TIMEOUT).registry).toEqual({ kind: "remove" });
   });
 
   it("stays silent on touch, hash, cost and an escalation that keeps model and tier", () => {
     const e = createEntry("top", "REASONING", false, T0);
     for (const next of [applyTouch(e, T0 + 1), applyRecordHash(e, "h"), applyAddCost(e, 5), applyEscalate(e, tierModels)]) {
-      expect(effectsOf(e, e, next)).toMatchObject({ changed: true, registry: undefined });
+      expect(effectsOf(e, e, next, T0, TIMEOUT)).toMatchObject({ changed: true, registry: undefined });
     }
+  });
+
+  it("reports a deadline that moves earlier (a settle closing the reservation that kept an idle session alive), and ends a session the step left expired", () => {
+    const day = 24 * 60 * 60 * 1000;
+    const e = { ...createEntry("m", "SIMPLE", false, T0), reservations: [{ id: "r", micros: 5, expiresAt: T0 + day }] };
+    const settled = { ...e, reservations: [], lastUsedAt: T0 + 10 };
+    expect(effectsOf(e, e, settled, T0 + 10, TIMEOUT).registry).toEqual({ kind: "upsert", entry: settled });
+    // Closing it without restarting the idle time, past the timeout: the session ends in the same step.
+    const closed = { ...e, reservations: [] };
+    expect(effectsOf(e, e, closed, T0 + TIMEOUT + 1, TIMEOUT)).toMatchObject({ next: undefined, changed: true, registry: { kind: "remove" } });
+    // A deadline that moves later (a touch) stays silent.
+    expect(effectsOf(e, e, applyTouch(e, T0 + 1), T0 + 1, TIMEOUT).registry).toBeUndefined();
   });
 
   it("a resolve whose loop check escalates the tier with the same model upserts", () => {
@@ -161,11 +174,12 @@ describe("registry effects: every model or tier change reaches the registry", ()
     e = resolve(e, req, ctx).next;
     const step = resolve(e, req, ctx);
     expect(step.result).toMatchObject({ escalated: true, model: "kimi-k2.5", tier: "MEDIUM" });
-    expect(effectsOf(e, e, step.next).registry).toEqual({ kind: "upsert", entry: step.next });
+    expect(effectsOf(e, e, step.next, T0, TIMEOUT).registry).toEqual({ kind: "upsert", entry: step.next });
   });
 });
 
 describe("resolve upgrade: a harder request moves the session up to `routed`", () => {
+  const TIMEOUT = defaultConfig.timeoutMs;
   const ctx = { now: T0, config: { ...defaultConfig, tierModels: {} } };
   const profile = (model: string, tier: RoutedTier) => ({ choice: { kind: "profile" as const, model, tier } });
 
@@ -173,7 +187,7 @@ describe("resolve upgrade: a harder request moves the session up to `routed`", (
     const e = createEntry("m", "SIMPLE", false, T0);
     const step = resolve(e, profile("m", "COMPLEX"), ctx);
     expect(step.result).toMatchObject({ model: "m", tier: "COMPLEX", pinned: true, requestCount: 2 });
-    expect(effectsOf(e, e, step.next).registry).toEqual({ kind: "upsert", entry: step.next });
+    expect(effectsOf(e, e, step.next, T0, TIMEOUT).registry).toEqual({ kind: "upsert", entry: step.next });
   });
 
   it("a later loop escalation starts from the routed tier, not the old one", () => {

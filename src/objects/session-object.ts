@@ -111,7 +111,7 @@ export class SessionObject extends DurableObject<Env> {
     const record = this.#record;
     const stored = record?.entry;
     const { live, step } = stepOf(name, stored, input, now, config);
-    const fx = effectsOf(stored, live, step.next);
+    const fx = effectsOf(stored, live, step.next, now, config.timeoutMs);
     if (!fx.changed) return step.result;
     // A record stored before incarnations existed: its shard may hold no row or an old one,
     // so its first change is reported as if its model had changed.

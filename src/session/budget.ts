@@ -8,7 +8,7 @@
 import { reservedOf } from "./entry";
 import { SessionError, invalidRequest } from "./errors";
 import { tierRank } from "./tiers";
-import { TIERS, type ClosedReservation, type Entry, type Reservation, type RoutedTier, type Tier } from "./types";
+import { TIERS, type ClosedReservation, type Entry, type RateBucket, type Reservation, type RoutedTier, type Tier } from "./types";
 
 /** Most reservations a session holds open at once, whatever SESSION_MAX_IN_FLIGHT says: each one is in every write of the entry. */
 export const MAX_OPEN_RESERVATIONS = 256;
@@ -21,10 +21,13 @@ export type ReserveMicros = number | Record<RoutedTier, number>;
 
 export type BudgetMode = "strict" | "graceful";
 
-/** The amount to hold for a tier. An explicit pin (tier "") has no tier of its own: it holds the largest amount. */
-export function amountFor(reserve: ReserveMicros, tier: Tier): number {
+/**
+ * The amount to hold for a session. A model picked explicitly is not a tier's model,
+ * whatever tier the session carries: it holds the largest amount.
+ */
+export function amountFor(reserve: ReserveMicros, tier: Tier, userExplicit: boolean): number {
   if (typeof reserve === "number") return reserve;
-  if (tier !== "") return reserve[tier];
+  if (tier !== "" && !userExplicit) return reserve[tier];
   return Math.max(...TIERS.map((t) => reserve[t]));
 }
 
@@ -58,23 +61,28 @@ function remember(closed: ClosedReservation[] | undefined, more: ClosedReservati
 }
 
 /**
- * SESSION_RATE_PER_MIN as a token bucket of that many tokens, refilled at that
- * many a minute, kept as one instant (GCRA): `rateAt` is when the bucket would
- * be full again. Answers the entry's next `rateAt`, or throws
- * `session_rate_limited` with the seconds to wait.
+ * Tokens are whole at rest; refills add fractions. Below this a shortfall is
+ * rounding, not a missing token.
  */
-export function takeToken(rateAt: number | undefined, now: number, perMinute: number): number {
-  const interval = MS_PER_MINUTE / perMinute;
-  const next = Math.max(rateAt ?? now, now) + interval;
-  const over = next - now - perMinute * interval;
-  if (over > 0) {
-    const retryAfterSeconds = Math.max(1, Math.ceil(over / 1000));
+const TOKEN_EPSILON = 1e-9;
+
+/**
+ * SESSION_RATE_PER_MIN as a token bucket of that many tokens, refilled at that
+ * many a minute. Answers the bucket after taking one token, or throws
+ * `session_rate_limited` with the whole seconds until a token is there.
+ */
+export function takeToken(bucket: RateBucket | undefined, now: number, perMinute: number): RateBucket {
+  const elapsed = bucket === undefined ? Infinity : Math.max(0, now - bucket.at);
+  const tokens = Math.min(perMinute, (bucket?.tokens ?? perMinute) + (elapsed * perMinute) / MS_PER_MINUTE);
+  if (tokens < 1 - TOKEN_EPSILON) {
+    const waitMs = ((1 - tokens) * MS_PER_MINUTE) / perMinute;
+    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000 - TOKEN_EPSILON));
     throw new SessionError("session_rate_limited", `more than ${perMinute} requests a minute on this session; retry in ${retryAfterSeconds} s`, {
       ratePerMin: perMinute,
       retryAfterSeconds,
     });
   }
-  return next;
+  return { tokens: Math.max(0, tokens - 1), at: now };
 }
 
 export interface Admission {
@@ -91,8 +99,8 @@ export interface AdmitInput {
   /** The session's cost and reservations when the request arrived. */
   spent: number;
   reserved: number;
-  /** Cost added by this request after the fact (resolve's `costMicros`). */
-  cost: number;
+  /** Cost this request adds (resolve's `costMicros`), when given. */
+  cost: number | undefined;
   reserve: ReserveMicros | undefined;
   budget: number | undefined;
   mode: BudgetMode;
@@ -105,10 +113,11 @@ export interface AdmitInput {
  * cost + reserved + cost added now + this reservation must stay within the
  * budget, and a session at or over its budget takes no reservation at all.
  * Strict mode refuses; graceful mode answers for the highest lower tier whose
- * reservation fits (an explicit pin is never moved). Throws when nothing fits.
+ * reservation fits (a model picked explicitly is never moved). Throws when nothing fits.
  */
 export function admit(input: AdmitInput): Admission | undefined {
-  const { entry, spent, reserved, cost, reserve, budget, mode } = input;
+  const { entry, spent, reserved, reserve, budget, mode } = input;
+  const cost = input.cost ?? 0;
   if (reserve !== undefined) {
     const open = entry.reservations?.length ?? 0;
     const cap = Math.min(input.maxInFlight ?? MAX_OPEN_RESERVATIONS, MAX_OPEN_RESERVATIONS);
@@ -128,10 +137,11 @@ export function admit(input: AdmitInput): Admission | undefined {
     }
     return admission;
   };
-  const own = reserve === undefined ? undefined : amountFor(reserve, entry.tier);
+  const own = reserve === undefined ? undefined : amountFor(reserve, entry.tier, entry.userExplicit);
   if (fits(own)) return own === undefined ? undefined : safe({ tier: entry.tier, micros: own });
 
-  if (mode === "graceful" && reserve !== undefined && typeof reserve === "object" && entry.tier !== "") {
+  // A model picked explicitly is the user's: graceful mode never answers another.
+  if (mode === "graceful" && typeof reserve === "object" && entry.tier !== "" && !entry.userExplicit) {
     for (let rank = tierRank(entry.tier) - 1; rank >= 0; rank--) {
       const tier = TIERS[rank]!;
       const model = input.tierModels[tier];
@@ -140,7 +150,7 @@ export function admit(input: AdmitInput): Admission | undefined {
   }
   const details: Record<string, unknown> = { sessionCostMicros: spent, reservedMicros: reserved, budgetMicros: budget };
   if (own !== undefined) details.reserveMicros = own;
-  if (cost > 0) details.costMicros = cost;
+  if (input.cost !== undefined) details.costMicros = input.cost;
   const asked = own === undefined ? `${cost} micro-USD` : `a reservation of ${own} micro-USD`;
   throw new SessionError(
     "session_budget_exceeded",

@@ -50,7 +50,7 @@ function copyOf(e: Entry): Entry {
     reservations: e.reservations,
     closed: e.closed,
     budgetMicros: e.budgetMicros,
-    rateAt: e.rateAt,
+    rate: e.rate,
   };
 }
 

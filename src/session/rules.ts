@@ -8,7 +8,7 @@
 import type { Config } from "./config";
 import { tierRank } from "./tiers";
 import { admit, expireReservations, hold, settleReservation, takeToken, type ReserveMicros } from "./budget";
-import { applyAddCost, applyEscalate, applyRecordHash, applySet, applyTouch, applyUpgrade, budgetOf, costOf, isExpired, reservedOf } from "./entry";
+import { applyAddCost, applyEscalate, applyRecordHash, applySet, applyTouch, applyUpgrade, budgetOf, costOf, expiresAt, isExpired, reservedOf } from "./entry";
 import type { Entry, RoutedTier, SessionCost, SettleResult, Tier } from "./types";
 
 export interface RuleContext {
@@ -99,10 +99,16 @@ export const getSessionCost: Rule<NoInput, SessionCost | null> = (live) => uncha
 
 export const clearSession: Rule<NoInput, null> = () => ({ next: undefined, result: null });
 
-/** Settles a reservation (see src/session/budget.ts); null for no live session. */
-export const settle: Rule<{ reservationId: string; costMicros: number }, SettleResult | null> = (live, { reservationId, costMicros }) => {
+/**
+ * Settles a reservation (see src/session/budget.ts); null for no live session. A
+ * call that just finished is activity: the session's idle time restarts (its
+ * request count does not move). A repeat changes nothing.
+ */
+export const settle: Rule<{ reservationId: string; costMicros: number }, SettleResult | null> = (live, { reservationId, costMicros }, { now }) => {
   if (!live) return unchanged(live, null);
-  const next = settleReservation(live, reservationId, costMicros);
+  const settled = settleReservation(live, reservationId, costMicros);
+  if (settled === live) return unchanged(live, { ...costOf(live), reservedMicros: reservedOf(live) });
+  const next = settled.lastUsedAt === now ? settled : { ...settled, lastUsedAt: Math.max(settled.lastUsedAt, now) };
   return { next, result: { ...costOf(next), reservedMicros: reservedOf(next) } };
 };
 
@@ -120,7 +126,7 @@ export const setBudget: Rule<{ budgetMicros: number | null }, Entry | null> = (l
  * reservation, cost). A refused request throws and records nothing.
  */
 export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now, config }) => {
-  const rateAt = config.ratePerMin === undefined ? undefined : takeToken(live?.rateAt, now, config.ratePerMin);
+  const rate = config.ratePerMin === undefined ? undefined : takeToken(live?.rate, now, config.ratePerMin);
 
   const { choice } = req;
   let next: Entry;
@@ -134,7 +140,7 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
   } else {
     next = applyTouch(live, now);
   }
-  if (rateAt !== undefined) next.rateAt = rateAt;
+  if (rate !== undefined) next.rate = rate;
 
   let escalated = false;
   if (req.hash !== undefined) {
@@ -151,7 +157,7 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
     entry: next,
     spent: live?.sessionCostMicros ?? 0,
     reserved: live ? reservedOf(live) : 0,
-    cost: req.costMicros ?? 0,
+    cost: req.costMicros,
     reserve: req.reserveMicros,
     budget,
     mode: config.budgetMode,
@@ -207,11 +213,15 @@ export function liveEntry(stored: Entry | undefined, now: number, timeoutMs: num
  * (its rows feed byModel and byTier) and removal; never of touches, hashes or
  * cost, so the hot path stays one storage write.
  */
-export function effectsOf(stored: Entry | undefined, live: Entry | undefined, next: Entry | undefined): Effects {
+export function effectsOf(stored: Entry | undefined, live: Entry | undefined, next: Entry | undefined, now: number, timeoutMs: number): Effects {
   if (next === stored) return { next, changed: false, created: false, registry: undefined };
+  // A step that closes the reservation that kept an idle session alive can leave it past its deadline: it ends now.
+  if (next && isExpired(next, now, timeoutMs)) next = undefined;
   if (!next) return { next, changed: true, created: false, registry: stored ? { kind: "remove" } : undefined };
   const created = live === undefined;
   const moved = created || live.model !== next.model || live.tier !== next.tier;
-  const registry = moved ? ({ kind: "upsert", entry: next } as const) : undefined;
+  // The registry's row holds the deadline as a hint that only checks move later: an earlier one must be told.
+  const sooner = !created && expiresAt(next, timeoutMs) < expiresAt(live, timeoutMs);
+  const registry = moved || sooner ? ({ kind: "upsert", entry: next } as const) : undefined;
   return { next, changed: true, created, registry };
 }

@@ -26,8 +26,14 @@ export interface Entry {
   closed?: ClosedReservation[];
   /** This session's own budget, set with setBudget; absent: SESSION_BUDGET_MICROS. */
   budgetMicros?: number;
-  /** SESSION_RATE_PER_MIN's bucket, as the instant it would be full again (unix ms, fractional). */
-  rateAt?: number;
+  /** SESSION_RATE_PER_MIN's bucket; absent: full. */
+  rate?: RateBucket;
+}
+
+/** A token bucket: `tokens` (fractional) as of `at` (unix ms). */
+export interface RateBucket {
+  tokens: number;
+  at: number;
 }
 
 /** Worst-case cost held against the budget between a resolve and its settle. */

@@ -132,7 +132,10 @@ describe("an open reservation is a request in flight", () => {
     await evict(id);
     expect(await read(id)).toMatchObject({ reservedMicros: 7, inFlight: 1 });
     expect((await settle(id, reservationId, 3)).json).toMatchObject({ sessionCostMicros: 3, reservedMicros: 0 });
-    // Settled, nothing is in flight and the session has been idle 90 s: it has ended.
+    // The call that just finished is activity: the idle time restarts at the settle (90 s), without a request counted.
+    testClock.advance(60_000);
+    expect(await read(id)).toMatchObject({ requestCount: 1, inFlight: 0, sessionCostMicros: 3 });
+    testClock.advance(60_001);
     expect((await call("GET", sessionPath(id))).status).toBe(404);
   });
 

@@ -371,12 +371,14 @@ export class SessionModel {
     if (!e) return null;
     const open = e.holds.find((h) => h.id === reservationId);
     const done = e.done.get(reservationId);
+    const wasSettled = done?.cost !== undefined;
     const after = open
       ? e.sessionCostMicros + cost + this.reserved(e) - open.micros
       : done && done.cost === undefined
         ? e.sessionCostMicros - done.micros + cost + this.reserved(e)
         : 0;
     if (!Number.isSafeInteger(after)) throw new ModelError("invalid_request", "costMicros overflow");
+    if (!open && !done) throw new ModelError("reservation_not_found", reservationId);
     if (open) {
       e.holds = e.holds.filter((h) => h !== open);
       e.done.set(reservationId, { micros: open.micros, cost });
@@ -384,9 +386,9 @@ export class SessionModel {
     } else if (done && done.cost === undefined) {
       e.sessionCostMicros += cost - done.micros;
       done.cost = cost;
-    } else if (!done) {
-      throw new ModelError("reservation_not_found", reservationId);
     }
+    // docs/http-api.md "Budgets": a settle that settles something restarts the idle time; a repeat changes nothing.
+    if (open || !wasSettled) e.lastUsedAt = this.now();
     return { ...this.costOf(e), reservedMicros: this.reserved(e) };
   }
 
