@@ -121,9 +121,25 @@ export const commands = {
           .meta({ description: "The gateway request's headers; only the session header is read." }),
         body: s.chatBody,
         routed: z
-          .object({ model: s.model, tier: s.routedTier }, { error: "must be an object {model, tier}" })
+          .object(
+            {
+              model: s.model,
+              tier: s.routedTier,
+              provider: s.opaqueName
+                .optional()
+                .meta({ description: "The routed model's provider; default: the model ID's prefix before its first /, else `default`." }),
+              deployment: s.opaqueName
+                .optional()
+                .meta({ description: "Where the gateway would send the call (endpoint, region, key ID); pinned with the model." }),
+            },
+            { error: "must be an object {model, tier, provider?, deployment?}" },
+          )
           .optional()
           .meta({ description: "The router's choice; required when body.model is a routing profile." }),
+        failover: z
+          .object({ deployment: s.opaqueName }, { error: "must be an object {deployment}" })
+          .optional()
+          .meta({ description: "The deployment the gateway's call failed on: when it is the pinned one, the pin moves to routed.deployment." }),
         costMicros: s.micros.optional().meta({ description: "This request's cost, when known before the call; added to the session's." }),
         reserveMicros: s.reserveMicros.optional(),
       },
@@ -147,13 +163,31 @@ export const commands = {
         .optional()
         .meta({ description: "present when a reservation was held (reserveMicros given, and the request reached a session): the ID to settle" }),
       downgraded: z.boolean().meta({ description: "graceful mode answered for a tier below the session's to fit the budget; the pin is unchanged" }),
+      cacheSticky: z.boolean().meta({ description: "the session keeps its model for its warm prompt cache" }),
+      cacheStickyActivated: z
+        .object({ provider: z.string(), ttlMs: z.number() })
+        .optional()
+        .meta({ description: "present on the request that made the session cache-sticky: the provider and its cache TTL" }),
+      deployment: z.string().nullable().meta({ description: "the pinned deployment (routed.deployment without a session); null for none" }),
+      rebound: z.boolean().meta({ description: "this request's failover moved the deployment pin" }),
+      cacheKey: z.string().nullable().meta({ description: "the session's prompt-cache key, for OpenAI prompt_cache_key; null without a session" }),
     }),
     errors: ["session_budget_exceeded", "session_concurrency_limited", "session_rate_limited"],
     http: {
       method: "POST",
       path: "/v1/resolve",
-      headers: (result: ResolveResult) => ({ "x-session-pinned": String(result.pinned) }),
-      headerDocs: { "x-session-pinned": '"true" when the session existed before this request, so its pin applied; else "false"' },
+      headers: (result: ResolveResult) => {
+        const headers: Record<string, string> = { "x-session-pinned": String(result.pinned) };
+        const activated = result.cacheStickyActivated;
+        // Percent-encoded: a provider is the prefix of any model name, and a header value takes no control or non-Latin-1 character.
+        if (activated)
+          headers["x-session-cache-sticky"] = `activated;provider=${encodeURIComponent(activated.provider)};ttl=${Math.round(activated.ttlMs / 1000)}s`;
+        return headers;
+      },
+      headerDocs: {
+        "x-session-pinned": '"true" when the session existed before this request, so its pin applied; else "false"',
+        "x-session-cache-sticky": '"activated;provider=P;ttl=Ns" on the request that made the session cache-sticky',
+      },
     },
   }),
 

@@ -43,6 +43,16 @@ export const micros = z
   .min(0, { error: "must be a non-negative safe integer (micro-USD)" })
   .meta({ description: "Integer micro-USD (1 USD = 1,000,000)." });
 
+/** Longest deployment or provider name: an endpoint URL, a region or a key ID fits. */
+export const MAX_DEPLOYMENT_LENGTH = 256;
+
+/** An opaque name the gateway gives: a deployment (endpoint, region, key ID) or a provider. */
+export const opaqueName = z
+  .string({ error: "must be a string" })
+  .min(1, { error: "must not be empty" })
+  .max(MAX_DEPLOYMENT_LENGTH, { error: `must be at most ${MAX_DEPLOYMENT_LENGTH} characters` })
+  .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }));
+
 /** A resolve's worst-case cost: one amount, or one per tier, all four named. */
 export const reserveMicros = z
   .union(
@@ -121,6 +131,8 @@ export const sessionView = z.object({
   budgetMicros: z.number().nullable().meta({ description: "the session's own budget, else SESSION_BUDGET_MICROS; null for none" }),
   reservedMicros: z.number().meta({ description: "held by open reservations" }),
   inFlight: z.number().meta({ description: "open reservations" }),
+  cacheKey: z.string().nullable().meta({ description: "the session's prompt-cache key; null until a resolve made one" }),
+  deployment: z.string().nullable().meta({ description: "the pinned deployment; null for none" }),
 });
 
 export const sessionCost = z.object({ sessionCostMicros: z.number(), costUSD: z.number() });

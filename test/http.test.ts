@@ -74,6 +74,8 @@ describe("session routes", () => {
         "budgetMicros",
         "reservedMicros",
         "inFlight",
+        "cacheKey",
+        "deployment",
       ].sort(),
     );
 

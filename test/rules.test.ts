@@ -169,7 +169,7 @@ describe("registry effects: every model or tier change reaches the registry", ()
 
   it("a resolve whose loop check escalates the tier with the same model upserts", () => {
     let e: Entry | undefined = createEntry("kimi-k2.5", "SIMPLE", false, T0);
-    const req = { choice: { kind: "profile" as const, model: "kimi-k2.5", tier: "SIMPLE" as const }, hash: "h" };
+    const req = { choice: { kind: "profile" as const, model: "kimi-k2.5", tier: "SIMPLE" as const }, hash: "h", cacheKey: "ck" };
     const ctx = { now: T0, config: { ...config, strikeThreshold: 1 } };
     e = resolve(e, req, ctx).next;
     const step = resolve(e, req, ctx);
@@ -181,7 +181,7 @@ describe("registry effects: every model or tier change reaches the registry", ()
 describe("resolve upgrade: a harder request moves the session up to `routed`", () => {
   const TIMEOUT = defaultConfig.timeoutMs;
   const ctx = { now: T0, config: { ...defaultConfig, tierModels: {} } };
-  const profile = (model: string, tier: RoutedTier) => ({ choice: { kind: "profile" as const, model, tier } });
+  const profile = (model: string, tier: RoutedTier) => ({ choice: { kind: "profile" as const, model, tier }, cacheKey: "ck" });
 
   it("moves the tier up even when the routed model is the pinned one", () => {
     const e = createEntry("m", "SIMPLE", false, T0);

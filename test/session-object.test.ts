@@ -51,8 +51,8 @@ describe("persistence", () => {
     const id = freshId("durable");
     const returned = await svc.setSession(id, "m", "MEDIUM");
     const { kv: stored } = await storedState(id);
-    // The view adds its ID and the figures it derives (budget, what is reserved and in flight).
-    const { id: _id, budgetMicros: _b, reservedMicros: _r, inFlight: _f, ...entry } = returned;
+    // The view adds its ID and the figures it derives (budget, what is reserved and in flight); a session PUT creates has no cache key or deployment yet.
+    const { id: _id, budgetMicros: _b, reservedMicros: _r, inFlight: _f, cacheKey: _k, deployment: _d, ...entry } = returned;
     expect(stored).toEqual({ id, entry, inc: expect.any(String), version: 0 });
   });
 

@@ -72,3 +72,50 @@ export function lastAssistantToolNames(messages: ChatBody["messages"]): string[]
   }
   return names;
 }
+
+/** UTF-8 bytes of a string, counted without encoding it. */
+export function utf8Bytes(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * The text a message sends to the model, in bytes: string content; of content parts,
+ * the `text` parts and the text of `tool_result` parts (string content or text parts),
+ * which is where coding agents' file reads go.
+ */
+function contentBytes(content: unknown): number {
+  if (typeof content === "string") return utf8Bytes(content);
+  if (!Array.isArray(content)) return 0;
+  let bytes = 0;
+  for (const part of content) {
+    if (!isObject(part)) continue;
+    if (part.type === "text" && typeof part.text === "string") bytes += utf8Bytes(part.text);
+    else if (part.type === "tool_result") bytes += contentBytes(part.content);
+  }
+  return bytes;
+}
+
+/**
+ * The size of a request's prompt, for prompt-cache affinity: each message's text
+ * in UTF-8 bytes, and Anthropic's top-level `system` as one more message.
+ */
+export function requestSize(body: { messages: Record<string, unknown>[]; system?: unknown }): { largestMessageBytes: number; totalBytes: number } {
+  let largestMessageBytes = contentBytes(body.system);
+  let totalBytes = largestMessageBytes;
+  for (const message of body.messages) {
+    const bytes = contentBytes(message.content);
+    totalBytes += bytes;
+    if (bytes > largestMessageBytes) largestMessageBytes = bytes;
+  }
+  return { largestMessageBytes, totalBytes };
+}

@@ -12,7 +12,8 @@ import type { ReserveMicros } from "../session/budget";
 import type { RoutedTier } from "../session/types";
 import { model } from "../schemas";
 import { validateSessionId } from "../session/validate";
-import { firstUserText, lastAssistantToolNames, lastUserText } from "./messages";
+import { isLarge } from "../session/affinity";
+import { firstUserText, lastAssistantToolNames, lastUserText, requestSize } from "./messages";
 import { deriveUserScopedSessionId, userScope } from "./user-scope";
 
 /** What a caller sends to resolve: the gateway's request and the router's choice. */
@@ -20,9 +21,10 @@ export interface ResolveInput {
   headers?: Record<string, string>;
   sessionId?: string;
   body: unknown;
-  routed?: { model: string; tier: string };
+  routed?: { model: string; tier: string; provider?: string; deployment?: string };
   costMicros?: number;
   reserveMicros?: number | Record<string, number>;
+  failover?: { deployment: string };
 }
 
 /** A resolve input once the schema has checked it. */
@@ -30,16 +32,19 @@ export interface ParsedResolveInput {
   headers?: Record<string, string> | undefined;
   sessionId?: string | undefined;
   body: { model: string; messages: Record<string, unknown>[] } & Record<string, unknown>;
-  routed?: { model: string; tier: RoutedTier } | undefined;
+  routed?: { model: string; tier: RoutedTier; provider?: string | undefined; deployment?: string | undefined } | undefined;
   costMicros?: number | undefined;
   reserveMicros?: ReserveMicros | undefined;
+  failover?: { deployment: string } | undefined;
 }
 
 export type SessionSource = "explicit" | "header" | "derived";
 
-export interface ResolveResult extends ResolveDecision {
+export interface ResolveResult extends Omit<ResolveDecision, "cacheKey"> {
   sessionId: string | null;
   source: SessionSource | null;
+  /** The session's prompt-cache key; null without a session. */
+  cacheKey: string | null;
 }
 
 export type ResolvePlan = { sessionId: string; source: SessionSource; request: ResolveRequest } | { sessionId: null; result: ResolveResult };
@@ -56,7 +61,10 @@ function explicitModel(name: string): string {
 }
 
 export async function planResolve(input: ParsedResolveInput, config: Config): Promise<ResolvePlan> {
-  const { headers, body, routed, costMicros, reserveMicros } = input;
+  const { headers, body, routed, costMicros, reserveMicros, failover } = input;
+  if (failover !== undefined && routed?.deployment === undefined) {
+    throw invalidRequest("routed.deployment", "is required with failover: it is the deployment the pin moves to");
+  }
   const explicitId = input.sessionId;
   const users = userScope(body);
   const profile = config.routingProfiles.includes(body.model);
@@ -96,25 +104,32 @@ export async function planResolve(input: ParsedResolveInput, config: Config): Pr
         reservedMicros: 0,
         budgetMicros: null,
         downgraded: false,
+        cacheSticky: false,
+        deployment: routed?.deployment ?? null,
+        rebound: false,
+        cacheKey: null,
       },
     };
   }
 
   const content = lastUserText(body.messages);
   const hash = content === undefined ? undefined : await hashRequestContent(content, lastAssistantToolNames(body.messages));
-  const request: ResolveRequest = { choice, hash, costMicros };
+  const request: ResolveRequest = { choice, hash, costMicros, large: isLarge(requestSize(body)), cacheKey: newKey("ck_") };
+  if (routed?.provider !== undefined) request.provider = routed.provider;
+  if (routed?.deployment !== undefined) request.deployment = routed.deployment;
+  if (failover !== undefined) request.failover = failover.deployment;
   if (reserveMicros !== undefined) {
     request.reserveMicros = reserveMicros;
-    request.reservationId = newReservationId();
+    request.reservationId = newKey("rsv_");
   }
   return { sessionId, source, request };
 }
 
-/** 96 random bits, base64url: unguessable, and unique within a session for its life. */
-function newReservationId(): string {
+/** 96 random bits, base64url, after a prefix that says what the key is: unguessable, and unique for a session's life. */
+function newKey(prefix: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return (
-    "rsv_" +
+    prefix +
     btoa(String.fromCharCode(...bytes))
       .replaceAll("+", "-")
       .replaceAll("/", "_")

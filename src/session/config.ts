@@ -1,5 +1,6 @@
 import { DEFAULT_SESSION_HEADER } from "./hashing";
 import { SessionError } from "./errors";
+import { DEFAULT_PROVIDER_CACHE_TTLS } from "./affinity";
 import { MAX_OPEN_RESERVATIONS, type BudgetMode } from "./budget";
 import { isRoutedTier } from "./tiers";
 import type { RoutedTier } from "./types";
@@ -21,6 +22,8 @@ export interface Config {
   maxInFlight: number | undefined;
   /** Resolves a session may make a minute (a token bucket of that size); undefined: no limit. */
   ratePerMin: number | undefined;
+  /** Each provider's prompt-cache TTL in ms (`default` for the rest): the defaults, overridden by PROVIDER_CACHE_TTLS. */
+  providerCacheTtls: Readonly<Record<string, number>>;
   registryShards: number;
   /** When set, every session call must name its tenant in this header; sessions are scoped by it. */
   namespaceHeader: string | undefined;
@@ -133,6 +136,31 @@ function parseProfiles(value: unknown): readonly string[] {
   return parsed as string[];
 }
 
+/** Longest prompt-cache TTL: a day, beyond any provider's. */
+const MAX_CACHE_TTL_MS = 24 * 60 * 60 * 1000;
+/** Most providers PROVIDER_CACHE_TTLS may name: a bound on what is parsed. */
+const MAX_CACHE_TTL_PROVIDERS = 100;
+
+function parseCacheTtls(value: unknown): Readonly<Record<string, number>> {
+  const name = "PROVIDER_CACHE_TTLS";
+  if (!present(value)) return DEFAULT_PROVIDER_CACHE_TTLS;
+  const parsed = parseJsonish(name, value);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return fail(name, 'must be a JSON object from provider to milliseconds, e.g. {"anthropic":300000,"default":300000}');
+  }
+  const entries = Object.entries(parsed);
+  if (entries.length > MAX_CACHE_TTL_PROVIDERS) fail(name, `must name at most ${MAX_CACHE_TTL_PROVIDERS} providers`);
+  const out: Record<string, number> = { ...DEFAULT_PROVIDER_CACHE_TTLS };
+  for (const [provider, ms] of entries) {
+    if (provider === "" || provider.includes("/")) fail(name, `has an invalid provider name ${JSON.stringify(provider)}`);
+    if (typeof ms !== "number" || !Number.isSafeInteger(ms) || ms < 1 || ms > MAX_CACHE_TTL_MS) {
+      fail(name, `must map ${JSON.stringify(provider)} to an integer from 1 to ${MAX_CACHE_TTL_MS} (ms)`);
+    }
+    Object.defineProperty(out, provider, { value: ms, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
 function parseBudgetMode(value: unknown): BudgetMode {
   if (!present(value)) return "strict";
   if (value === "strict" || value === "graceful") return value;
@@ -177,6 +205,7 @@ export function parseConfig(vars: Vars): Config {
     reservationTtlMs: parseInteger("RESERVATION_TTL_MS", vars.RESERVATION_TTL_MS, DEFAULT_RESERVATION_TTL_MS, 1, MAX_RESERVATION_TTL_MS)!,
     maxInFlight: parseInteger("SESSION_MAX_IN_FLIGHT", vars.SESSION_MAX_IN_FLIGHT, undefined, 1, MAX_OPEN_RESERVATIONS),
     ratePerMin: parseInteger("SESSION_RATE_PER_MIN", vars.SESSION_RATE_PER_MIN, undefined, 1, MAX_RATE_PER_MIN),
+    providerCacheTtls: parseCacheTtls(vars.PROVIDER_CACHE_TTLS),
     registryShards: parseInteger("REGISTRY_SHARDS", vars.REGISTRY_SHARDS, DEFAULT_REGISTRY_SHARDS, 1, MAX_REGISTRY_SHARDS)!,
     namespaceHeader: parseHeader("SESSION_NAMESPACE_HEADER", vars.SESSION_NAMESPACE_HEADER, undefined),
     statsCursorKey: parseSecret("STATS_CURSOR_KEY", vars.STATS_CURSOR_KEY, MIN_STATS_CURSOR_KEY_LENGTH, MAX_STATS_CURSOR_KEY_LENGTH),

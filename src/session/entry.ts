@@ -51,6 +51,9 @@ function copyOf(e: Entry): Entry {
     closed: e.closed,
     budgetMicros: e.budgetMicros,
     rate: e.rate,
+    sticky: e.sticky,
+    deployment: e.deployment,
+    cacheKey: e.cacheKey,
   };
 }
 
@@ -172,5 +175,7 @@ export function viewOf(id: string, entry: Entry, defaultBudget: number | undefin
     budgetMicros: budgetOf(entry, defaultBudget) ?? null,
     reservedMicros: reservedOf(entry),
     inFlight: entry.reservations?.length ?? 0,
+    cacheKey: entry.cacheKey ?? null,
+    deployment: entry.deployment ?? null,
   };
 }

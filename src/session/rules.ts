@@ -7,6 +7,7 @@
  */
 import type { Config } from "./config";
 import { tierRank } from "./tiers";
+import { cacheTtlMs, providerOf, stickyAt } from "./affinity";
 import { admit, expireReservations, hold, settleReservation, takeToken, type ReserveMicros } from "./budget";
 import { applyAddCost, applyEscalate, applyRecordHash, applySet, applyTouch, applyUpgrade, budgetOf, costOf, expiresAt, isExpired, reservedOf } from "./entry";
 import type { Entry, RoutedTier, SessionCost, SettleResult, Tier } from "./types";
@@ -44,6 +45,16 @@ export interface ResolveDecision {
   reservationId?: string;
   /** True when graceful mode answered for a tier below the session's, to fit the budget; the pin is unchanged. */
   downgraded: boolean;
+  /** The session keeps its model for its warm prompt cache. */
+  cacheSticky: boolean;
+  /** Set when this request made the session cache-sticky: the provider and its cache TTL. */
+  cacheStickyActivated?: { provider: string; ttlMs: number };
+  /** The pinned deployment; null for none. */
+  deployment: string | null;
+  /** True when this request's failover moved the deployment pin. */
+  rebound: boolean;
+  /** The session's prompt-cache key. */
+  cacheKey: string;
 }
 
 /** One gateway request, already parsed and validated by the caller. */
@@ -56,6 +67,16 @@ export interface ResolveRequest {
   reserveMicros?: ReserveMicros;
   /** The ID a reservation takes, made by the caller so that this step stays pure. */
   reservationId?: string;
+  /** The request is large enough to warm a prompt cache (src/session/affinity.ts). */
+  large?: boolean;
+  /** The routed model's provider, when the router names it. */
+  provider?: string;
+  /** The routed deployment. */
+  deployment?: string;
+  /** The deployment the gateway's call failed on. */
+  failover?: string;
+  /** A fresh random key, taken as the session's cache key when it has none; made by the caller so that this step stays pure. */
+  cacheKey: string;
 }
 
 const unchanged = <R>(live: Entry | undefined, result: R): Step<R> => ({ next: live, result });
@@ -129,12 +150,15 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
   const rate = config.ratePerMin === undefined ? undefined : takeToken(live?.rate, now, config.ratePerMin);
 
   const { choice } = req;
+  const ttls = config.providerCacheTtls;
+  // A warm prompt cache is worth more than a routed upgrade: while it lasts, the model stays.
+  const wasSticky = live !== undefined && stickyAt(live.sticky, live.lastUsedAt, now, ttls);
   let next: Entry;
   if (choice.kind === "explicit") {
     next = applySet(live, choice.model, "", true, now);
   } else if (!live) {
     next = applySet(undefined, choice.model, choice.tier, false, now);
-  } else if (!live.userExplicit && tierRank(choice.tier) > tierRank(live.tier)) {
+  } else if (!live.userExplicit && !wasSticky && tierRank(choice.tier) > tierRank(live.tier)) {
     // A trivial first message must not trap a later hard request in a cheap tier; tiers never go down.
     next = applyUpgrade(live, choice.model, choice.tier, now);
   } else {
@@ -151,6 +175,23 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
       escalated = true;
     }
   }
+
+  // The deployment is pinned with the model: at creation, on a change of model, and on a failover from the pinned one.
+  const modelChanged = live === undefined || next.model !== live.model;
+  const rebound = !modelChanged && req.failover !== undefined && req.failover === live.deployment;
+  if (modelChanged || rebound) {
+    if (next.deployment !== req.deployment) next = { ...next, deployment: req.deployment };
+  }
+  // A cache warmed for another model, or one that has gone cold, no longer holds the session.
+  const stillSticky = wasSticky && !modelChanged;
+  if (!stillSticky && next.sticky !== undefined) next.sticky = undefined;
+  let cacheStickyActivated: ResolveDecision["cacheStickyActivated"];
+  if (req.large === true) {
+    const provider = (choice.kind === "profile" && next.model === choice.model ? req.provider : undefined) ?? providerOf(next.model);
+    if (!stillSticky || next.sticky !== provider) cacheStickyActivated = { provider, ttlMs: cacheTtlMs(provider, ttls) };
+    next.sticky = provider;
+  }
+  if (next.cacheKey === undefined) next.cacheKey = req.cacheKey;
 
   const budget = budgetOf(live, config.budgetMicros);
   const admission = admit({
@@ -182,8 +223,13 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
     reservedMicros: reservedOf(next),
     budgetMicros: budget ?? null,
     downgraded: admission?.model !== undefined,
+    cacheSticky: next.sticky !== undefined,
+    deployment: next.deployment ?? null,
+    rebound,
+    cacheKey: next.cacheKey!,
   };
   if (admission !== undefined) decision.reservationId = req.reservationId;
+  if (cacheStickyActivated !== undefined) decision.cacheStickyActivated = cacheStickyActivated;
   return { next, result: decision };
 };
 

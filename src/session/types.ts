@@ -28,6 +28,12 @@ export interface Entry {
   budgetMicros?: number;
   /** SESSION_RATE_PER_MIN's bucket; absent: full. */
   rate?: RateBucket;
+  /** The provider whose prompt cache a large request warmed; sticky while idle within its TTL. */
+  sticky?: string;
+  /** The deployment pinned with the model: an endpoint, region or key ID, opaque. */
+  deployment?: string;
+  /** The session's prompt-cache key: random, made when the session is. */
+  cacheKey?: string;
 }
 
 /** A token bucket: `tokens` (fractional) as of `at` (unix ms). */
@@ -70,6 +76,10 @@ export interface SessionView {
   reservedMicros: number;
   /** Open reservations. */
   inFlight: number;
+  /** The prompt-cache key gateways send upstream (OpenAI `prompt_cache_key`); null until a resolve made one. */
+  cacheKey: string | null;
+  /** The pinned deployment; null for none. */
+  deployment: string | null;
 }
 
 export interface SessionCost {

@@ -105,6 +105,10 @@ export interface ModelDecision {
   budgetMicros: number | null;
   reservationId?: string;
   downgraded: boolean;
+  cacheSticky: boolean;
+  deployment: string | null;
+  rebound: boolean;
+  cacheKey: string;
 }
 
 export interface ModelStats {
@@ -127,6 +131,7 @@ export function byCodePoints(a: string, b: string): number {
 export class SessionModel {
   private readonly entries = new Map<string, ModelEntry>();
   private reservations = 0;
+  private cacheKeys = 0;
 
   constructor(
     readonly config: ModelConfig,
@@ -165,7 +170,16 @@ export class SessionModel {
 
   private view(id: string, e: ModelEntry): SessionView {
     const { holds: _holds, done: _done, ownBudget: _own, ...base } = copyOf(e);
-    return { id, ...base, budgetMicros: this.budget(e) ?? null, reservedMicros: this.reserved(e), inFlight: e.holds.length };
+    return {
+      id,
+      ...base,
+      budgetMicros: this.budget(e) ?? null,
+      reservedMicros: this.reserved(e),
+      inFlight: e.holds.length,
+      // Issue 15: a resolve gives the session a cache key; histories name no deployment.
+      cacheKey: e.cacheKey ?? null,
+      deployment: null,
+    };
   }
 
   private checkId(id: string): void {
@@ -357,6 +371,11 @@ export class SessionModel {
       reservedMicros: this.reserved(e),
       budgetMicros: budget ?? null,
       downgraded: false,
+      // Issue 15: histories send no large request, deployment or failover.
+      cacheSticky: false,
+      deployment: null,
+      rebound: false,
+      cacheKey: (e.cacheKey ??= `model-cache-key-${++this.cacheKeys}`),
     };
     if (reservationId !== undefined) decision.reservationId = reservationId;
     return decision;

@@ -82,6 +82,13 @@ export async function outcome(work: () => Promise<unknown>): Promise<Outcome> {
   }
 }
 
+/** Each target makes its own random cache keys: a trace shows whether a key was there, not its value (test/affinity.test.ts checks the keys). */
+export function withoutKeyValues(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutKeyValues);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === "cacheKey" && typeof v === "string" ? "<cache key>" : withoutKeyValues(v)]));
+}
+
 export function freshId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID()}`;
 }
