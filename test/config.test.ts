@@ -25,6 +25,16 @@ describe("config", () => {
       reservationTtlMs: 600_000,
       maxInFlight: undefined,
       ratePerMin: undefined,
+      providerCacheTtls: {
+        anthropic: 300_000,
+        openai: 300_000,
+        deepseek: 300_000,
+        google: 300_000,
+        groq: 300_000,
+        vllm: 600_000,
+        dosrouter: 600_000,
+        default: 300_000,
+      },
       registryShards: 16,
       namespaceHeader: undefined,
       statsCursorKey: undefined,
@@ -47,6 +57,7 @@ describe("config", () => {
       RESERVATION_TTL_MS: "30000",
       SESSION_MAX_IN_FLIGHT: "8",
       SESSION_RATE_PER_MIN: "120",
+      PROVIDER_CACHE_TTLS: '{"anthropic":3600000,"my-vllm":900000}',
       REGISTRY_SHARDS: "256",
       SESSION_NAMESPACE_HEADER: "X-Tenant-Id",
       STATS_CURSOR_KEY: "k".repeat(32),
@@ -66,6 +77,17 @@ describe("config", () => {
       reservationTtlMs: 30_000,
       maxInFlight: 8,
       ratePerMin: 120,
+      providerCacheTtls: {
+        anthropic: 3_600_000,
+        openai: 300_000,
+        deepseek: 300_000,
+        google: 300_000,
+        groq: 300_000,
+        vllm: 600_000,
+        dosrouter: 600_000,
+        default: 300_000,
+        "my-vllm": 900_000,
+      },
       registryShards: 256,
       namespaceHeader: "x-tenant-id",
       statsCursorKey: "k".repeat(32),
@@ -106,6 +128,13 @@ describe("config", () => {
     ["SESSION_RATE_PER_MIN", "0"],
     ["SESSION_RATE_PER_MIN", "1.5"],
     ["SESSION_RATE_PER_MIN", "60001"],
+    ["PROVIDER_CACHE_TTLS", "{not json"],
+    ["PROVIDER_CACHE_TTLS", "[300000]"],
+    ["PROVIDER_CACHE_TTLS", '{"anthropic":0}'],
+    ["PROVIDER_CACHE_TTLS", '{"anthropic":"300000"}'],
+    ["PROVIDER_CACHE_TTLS", '{"anthropic":86400001}'],
+    ["PROVIDER_CACHE_TTLS", '{"a/b":1000}'],
+    ["PROVIDER_CACHE_TTLS", '{"":1000}'],
     ["REGISTRY_SHARDS", "0"],
     ["REGISTRY_SHARDS", "257"],
     ["SESSION_NAMESPACE_HEADER", "x tenant"],
@@ -121,6 +150,13 @@ describe("config", () => {
     const err = configError({ [name]: value });
     expect(err.code).toBe("config_invalid");
     expect(err.message).toContain(name);
+  });
+
+  it("PROVIDER_CACHE_TTLS overrides the defaults one provider at a time, and a provider named __proto__ is a provider", () => {
+    const c = parseConfig({ PROVIDER_CACHE_TTLS: '{"default":60000,"__proto__":1000}' });
+    expect(c.providerCacheTtls.default).toBe(60_000);
+    expect(c.providerCacheTtls.anthropic).toBe(300_000);
+    expect(Object.getOwnPropertyDescriptor(c.providerCacheTtls, "__proto__")?.value).toBe(1000);
   });
 
   it("rejects an admin token equal to the API token, and names neither value", () => {
