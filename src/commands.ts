@@ -131,7 +131,7 @@ export const commands = {
     ),
     output: z.object({
       sessionId: z.string().nullable(),
-      source: z.enum(["explicit", "header", "derived"]).nullable(),
+      source: z.enum(["explicit", "header", "body", "derived"]).nullable(),
       model: z.string(),
       tier: s.tier,
       pinned: z.boolean(),
