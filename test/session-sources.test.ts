@@ -161,7 +161,7 @@ describe("the session ID of a found ID", () => {
       idFor(anthropicBody(json())),
       idFor(anthropicBody(json({ ti: "a" }), "first turn")),
       idFor(anthropicBody(json({ tk: "b", parent_session_id: CODEX }), "second turn")),
-      idFor(anthropicBody(legacy(DEVICE.toUpperCase())), "third turn"),
+      idFor(anthropicBody(legacy(DEVICE.toUpperCase()), "third turn")),
       idFor(anthropicBody(json()), { "x-claude-code-session-id": SESSION }),
     ]);
     expect(new Set(ids)).toEqual(new Set([CC_VECTOR]));
