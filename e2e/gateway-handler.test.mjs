@@ -341,6 +341,34 @@ describe("sessionHeaders (pure)", () => {
     assert.deepEqual(sessionHeaders(headers, "X-SESSION-ID"), { "x-session-id": "s" });
     assert.deepEqual(sessionHeaders(new Headers({ cookie: "a=b" }), "x-session-id"), {});
   });
+
+  it("also passes the session headers Claude Code and Codex send, and only those", async () => {
+    const { sessionHeaders } = await load("examples/gateway/src/session-rpc.ts");
+    const agents = {
+      "X-Claude-Code-Session-Id": "7c1e9b3a-4d2f-4a8e-b6c0-1f5d8a2e9b4c",
+      "Thread-Id": "0199a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b",
+      "session-id": "0199a1b2-c3d4-7e5f-8a6b-000000000001",
+      session_id: "0199a1b2-c3d4-7e5f-8a6b-000000000002",
+      conversation_id: "0199a1b2-c3d4-7e5f-8a6b-000000000003",
+    };
+    const headers = new Headers({
+      ...agents,
+      authorization: "Bearer k",
+      cookie: "a=b",
+      "x-tenant-id": "forged",
+      "x-client-request-id": "r",
+      "X-Session-Id": "s",
+    });
+    assert.deepEqual(sessionHeaders(headers, "X-Session-Id"), {
+      "x-session-id": "s",
+      "x-claude-code-session-id": agents["X-Claude-Code-Session-Id"],
+      "thread-id": agents["Thread-Id"],
+      "session-id": agents["session-id"],
+      session_id: agents.session_id,
+      conversation_id: agents.conversation_id,
+    });
+    assert.deepEqual(sessionHeaders(new Headers({ session_id: "c" }), "x-session-id"), { session_id: "c" });
+  });
 });
 
 describe("request bodies", () => {

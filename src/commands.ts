@@ -118,7 +118,9 @@ export const commands = {
         headers: z
           .record(z.string(), z.string({ error: "must be a string" }), { error: "must be an object of header names to string values" })
           .optional()
-          .meta({ description: "The gateway request's headers; only the session header is read." }),
+          .meta({
+            description: "The gateway request's headers; only the session header and the coding agents' session headers (SESSION_ID_SOURCES) are read.",
+          }),
         body: s.chatBody,
         routed: z
           .object(
@@ -147,7 +149,7 @@ export const commands = {
     ),
     output: z.object({
       sessionId: z.string().nullable(),
-      source: z.enum(["explicit", "header", "derived"]).nullable(),
+      source: z.enum(["explicit", "header", "body", "derived"]).nullable(),
       model: z.string(),
       tier: s.tier,
       pinned: z.boolean(),

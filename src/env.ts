@@ -30,7 +30,8 @@ type VarName =
   | "STATS_CURSOR_KEY"
   | "REGISTRY_TIMEOUT_MS"
   | "CLEAR_BUDGET_MS"
-  | "CLEAR_BATCH_SIZE";
+  | "CLEAR_BATCH_SIZE"
+  | "SESSION_ID_SOURCES";
 
 export type Env = Omit<WranglerEnv, VarName> & { readonly [K in VarName]?: VarValue } & {
   /** Secrets: tokens compare as strings; any other type counts as not configured. */

@@ -41,6 +41,7 @@ describe("config", () => {
       registryTimeoutMs: 5000,
       clearBudgetMs: 10_000,
       clearBatchSize: 256,
+      sessionIdSources: ["claude-code", "codex", "prompt-cache-key"],
     });
   });
 
@@ -64,6 +65,7 @@ describe("config", () => {
       REGISTRY_TIMEOUT_MS: "250",
       CLEAR_BUDGET_MS: "1",
       CLEAR_BATCH_SIZE: "2",
+      SESSION_ID_SOURCES: " codex , claude-code",
     });
     expect(c).toEqual({
       enabled: false,
@@ -94,6 +96,7 @@ describe("config", () => {
       registryTimeoutMs: 250,
       clearBudgetMs: 1,
       clearBatchSize: 2,
+      sessionIdSources: ["codex", "claude-code"],
     });
   });
 
@@ -146,6 +149,14 @@ describe("config", () => {
     ["STATS_CURSOR_KEY", "k".repeat(31)],
     ["STATS_CURSOR_KEY", "k".repeat(1025)],
     ["STATS_CURSOR_KEY", "k".repeat(32) + " k"],
+    ["SESSION_ID_SOURCES", "claude"],
+    ["SESSION_ID_SOURCES", "codex,Codex"],
+    ["SESSION_ID_SOURCES", "codex,codex"],
+    ["SESSION_ID_SOURCES", "codex,"],
+    ["SESSION_ID_SOURCES", "none,codex"],
+    ["SESSION_ID_SOURCES", "[]"],
+    ["SESSION_ID_SOURCES", '["codex",1]'],
+    ["SESSION_ID_SOURCES", "[codex]"],
   ])("rejects %s=%s with config_invalid naming the var", (name, value) => {
     const err = configError({ [name]: value });
     expect(err.code).toBe("config_invalid");
@@ -157,6 +168,15 @@ describe("config", () => {
     expect(c.providerCacheTtls.default).toBe(60_000);
     expect(c.providerCacheTtls.anthropic).toBe(300_000);
     expect(Object.getOwnPropertyDescriptor(c.providerCacheTtls, "__proto__")?.value).toBe(1000);
+  });
+
+  it("reads SESSION_ID_SOURCES as a comma list, a JSON array or a wrangler.toml array, and none as off", () => {
+    expect(parseConfig({ SESSION_ID_SOURCES: "prompt-cache-key" }).sessionIdSources).toEqual(["prompt-cache-key"]);
+    expect(parseConfig({ SESSION_ID_SOURCES: '["codex", "prompt-cache-key"]' }).sessionIdSources).toEqual(["codex", "prompt-cache-key"]);
+    expect(parseConfig({ SESSION_ID_SOURCES: ["claude-code"] }).sessionIdSources).toEqual(["claude-code"]);
+    expect(parseConfig({ SESSION_ID_SOURCES: "none" }).sessionIdSources).toEqual([]);
+    expect(parseConfig({ SESSION_ID_SOURCES: "" }).sessionIdSources).toEqual(["claude-code", "codex", "prompt-cache-key"]);
+    expect(configError({ SESSION_ID_SOURCES: ["codex", "x-session-id"] }).message).toContain("SESSION_ID_SOURCES");
   });
 
   it("rejects an admin token equal to the API token, and names neither value", () => {

@@ -7,6 +7,7 @@ import { anthropic, openai, SYSTEM } from "./support/bodies";
 import { call, sessionPath } from "./support/http";
 import { freshId } from "./support/back-ends";
 import { rpcFailure } from "./support/rpc";
+import { router } from "../src/http/router";
 
 const MEDIUM = { model: "kimi-k2.5", tier: "MEDIUM" };
 const SIMPLE = { model: "gemini-2.5-flash", tier: "SIMPLE" };
@@ -378,5 +379,169 @@ describe("RPC through a service binding", () => {
     expect(await exports.SessionService.getSessionCostUSD(id)).toBe(2.5);
     await exports.SessionService.clearSession(id);
     expect(await exports.SessionService.getSession(id)).toBeNull();
+  });
+});
+
+/** 32 random bytes as hex: a Claude Code install's device_id. */
+const deviceId = () => [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, "0")).join("");
+/** Claude Code's metadata.user_id, legacy (<= 2.1.77) and JSON (>= 2.1.78) forms (docs/http-api.md cites the source). */
+const ccLegacy = (device: string, session: string, account = "") => `user_${device}_account_${account}_session_${session}`;
+const ccJson = (device: string, session: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ ...extra, device_id: device, account_uuid: "", session_id: session });
+
+/** An Anthropic body as Claude Code sends it. */
+const cc = (userId: string, turns: { user?: string; tools?: string[] }[] = [{ user: "Fix the flaky test" }]) => ({
+  ...anthropic("auto", turns),
+  metadata: { user_id: userId },
+});
+
+describe("session IDs that coding agents send (issue 15)", () => {
+  it("keeps one Claude Code conversation in one session across its requests, in either form and from the header, as source body or header", async () => {
+    const [device, session] = [deviceId(), crypto.randomUUID()];
+    const first = await resolve({ body: cc(ccLegacy(device, session)), routed: MEDIUM });
+    expect(first.json).toMatchObject({ source: "body", pinned: false, requestCount: 1 });
+    expect(first.json.sessionId).toMatch(/^[0-9a-f]{64}$/);
+    const second = await resolve({ body: cc(ccJson(device, session, { ti: "1" }), [{ user: "Fix the flaky test", tools: ["read_file"] }]), routed: MEDIUM });
+    expect(second.json).toMatchObject({ sessionId: first.json.sessionId, source: "body", pinned: true, requestCount: 2 });
+    const third = await resolve({
+      headers: { "X-Claude-Code-Session-Id": session },
+      body: cc(ccJson(device, session, { parent: "x", tk: 2 }), [{ user: "Fix the flaky test" }, { user: "go on" }]),
+      routed: MEDIUM,
+    });
+    expect(third.json).toMatchObject({ sessionId: first.json.sessionId, source: "header", pinned: true, requestCount: 3 });
+  });
+
+  it("gives two installs that send the same session UUID two sessions", async () => {
+    const session = crypto.randomUUID();
+    const a = await resolve({ body: cc(ccLegacy(deviceId(), session)), routed: MEDIUM, costMicros: 7 });
+    const b = await resolve({ body: cc(ccJson(deviceId(), session)), routed: SIMPLE, costMicros: 3 });
+    expect([a.json.pinned, b.json.pinned]).toEqual([false, false]);
+    expect(a.json.sessionId).not.toBe(b.json.sessionId);
+    expect([a.json.sessionCostMicros, b.json.sessionCostMicros]).toEqual([7, 3]);
+  });
+
+  it("takes Codex's session headers (source header) and prompt_cache_key (source body) as the ID when no user is named", async () => {
+    for (const name of ["thread-id", "Session-Id", "session_id", "conversation_id"]) {
+      const id = crypto.randomUUID();
+      expect((await resolve({ headers: { [name]: id }, body: openai("auto", [{ user: "hello" }]), routed: MEDIUM })).json).toMatchObject({
+        sessionId: id,
+        source: "header",
+        pinned: false,
+      });
+    }
+    const key = `ses_${crypto.randomUUID().replaceAll("-", "").slice(0, 26)}`;
+    expect((await resolve({ body: openai("auto", [{ user: "hello" }], { prompt_cache_key: key }), routed: MEDIUM })).json).toMatchObject({
+      sessionId: key,
+      source: "body",
+    });
+  });
+
+  it("scopes a found ID by the end user the body names", async () => {
+    const id = crypto.randomUUID();
+    const as = async (user: string) => (await resolve({ headers: { "thread-id": id }, body: openai("auto", [{ user: "hi" }], { user }), routed: MEDIUM })).json;
+    const [alice, bob] = [await as("alice"), await as("bob")];
+    expect(alice.source).toBe("header");
+    expect(new Set([alice.sessionId, bob.sessionId, id]).size).toBe(3);
+    expect((await as("alice")).sessionId).toBe(alice.sessionId);
+  });
+
+  it("never overrides sessionId or SESSION_HEADER", async () => {
+    const [explicit, header, device] = [freshId("explicit"), freshId("header"), deviceId()];
+    const body = { ...cc(ccLegacy(device, crypto.randomUUID())), prompt_cache_key: "cache-key" };
+    const agents = { "thread-id": crypto.randomUUID(), "x-claude-code-session-id": crypto.randomUUID() };
+    expect((await resolve({ sessionId: explicit, headers: agents, body, routed: MEDIUM })).json).toMatchObject({ sessionId: explicit, source: "explicit" });
+    expect((await resolve({ headers: { ...agents, "x-session-id": header }, body, routed: MEDIUM })).json).toMatchObject({
+      sessionId: header,
+      source: "header",
+    });
+  });
+
+  it("falls through to derivation when a value does not have its source's format", async () => {
+    const opening = `fall through ${crypto.randomUUID()}`;
+    const reference = await deriveSessionId(opening);
+    const badLegacy = ccLegacy(deviceId(), "not-a-uuid");
+    const derivedFrom = async (input: Record<string, unknown>) => (await resolve({ routed: MEDIUM, ...input })).json;
+    expect(await derivedFrom({ body: { ...anthropic("auto", [{ user: opening }]), metadata: { user_id: badLegacy } } })).toMatchObject({
+      sessionId: await userScopedId([["metadata.user_id", badLegacy]], opening),
+      source: "derived",
+    });
+    expect(
+      await derivedFrom({ headers: { session_id: "abc", "thread-id": `${crypto.randomUUID()}x` }, body: openai("auto", [{ user: opening }]) }),
+    ).toMatchObject({
+      sessionId: reference,
+      source: "derived",
+    });
+    expect(await derivedFrom({ body: openai("auto", [{ user: opening }], { prompt_cache_key: "k".repeat(65) }) })).toMatchObject({
+      sessionId: reference,
+      source: "derived",
+    });
+  });
+
+  it("answers 4xx, never 5xx, for junk in these fields, and derives when the junk is in a field only a source reads", async () => {
+    const opening = `junk ${crypto.randomUUID()}`;
+    const reference = await deriveSessionId(opening);
+    const huge = "x".repeat(100_000);
+    for (const key of [42, { id: "x" }, ["a"], true, huge, "", "\u0000"]) {
+      const res = await resolve({ body: openai("auto", [{ user: opening }], { prompt_cache_key: key }), routed: MEDIUM });
+      expect(res.json, JSON.stringify(key).slice(0, 40)).toMatchObject({ sessionId: reference, source: "derived" });
+    }
+    for (const name of ["x-claude-code-session-id", "thread-id", "session-id", "session_id", "conversation_id"]) {
+      const res = await resolve({ headers: { [name]: huge }, body: openai("auto", [{ user: opening }]), routed: MEDIUM });
+      expect(res.json).toMatchObject({ sessionId: reference, source: "derived" });
+    }
+    const bad: [Record<string, unknown>, string][] = [
+      [{ headers: { "thread-id": 42 } }, "headers"],
+      [{ headers: { session_id: { id: "x" } } }, "headers"],
+      [
+        { body: { ...anthropic("auto", [{ user: opening }]), metadata: { user_id: { device_id: deviceId(), session_id: crypto.randomUUID() } } } },
+        "body.metadata.user_id",
+      ],
+      [
+        { body: { ...anthropic("auto", [{ user: opening }]), metadata: { user_id: ccJson(deviceId(), crypto.randomUUID(), { pad: huge }) } } },
+        "body.metadata.user_id",
+      ],
+      [{ body: { ...anthropic("auto", [{ user: opening }]), metadata: { user_id: 12 } } }, "body.metadata.user_id"],
+    ];
+    for (const [input, field] of bad) {
+      const res = await resolve({ body: openai("auto", [{ user: opening }]), routed: MEDIUM, ...input });
+      expectError(res, 400, "invalid_request", field);
+    }
+  });
+});
+
+describe("SESSION_ID_SOURCES and tenant scope over HTTP", () => {
+  const via = (vars: Record<string, unknown>) => {
+    const scopedEnv = { ...env, ...vars };
+    return async (input: unknown, headers: Record<string, string> = {}) => {
+      const request = new Request("http://session.test/v1/resolve", {
+        method: "POST",
+        headers: { authorization: "Bearer test-token", ...headers },
+        body: JSON.stringify(input),
+      });
+      const res = await router.fetch(request, scopedEnv, {} as ExecutionContext);
+      return { status: res.status, json: (await res.json()) as any };
+    };
+  };
+
+  it("none turns the sources off; a list sets their order", async () => {
+    const opening = `sources ${crypto.randomUUID()}`;
+    const [thread, key] = [crypto.randomUUID(), `key-${crypto.randomUUID()}`];
+    const input = { headers: { "thread-id": thread }, body: openai("auto", [{ user: opening }], { prompt_cache_key: key }), routed: MEDIUM };
+    expect((await via({ SESSION_ID_SOURCES: "none" })(input)).json).toMatchObject({ sessionId: await deriveSessionId(opening), source: "derived" });
+    expect((await via({ SESSION_ID_SOURCES: "prompt-cache-key,codex" })(input)).json).toMatchObject({ sessionId: key, source: "body" });
+    expect((await via({ SESSION_ID_SOURCES: "codex,prompt-cache-key" })(input)).json).toMatchObject({ sessionId: thread, source: "header" });
+    const invalid = await via({ SESSION_ID_SOURCES: "codex,cursor" })(input);
+    expect(invalid.status).toBe(500);
+    expect(invalid.json.error).toMatchObject({ code: "config_invalid" });
+    expect(invalid.json.error.message).toContain("SESSION_ID_SOURCES");
+  });
+
+  it("keeps a found ID per tenant: the same Claude Code conversation in two tenants is two sessions", async () => {
+    const resolveIn = via({ SESSION_NAMESPACE_HEADER: "x-tenant-id" });
+    const body = cc(ccJson(deviceId(), crypto.randomUUID()));
+    const a = await resolveIn({ body, routed: MEDIUM, costMicros: 11 }, { "x-tenant-id": `a-${crypto.randomUUID().slice(0, 8)}` });
+    const b = await resolveIn({ body, routed: SIMPLE, costMicros: 4 }, { "x-tenant-id": `b-${crypto.randomUUID().slice(0, 8)}` });
+    expect(a.json).toMatchObject({ source: "body", pinned: false, sessionCostMicros: 11, model: "kimi-k2.5" });
+    expect(b.json).toMatchObject({ source: "body", pinned: false, sessionCostMicros: 4, model: "gemini-2.5-flash", sessionId: a.json.sessionId });
   });
 });

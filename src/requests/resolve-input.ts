@@ -14,7 +14,8 @@ import { model } from "../schemas";
 import { validateSessionId } from "../session/validate";
 import { isLarge } from "../session/affinity";
 import { firstUserText, lastAssistantToolNames, lastUserText, requestSize } from "./messages";
-import { deriveUserScopedSessionId, userScope } from "./user-scope";
+import { deriveUserScopedSessionId, userScope, type UserScope } from "./user-scope";
+import { findSourceSessionId, sourceSessionId } from "./session-sources";
 
 /** What a caller sends to resolve: the gateway's request and the router's choice. */
 export interface ResolveInput {
@@ -38,7 +39,8 @@ export interface ParsedResolveInput {
   failover?: { deployment: string } | undefined;
 }
 
-export type SessionSource = "explicit" | "header" | "derived";
+/** `body` and `header`: an ID a coding agent sent (SESSION_ID_SOURCES); `header` also for SESSION_HEADER. */
+export type SessionSource = "explicit" | "header" | "body" | "derived";
 
 export interface ResolveResult extends Omit<ResolveDecision, "cacheKey"> {
   sessionId: string | null;
@@ -81,6 +83,9 @@ export async function planResolve(input: ParsedResolveInput, config: Config): Pr
   } else if (getSessionId(headers, config.sessionHeader) !== "") {
     [sessionId, source] = [validateSessionId(getSessionId(headers, config.sessionHeader)), "header"];
   } else {
+    [sessionId, source] = await agentSessionId(config, headers, body, users);
+  }
+  if (sessionId === undefined) {
     const first = firstUserText(body.messages);
     // An empty first message (say, image-only) would put every such conversation in one session.
     // A body that names its end user gets a session of that user's own, so no one else can ride it.
@@ -123,6 +128,20 @@ export async function planResolve(input: ParsedResolveInput, config: Config): Pr
     request.reservationId = newKey("rsv_");
   }
   return { sessionId, source, request };
+}
+
+/**
+ * A session ID the client's coding agent sent (SESSION_ID_SOURCES). It comes from the
+ * end user's client, so it is scoped by the user the body names, as a derived one is.
+ */
+async function agentSessionId(
+  config: Config,
+  headers: Record<string, string> | undefined,
+  body: Record<string, unknown>,
+  users: UserScope,
+): Promise<[string, SessionSource] | [undefined, undefined]> {
+  const found = findSourceSessionId(config.sessionIdSources, headers, body);
+  return found === undefined ? [undefined, undefined] : [await sourceSessionId(found, users), found.foundIn];
 }
 
 /** 96 random bits, base64url, after a prefix that says what the key is: unguessable, and unique for a session's life. */

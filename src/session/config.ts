@@ -35,7 +35,18 @@ export interface Config {
   clearBudgetMs: number;
   /** Rows a clear-all pass reads from a shard at a time. */
   clearBatchSize: number;
+  /** Where resolve looks, in order, for a session ID a coding agent sent, after `sessionId` and SESSION_HEADER; empty: nowhere. */
+  sessionIdSources: readonly SessionIdSourceName[];
 }
+
+/** The places a coding agent's own session ID can be found (src/requests/session-sources.ts reads them). */
+export const SESSION_ID_SOURCE_NAMES = ["claude-code", "codex", "prompt-cache-key"] as const;
+export type SessionIdSourceName = (typeof SESSION_ID_SOURCE_NAMES)[number];
+/**
+ * The tool-specific formats first (a Claude Code or Codex ID is a UUID its tool made for one
+ * conversation); `prompt_cache_key` last, since any client may set it to anything.
+ */
+export const DEFAULT_SESSION_ID_SOURCES: readonly SessionIdSourceName[] = SESSION_ID_SOURCE_NAMES;
 
 /** Reference `DefaultConfig`: 30 minutes idle. */
 export const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
@@ -161,6 +172,24 @@ function parseCacheTtls(value: unknown): Readonly<Record<string, number>> {
   return out;
 }
 
+function isSourceName(value: unknown): value is SessionIdSourceName {
+  return (SESSION_ID_SOURCE_NAMES as readonly unknown[]).includes(value);
+}
+
+function parseSessionIdSources(value: unknown): readonly SessionIdSourceName[] {
+  const name = "SESSION_ID_SOURCES";
+  if (!present(value)) return DEFAULT_SESSION_ID_SOURCES;
+  if (typeof value === "string" && value.trim() === "none") return [];
+  const parsed = typeof value === "string" && !value.trim().startsWith("[") ? value.split(",").map((s) => s.trim()) : parseJsonish(name, value);
+  const usage = `must be "none" or a list of ${SESSION_ID_SOURCE_NAMES.join(", ")} in the order to try them, e.g. "${SESSION_ID_SOURCE_NAMES.join(",")}"`;
+  if (!Array.isArray(parsed) || parsed.length === 0) return fail(name, usage);
+  for (const [i, source] of parsed.entries()) {
+    if (!isSourceName(source)) return fail(name, `has unknown source ${JSON.stringify(source)}: it ${usage}`);
+    if (parsed.indexOf(source) !== i) return fail(name, `names ${source} twice`);
+  }
+  return parsed as SessionIdSourceName[];
+}
+
 function parseBudgetMode(value: unknown): BudgetMode {
   if (!present(value)) return "strict";
   if (value === "strict" || value === "graceful") return value;
@@ -212,6 +241,7 @@ export function parseConfig(vars: Vars): Config {
     registryTimeoutMs: parseInteger("REGISTRY_TIMEOUT_MS", vars.REGISTRY_TIMEOUT_MS, DEFAULT_REGISTRY_TIMEOUT_MS, 1, MAX_TUNING_MS)!,
     clearBudgetMs: parseInteger("CLEAR_BUDGET_MS", vars.CLEAR_BUDGET_MS, DEFAULT_CLEAR_BUDGET_MS, 1, MAX_TUNING_MS)!,
     clearBatchSize: parseInteger("CLEAR_BATCH_SIZE", vars.CLEAR_BATCH_SIZE, DEFAULT_CLEAR_BATCH_SIZE, 1, MAX_CLEAR_BATCH_SIZE)!,
+    sessionIdSources: parseSessionIdSources(vars.SESSION_ID_SOURCES),
   };
 }
 

@@ -22,13 +22,24 @@ export function sessionHeaderName(configured: unknown): string {
 }
 
 /**
- * The headers resolve reads: only the session header, when the request has one.
- * Everything else (Authorization with the caller's gateway key, Cookie, proxy
- * headers, a forged tenant header) stays in the gateway.
+ * The headers coding agents send their own session ID in, which the service reads
+ * (SESSION_ID_SOURCES; src/requests/session-sources.ts, SOURCE_HEADERS): Claude
+ * Code's, then Codex's spellings.
+ */
+export const AGENT_SESSION_HEADERS = ["x-claude-code-session-id", "thread-id", "session-id", "session_id", "conversation_id"] as const;
+
+/**
+ * The headers resolve reads: the session header and the agents' session headers,
+ * those the request has. Everything else (Authorization with the caller's gateway
+ * key, Cookie, proxy headers, a forged tenant header) stays in the gateway.
  */
 export function sessionHeaders(headers: Headers, name: string): Record<string, string> {
-  const value = headers.get(name);
-  return value === null ? {} : { [name.toLowerCase()]: value };
+  const out: Record<string, string> = {};
+  for (const wanted of [name.toLowerCase(), ...AGENT_SESSION_HEADERS]) {
+    const value = headers.get(wanted);
+    if (value !== null) out[wanted] = value;
+  }
+  return out;
 }
 
 export interface Failure {
