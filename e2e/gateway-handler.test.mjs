@@ -823,6 +823,7 @@ describe("deployments and failover", () => {
       JSON.stringify([{ id: "a" }]),
       JSON.stringify([{ id: "", baseUrl: a.url }]),
       JSON.stringify([{ id: "a\nb", baseUrl: a.url }]),
+      JSON.stringify([{ id: "a\u0085b", baseUrl: a.url }]),
       JSON.stringify([{ id: "x".repeat(257), baseUrl: a.url }]),
       JSON.stringify([{ id: "a", baseUrl: "ftp://example.com/v1" }]),
       JSON.stringify([

@@ -20,7 +20,8 @@ export interface Deployment {
 export const DEFAULT_DEPLOYMENT_ID = "default";
 /** The session service's longest deployment name. */
 const MAX_ID_LENGTH = 256;
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** C0, DEL and C1: what the session service refuses in a deployment name. */
+const hasControlChars = (s: string) => [...s].some((c) => c.charCodeAt(0) < 0x20 || (c.charCodeAt(0) >= 0x7f && c.charCodeAt(0) <= 0x9f));
 
 function baseUrlOf(value: unknown, what: string): string {
   let url: URL;
@@ -51,7 +52,7 @@ export function deploymentsOf(configured: unknown, upstreamBaseUrl: unknown): De
   const seen = new Set<string>();
   return list.map((entry: unknown, i) => {
     const { id, baseUrl } = (typeof entry === "object" && entry !== null ? entry : {}) as Record<string, unknown>;
-    if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH || CONTROL.test(id)) {
+    if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH || hasControlChars(id)) {
       throw new GatewayConfigError(`UPSTREAM_DEPLOYMENTS[${i}].id must be 1-${MAX_ID_LENGTH} characters without control characters`);
     }
     if (seen.has(id)) throw new GatewayConfigError(`UPSTREAM_DEPLOYMENTS[${i}].id repeats ${JSON.stringify(id)}`);
