@@ -23,7 +23,10 @@ const CHAT = { model: "auto", messages: [{ role: "user", content: "hi" }] };
 
 /**
  * A SESSION binding that records every call; `fail` makes resolve throw that
- * error, `failSettle` settle. A resolve with reserveMicros answers a reservation.
+ * error, `failSettle` settle. A resolve with reserveMicros answers a
+ * reservation (r1, r2, …). The deployment is pinned as the service's contract
+ * says: the first routed.deployment, moved by a failover from the pinned one;
+ * `pin` sets it. Every session has the same cache key, `cacheKey`.
  */
 function fakeSession() {
   const calls = [];
@@ -41,22 +44,33 @@ function fakeSession() {
     reservedMicros: 0,
     budgetMicros: null,
     downgraded: false,
+    cacheSticky: false,
+    rebound: false,
+    cacheKey: `ck_${crypto.randomUUID()}`,
   };
+  let reservations = 0;
   const binding = {
     calls,
     fail: undefined,
     failSettle: undefined,
+    pin: undefined,
+    cacheKey: decision.cacheKey,
     forNamespace(namespace) {
       calls.push({ method: "forNamespace", namespace });
       return {
         resolve: async (input) => {
-          calls.push({ method: "resolve", namespace, input });
+          const call = { method: "resolve", namespace, input };
+          calls.push(call);
           if (binding.fail) throw binding.fail;
-          if (input.reserveMicros === undefined) return decision;
-          return { ...decision, reservationId: "r1", reservedMicros: input.reserveMicros[decision.tier] ?? input.reserveMicros };
+          const rebound = input.failover !== undefined && input.failover.deployment === binding.pin;
+          if (binding.pin === undefined || rebound) binding.pin = input.routed?.deployment;
+          const answer = { ...decision, deployment: binding.pin ?? null, rebound, cacheKey: binding.cacheKey };
+          if (input.reserveMicros === undefined) return answer;
+          call.answer = { ...answer, reservationId: `r${++reservations}`, reservedMicros: input.reserveMicros[decision.tier] ?? input.reserveMicros };
+          return call.answer;
         },
-        settle: async (id, reservationId, costMicros) => {
-          calls.push({ method: "settle", namespace, id, reservationId, costMicros });
+        settle: async (id, reservationId, costMicros, usage) => {
+          calls.push({ method: "settle", namespace, id, reservationId, costMicros, usage });
           if (binding.failSettle) throw binding.failSettle;
           return { sessionCostMicros: 7 + costMicros, reservedMicros: 0, costUSD: (7 + costMicros) / 1e6 };
         },
@@ -78,6 +92,7 @@ let worker;
 let upstream;
 let env;
 let errors;
+let warnings;
 let upstreamCalls;
 /** The ExecutionContext: what the handler hands to waitUntil. */
 let ctx;
@@ -91,6 +106,7 @@ after(() => upstream?.close());
 beforeEach(() => {
   env = { SESSION: fakeSession(), UPSTREAM_BASE_URL: upstream.url, TIER_MODELS: TIERS, MODEL_PRICES: PRICES, GATEWAY_KEYS: JSON.stringify(KEYS) };
   errors = mock.method(console, "error", () => {});
+  warnings = mock.method(console, "warn", () => {});
   upstreamCalls = upstream.calls.length;
   waits = [];
   ctx = { waitUntil: (p) => waits.push(p), passThroughOnException() {} };
@@ -402,10 +418,12 @@ describe("request bodies", () => {
   });
 });
 
-/** The costMicros of every settle so far; each must name the reservation resolve answered. */
+/** The costMicros of every settle so far; each must name a reservation resolve answered, once. */
 function settled() {
   const settles = env.SESSION.calls.filter((c) => c.method === "settle");
-  for (const c of settles) assert.deepEqual([c.namespace, c.id, c.reservationId], ["alice", "s1", "r1"]);
+  const held = env.SESSION.calls.filter((c) => c.method === "resolve").map((c) => c.answer?.reservationId);
+  for (const c of settles) assert.deepEqual([c.namespace, c.id, held.includes(c.reservationId)], ["alice", "s1", true]);
+  assert.equal(new Set(settles.map((c) => c.reservationId)).size, settles.length, "a reservation is settled once");
   return settles.map((c) => c.costMicros);
 }
 const reserved = () => env.SESSION.calls.find((c) => c.method === "resolve").input.reserveMicros;
@@ -629,5 +647,362 @@ describe("settling", () => {
     await res.text();
     assert.deepEqual(settled(), []);
     await drained();
+  });
+});
+
+describe("deployments and failover", () => {
+  let a;
+  let b;
+  /** Both deployments' calls, in order. */
+  const calls = [];
+  before(async () => {
+    a = await startFakeUpstream({ name: "a", calls });
+    b = await startFakeUpstream({ name: "b", calls });
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+  });
+  beforeEach(() => {
+    calls.length = 0;
+    a.failStatus = b.failStatus = undefined;
+    env.UPSTREAM_DEPLOYMENTS = JSON.stringify([
+      { id: "a", baseUrl: a.url },
+      { id: "b", baseUrl: b.url },
+    ]);
+  });
+  const resolves = () => env.SESSION.calls.filter((c) => c.method === "resolve").map((c) => c.input);
+  const settles = () => env.SESSION.calls.filter((c) => c.method === "settle").map((c) => [c.reservationId, c.costMicros]);
+  const send = async (body = CHAT) => {
+    const res = await worker.fetch(post(asAlice(), body), env, ctx);
+    await res.text();
+    await drained();
+    return res;
+  };
+
+  it("proposes the deployments in turn, and sends every call to the one the session pinned", async () => {
+    for (let i = 0; i < 4; i++) assert.equal((await send()).status, 200);
+    const proposed = resolves().map((input) => input.routed.deployment);
+    assert.deepEqual(proposed.slice(2), proposed.slice(0, 2), "round-robin");
+    assert.notEqual(proposed[0], proposed[1]);
+    assert.deepEqual(
+      calls.map((c) => c.deployment),
+      Array(4).fill(proposed[0]),
+      "every turn reaches the deployment the first one pinned",
+    );
+  });
+
+  it("sends routed.deployment for an explicit model too, with the body's model as routed.model", async () => {
+    await send({ model: "my-own-model", messages: [{ role: "user", content: "hi" }] });
+    const { routed } = resolves()[0];
+    assert.equal(routed.model, "my-own-model");
+    assert.ok(["a", "b"].includes(routed.deployment));
+    assert.equal(calls[0].deployment, routed.deployment);
+  });
+
+  for (const status of [503, 429, 500]) {
+    it(`fails over once on ${status}: releases the first reservation, resolves with failover, calls the answer's deployment, and stays there`, async () => {
+      env.SESSION.pin = "a";
+      a.failStatus = status;
+      const res = await worker.fetch(post(asAlice()), env, ctx);
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).choices[0].message.content, "echo from gemini-2.5-flash");
+      await drained();
+      assert.deepEqual(
+        calls.map((c) => [c.deployment, c.status]),
+        [
+          ["a", status],
+          ["b", 200],
+        ],
+      );
+      const [, failover] = resolves();
+      assert.deepEqual(failover.failover, { deployment: "a" });
+      assert.equal(failover.routed.deployment, "b");
+      assert.deepEqual(settles(), [
+        ["r1", 0],
+        ["r2", charge(FLASH, calls[1].usage)],
+      ]);
+      assert.match(warnings.mock.calls.map((c) => c.arguments.join(" ")).join("\n"), new RegExp(`deployment a answered ${status}; failing over to b`));
+
+      a.failStatus = undefined;
+      await send();
+      await send();
+      assert.deepEqual(
+        calls.slice(2).map((c) => c.deployment),
+        ["b", "b"],
+        "later turns stay on the new pin",
+      );
+    });
+  }
+
+  it("fails over when the pinned deployment does not answer at all", async () => {
+    const closed = await startFakeUpstream();
+    await closed.close();
+    env.UPSTREAM_DEPLOYMENTS = JSON.stringify([
+      { id: "a", baseUrl: closed.url },
+      { id: "b", baseUrl: b.url },
+    ]);
+    env.SESSION.pin = "a";
+    assert.equal((await send()).status, 200);
+    assert.deepEqual(
+      calls.map((c) => c.deployment),
+      ["b"],
+    );
+    assert.deepEqual(resolves()[1].failover, { deployment: "a" });
+    assert.deepEqual(settled(), [0, charge(FLASH, calls[0].usage)]);
+  });
+
+  it("streams from the deployment it failed over to", async () => {
+    env.SESSION.pin = "b";
+    b.failStatus = 503;
+    const res = await worker.fetch(post(asAlice(), { ...CHAT, stream: true }), env, ctx);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /echo /);
+    await drained();
+    assert.deepEqual(
+      calls.map((c) => [c.deployment, c.status]),
+      [
+        ["b", 503],
+        ["a", 200],
+      ],
+    );
+    assert.deepEqual(settled(), [0, charge(FLASH, calls[1].usage)]);
+  });
+
+  it("does not fail over on a client error: a 4xx other than 429 passes through, settled at 0", async () => {
+    env.SESSION.pin = "a";
+    a.failStatus = 400;
+    assert.equal((await send()).status, 400);
+    assert.deepEqual(
+      calls.map((c) => c.deployment),
+      ["a"],
+    );
+    assert.equal(resolves().length, 1);
+    assert.deepEqual(settled(), [0]);
+  });
+
+  it("fails over at most once: when the second deployment fails too, its answer passes through", async () => {
+    env.SESSION.pin = "a";
+    a.failStatus = 503;
+    b.failStatus = 502;
+    assert.equal((await send()).status, 502);
+    assert.deepEqual(
+      calls.map((c) => [c.deployment, c.status]),
+      [
+        ["a", 503],
+        ["b", 502],
+      ],
+    );
+    assert.deepEqual(settled(), [0, 0]);
+  });
+
+  it("fails over from a pinned deployment that is no longer configured, without calling it", async () => {
+    env.SESSION.pin = "gone";
+    assert.equal((await send()).status, 200);
+    const [first, second] = resolves();
+    assert.deepEqual(second.failover, { deployment: "gone" });
+    assert.notEqual(second.routed.deployment, "gone");
+    assert.deepEqual(
+      calls.map((c) => c.deployment),
+      [second.routed.deployment],
+    );
+    assert.ok(first.routed.deployment);
+    assert.deepEqual(settled(), [0, charge(FLASH, calls[0].usage)]);
+  });
+
+  it("answers the session service's refusal of the failover's resolve, with the first reservation released", async () => {
+    env.SESSION.pin = "a";
+    a.failStatus = 503;
+    const scoped = env.SESSION.forNamespace.bind(env.SESSION);
+    env.SESSION.forNamespace = (namespace) => {
+      const scope = scoped(namespace);
+      return {
+        ...scope,
+        resolve: async (input) => {
+          if (input.failover) throw Object.assign(new Error("budget"), { code: "session_budget_exceeded" });
+          return scope.resolve(input);
+        },
+      };
+    };
+    const res = await send();
+    assert.equal(res.status, 429);
+    assert.deepEqual(
+      calls.map((c) => c.deployment),
+      ["a"],
+    );
+    assert.deepEqual(settled(), [0]);
+  });
+
+  it("with one deployment (UPSTREAM_BASE_URL), an upstream failure passes through without a failover", async () => {
+    delete env.UPSTREAM_DEPLOYMENTS;
+    env.UPSTREAM_BASE_URL = a.url;
+    a.failStatus = 503;
+    assert.equal((await send()).status, 503);
+    assert.equal(resolves().length, 1);
+    assert.equal(resolves()[0].routed.deployment, "default");
+    assert.deepEqual(settled(), [0]);
+  });
+
+  it("fails closed on a malformed UPSTREAM_DEPLOYMENTS, or a missing upstream", async () => {
+    const bad = [
+      "not json",
+      "[]",
+      "{}",
+      JSON.stringify([{ id: "a" }]),
+      JSON.stringify([{ id: "", baseUrl: a.url }]),
+      JSON.stringify([{ id: "a\nb", baseUrl: a.url }]),
+      JSON.stringify([{ id: "a\u0085b", baseUrl: a.url }]),
+      JSON.stringify([{ id: "x".repeat(257), baseUrl: a.url }]),
+      JSON.stringify([{ id: "a", baseUrl: "ftp://example.com/v1" }]),
+      JSON.stringify([
+        { id: "a", baseUrl: a.url },
+        { id: "a", baseUrl: b.url },
+      ]),
+    ];
+    for (const value of bad) {
+      env.UPSTREAM_DEPLOYMENTS = value;
+      const res = await worker.fetch(post(asAlice()), env, ctx);
+      assert.equal(res.status, 500, value);
+      assert.deepEqual(await res.json(), { error: { message: "gateway is misconfigured", type: "server_error", code: "gateway_misconfigured" } });
+    }
+    assert.match(logged(), /UPSTREAM_DEPLOYMENTS/);
+    delete env.UPSTREAM_DEPLOYMENTS;
+    delete env.UPSTREAM_BASE_URL;
+    assert.equal((await worker.fetch(post(asAlice()), env, ctx)).status, 500);
+    assert.match(logged(), /UPSTREAM_BASE_URL/);
+    assert.deepEqual(env.SESSION.calls, []);
+    assert.deepEqual(calls, []);
+  });
+});
+
+describe("prompt_cache_key", () => {
+  const lastKey = () => upstream.calls.at(-1).prompt_cache_key;
+
+  it("sends the session's cache key upstream, over one the client sent", async () => {
+    await (await worker.fetch(post(asAlice()), env, ctx)).text();
+    assert.equal(lastKey(), env.SESSION.cacheKey);
+    await (await worker.fetch(post(asAlice(), { ...CHAT, prompt_cache_key: "the-clients-key" }), env, ctx)).text();
+    assert.equal(lastKey(), env.SESSION.cacheKey);
+  });
+
+  it("without a session: a client's key passes through, and none is added", async () => {
+    const scoped = env.SESSION.forNamespace.bind(env.SESSION);
+    env.SESSION.forNamespace = (namespace) => {
+      const scope = scoped(namespace);
+      return { ...scope, resolve: async (input) => ({ ...(await scope.resolve(input)), sessionId: null, reservationId: undefined, cacheKey: null }) };
+    };
+    await (await worker.fetch(post(asAlice(), { ...CHAT, prompt_cache_key: "the-clients-key" }), env, ctx)).text();
+    assert.equal(lastKey(), "the-clients-key");
+    await (await worker.fetch(post(asAlice()), env, ctx)).text();
+    assert.equal(lastKey(), undefined);
+  });
+});
+
+describe("cache accounting: usage → settle's usage", () => {
+  let budget;
+  before(async () => {
+    budget = await load("examples/gateway/src/budget.ts");
+  });
+
+  it("maps OpenAI's usage: prompt_tokens, prompt_tokens_details.cached_tokens", () => {
+    const { cacheUsage } = budget;
+    assert.deepEqual(cacheUsage({ prompt_tokens: 1200, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 1024 } }), {
+      inputTokens: 1200,
+      cachedInputTokens: 1024,
+    });
+    assert.deepEqual(cacheUsage({ prompt_tokens: 30, completion_tokens: 5 }), { inputTokens: 30, cachedInputTokens: 0 });
+    assert.deepEqual(cacheUsage({ prompt_tokens: 30, prompt_tokens_details: null }), { inputTokens: 30, cachedInputTokens: 0 });
+    assert.deepEqual(cacheUsage({ prompt_tokens: 30, prompt_tokens_details: { cached_tokens: 30 } }), { inputTokens: 30, cachedInputTokens: 30 });
+  });
+
+  it("maps Anthropic-shaped usage: input = input + cache read + cache creation, cached = cache read", () => {
+    const { cacheUsage } = budget;
+    assert.deepEqual(cacheUsage({ input_tokens: 10, cache_read_input_tokens: 800, cache_creation_input_tokens: 300, output_tokens: 5 }), {
+      inputTokens: 1110,
+      cachedInputTokens: 800,
+    });
+    assert.deepEqual(cacheUsage({ input_tokens: 10, output_tokens: 5 }), { inputTokens: 10, cachedInputTokens: 0 });
+    assert.deepEqual(cacheUsage({ input_tokens: 0, cache_creation_input_tokens: 40 }), { inputTokens: 40, cachedInputTokens: 0 });
+  });
+
+  it("passes no usage for a usage that is neither shape or holds no counts: settle then adds no tokens", () => {
+    const { cacheUsage } = budget;
+    const bad = [
+      undefined,
+      null,
+      {},
+      { completion_tokens: 5 },
+      { prompt_tokens: -1 },
+      { prompt_tokens: 1.5 },
+      { prompt_tokens: "30" },
+      { prompt_tokens: 30, prompt_tokens_details: { cached_tokens: 31 } },
+      { prompt_tokens: 30, prompt_tokens_details: { cached_tokens: -1 } },
+      { prompt_tokens: 30, prompt_tokens_details: { cached_tokens: "5" } },
+      { input_tokens: 10, cache_read_input_tokens: -5 },
+      { input_tokens: 10, cache_read_input_tokens: 2 ** 53 },
+    ];
+    for (const usage of bad) assert.equal(cacheUsage(usage), undefined, JSON.stringify(usage));
+  });
+
+  it("prices all input tokens of either shape, and a bad cache count does not change the cost", () => {
+    const { costMicros } = budget;
+    const price = { input: 2, output: 10 };
+    assert.equal(costMicros(price, { input_tokens: 10, cache_read_input_tokens: 800, cache_creation_input_tokens: 300, output_tokens: 5 }), 1110 * 2 + 50);
+    assert.equal(costMicros(price, { prompt_tokens: 30, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 31 } }), 30 * 2 + 50);
+    assert.equal(costMicros(price, { prompt_tokens: 30, completion_tokens: "5" }), 0);
+  });
+
+  /** The usage of every settle so far. */
+  const usages = () => env.SESSION.calls.filter((c) => c.method === "settle").map((c) => c.usage);
+
+  for (const stream of [false, true]) {
+    it(`settles a ${stream ? "stream" : "completion"} with the cached tokens the upstream reported`, async () => {
+      const body = { ...CHAT, stream, messages: [{ role: "user", content: `cache me ${crypto.randomUUID()}` }] };
+      for (let turn = 0; turn < 2; turn++) {
+        const res = await worker.fetch(post(asAlice(), body), env, ctx);
+        await res.text();
+        await drained();
+      }
+      const [first, second] = upstream.calls.slice(-2).map((c) => c.usage);
+      assert.ok(second.prompt_tokens_details.cached_tokens > 0, "the fake upstream's cache is warm on the second call");
+      assert.deepEqual(usages(), [
+        { inputTokens: first.prompt_tokens, cachedInputTokens: 0 },
+        { inputTokens: second.prompt_tokens, cachedInputTokens: second.prompt_tokens_details.cached_tokens },
+      ]);
+      assert.deepEqual(settled(), [charge(FLASH, first), charge(FLASH, second)]);
+    });
+  }
+
+  it("settles an estimate with no usage: an estimate says nothing of the cache", async () => {
+    for (const stream of [false, true]) {
+      const res = await worker.fetch(post(asAlice(), { ...CHAT, stream, messages: [{ role: "user", content: `hi ${NO_USAGE}` }] }), env, ctx);
+      await res.text();
+    }
+    await drained();
+    assert.deepEqual(usages(), [undefined, undefined]);
+    assert.ok(settled().every((micros) => micros > 0));
+  });
+
+  it("reads an Anthropic-shaped usage from a stream's final usage chunk", async () => {
+    const usage = { input_tokens: 7, cache_read_input_tokens: 900, cache_creation_input_tokens: 100, output_tokens: 3 };
+    const server = createServer((req, res) =>
+      req.resume().on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "ok" }, finish_reason: "stop" }] })}\n\n`);
+        res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+        res.end("data: [DONE]\n\n");
+      }),
+    );
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      env.UPSTREAM_BASE_URL = `http://127.0.0.1:${server.address().port}/v1`;
+      const res = await worker.fetch(post(asAlice(), { ...CHAT, stream: true }), env, ctx);
+      await res.text();
+      await drained();
+      assert.deepEqual(usages(), [{ inputTokens: 1007, cachedInputTokens: 900 }]);
+      assert.deepEqual(settled(), [Math.round(1007 * FLASH.input + 3 * FLASH.output)]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * End to end: the official OpenAI SDK, pointed at the example gateway, which
  * resolves every request through edge-session over a service binding and
- * forwards to a fake upstream on loopback that records each call.
+ * forwards to a fake upstream on loopback with two deployments, "a" and "b",
+ * that record each call in one log.
  *
  * The gateway and the session service run as two `wrangler dev` processes that
  * find each other through a dev registry of their own (WRANGLER_REGISTRY_PATH,
@@ -34,7 +35,10 @@ const API_TOKEN = "dev-token";
 /** The tenant header the session service reads over HTTP; the gateway's RPC scopes (key IDs) are the same tenants. */
 const TENANT_HEADER = "x-tenant-id";
 
-let upstream;
+/** Every upstream call, both deployments', in order. */
+const upstreamCalls = [];
+/** The fake upstream's deployments, by ID. */
+const deployments = {};
 let service;
 let server;
 let openai;
@@ -43,7 +47,7 @@ const registry = mkdtempSync(path.join(os.tmpdir(), "edge-session-registry-"));
 
 before(async () => {
   process.env.WRANGLER_REGISTRY_PATH = registry;
-  upstream = await startFakeUpstream();
+  for (const name of ["a", "b"]) deployments[name] = await startFakeUpstream({ name, calls: upstreamCalls });
   service = await startDevServer([
     "-c",
     "wrangler.toml",
@@ -56,7 +60,7 @@ before(async () => {
     "-c",
     "examples/gateway/wrangler.toml",
     "--var",
-    `UPSTREAM_BASE_URL:${upstream.url}`,
+    `UPSTREAM_DEPLOYMENTS:${JSON.stringify(Object.values(deployments).map((d) => ({ id: d.name, baseUrl: d.url })))}`,
     "--var",
     `MODEL_PRICES:${JSON.stringify(PRICES)}`,
     "--var",
@@ -69,7 +73,7 @@ before(async () => {
 after(async () => {
   await server?.stop();
   await service?.stop();
-  await upstream?.close();
+  for (const d of Object.values(deployments)) await d.close();
   rmSync(registry, { recursive: true, force: true });
 });
 
@@ -109,7 +113,7 @@ const assistant = (content) => ({ role: "assistant", content });
 
 /** Calls the gateway; returns the completion, the session headers and the model the upstream saw. */
 async function chat(params, headers = {}, client = openai) {
-  const before = upstream.calls.length;
+  const before = upstreamCalls.length;
   const { data, response } = await client.chat.completions.create(params, { headers }).withResponse();
   return {
     data,
@@ -117,7 +121,7 @@ async function chat(params, headers = {}, client = openai) {
     model: response.headers.get("x-session-model"),
     pinned: response.headers.get("x-session-pinned"),
     costMicros: response.headers.get("x-session-cost-micros"),
-    upstreamModel: upstream.calls[before]?.model,
+    upstreamModel: upstreamCalls[before]?.model,
   };
 }
 
@@ -175,7 +179,7 @@ describe("example gateway with the OpenAI SDK", () => {
 
   it("adds streaming and non-streaming costs up to the upstream's usage", async () => {
     const id = `cost-${tag()}`;
-    const before = upstream.calls.length;
+    const before = upstreamCalls.length;
     await chat({ model: "auto", messages: [user("first question")] }, { "x-session-id": id });
     const stream = await openai.chat.completions.create(
       { model: "auto", stream: true, messages: [user("first question"), assistant("…"), user("second")] },
@@ -184,7 +188,7 @@ describe("example gateway with the OpenAI SDK", () => {
     let text = "";
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
     assert.equal(text.trim(), "echo from gemini-2.5-flash");
-    const calls = upstream.calls.slice(before);
+    const calls = upstreamCalls.slice(before);
     assert.deepEqual(
       calls.map((c) => c.stream),
       [false, true],
@@ -204,33 +208,33 @@ describe("example gateway with the OpenAI SDK", () => {
     const id = `budget-${tag()}`;
     await chat({ model: "kimi-k2.5", max_tokens: 100, messages: [user("first")] }, { "x-session-id": id });
     const spent = (await settledSession(id)).sessionCostMicros;
-    assert.equal(spent, micros("kimi-k2.5", upstream.calls.at(-1).usage));
+    assert.equal(spent, micros("kimi-k2.5", upstreamCalls.at(-1).usage));
     const params = { model: "kimi-k2.5", max_tokens: 100, messages: [user("first"), assistant("…"), user("again")] };
     const worst = reservation("kimi-k2.5", params);
 
     // One micro-USD short of the worst case: refused before the upstream.
     await setBudget(id, spent + worst - 1);
-    const calls = upstream.calls.length;
+    const calls = upstreamCalls.length;
     await assert.rejects(
       () => openai.chat.completions.create(params, { headers: { "x-session-id": id } }),
       (err) =>
         err instanceof RateLimitError && err.status === 429 && err.code === "session_budget_exceeded" && err.error?.message === "session budget exceeded",
     );
-    assert.equal(upstream.calls.length, calls, "a refused request never reaches the upstream");
+    assert.equal(upstreamCalls.length, calls, "a refused request never reaches the upstream");
 
     // Exactly the worst case: admitted, and settled at its usage.
     await setBudget(id, spent + worst);
     await chat(params, { "x-session-id": id });
-    assert.equal((await settledSession(id)).sessionCostMicros, spent + micros("kimi-k2.5", upstream.calls.at(-1).usage));
+    assert.equal((await settledSession(id)).sessionCostMicros, spent + micros("kimi-k2.5", upstreamCalls.at(-1).usage));
   });
 
   it("refuses a request whose worst case alone is over SESSION_BUDGET_MICROS", async () => {
-    const calls = upstream.calls.length;
+    const calls = upstreamCalls.length;
     await assert.rejects(
       () => openai.chat.completions.create({ model: "pricey-model", messages: [user("expensive")] }, { headers: { "x-session-id": `pricey-${tag()}` } }),
       (err) => err instanceof RateLimitError && err.code === "session_budget_exceeded",
     );
-    assert.equal(upstream.calls.length, calls);
+    assert.equal(upstreamCalls.length, calls);
   });
 
   /** Streams `params` and aborts once `stop(chunk)` holds, as a client that hangs up; answers the text received. */
@@ -254,7 +258,7 @@ describe("example gateway with the OpenAI SDK", () => {
     const id = `cut-${tag()}`;
     const params = { model: "gemini-2.5-flash", messages: [user(`tell me a long story ${HANG_BEFORE_FINISH}`)] };
     const text = await cutStream(params, id, (_, text) => text === "echo from gemini-2.5-flash ");
-    const call = upstream.calls.at(-1);
+    const call = upstreamCalls.at(-1);
     const session = await settledSession(id);
     assert.equal(session.sessionCostMicros, estimate("gemini-2.5-flash", params, text));
     for (const deadline = Date.now() + 10_000; !call.cut; await new Promise((r) => setTimeout(r, 50))) {
@@ -273,26 +277,128 @@ describe("example gateway with the OpenAI SDK", () => {
   });
 });
 
+describe("example gateway: prompt-cache affinity", () => {
+  /** The calls since `from` for one session, by its prompt_cache_key. */
+  const callsOf = (from, key) => upstreamCalls.slice(from).filter((c) => c.prompt_cache_key === key);
+  /** Turn `n` of a growing conversation: each turn repeats the ones before, as agents do. */
+  const turns = (opening, n) => [opening, ...Array.from({ length: n }, (_, i) => [assistant(`answer ${i}`), user(`follow-up ${i}`)]).flat()];
+  /** One turn, streamed or not, in session `id`. */
+  async function turn(id, messages, stream = false) {
+    if (!stream) return chat({ model: "auto", messages }, { "x-session-id": id });
+    const s = await openai.chat.completions.create({ model: "auto", stream: true, messages }, { headers: { "x-session-id": id } });
+    for await (const chunk of s) void chunk;
+  }
+
+  it("sends every turn of a session with the session's prompt_cache_key to the deployment it pinned, whatever the router proposes", async () => {
+    const from = upstreamCalls.length;
+    const [id, other] = [`affinity-${tag()}`, `affinity-other-${tag()}`];
+    const opening = user(`Plan a migration of our billing service, ${tag()}.`);
+    await turn(id, turns(opening, 0));
+    // The router proposes the deployments in turn: the next request, a new session, pins the other one.
+    await turn(other, [user(`something else ${tag()}`)]);
+    for (let n = 1; n <= 4; n++) await turn(id, turns(opening, n), n === 3);
+
+    const first = upstreamCalls[from];
+    const key = first.prompt_cache_key;
+    assert.ok(typeof key === "string" && key.length > 0, "the session's cache key went upstream");
+    const mine = callsOf(from, key);
+    assert.equal(mine.length, 5, "every turn carried the same prompt_cache_key");
+    assert.deepEqual(
+      mine.map((c) => c.deployment),
+      Array(5).fill(first.deployment),
+      "every turn reached the same deployment",
+    );
+    const theirs = upstreamCalls.slice(from).filter((c) => c.prompt_cache_key !== key);
+    assert.equal(theirs.length, 1);
+    assert.notEqual(theirs[0].deployment, first.deployment, "the router's proposal alternates, so the pin is what holds the session");
+    assert.ok(
+      mine.slice(1).every((c) => c.usage.prompt_tokens_details.cached_tokens > 0),
+      "later turns hit the deployment's warm cache",
+    );
+
+    const session = await settledSession(id);
+    assert.equal(session.cacheKey, key);
+    assert.equal(session.deployment, first.deployment);
+  });
+
+  it("fails over when the pinned deployment answers 503, and later turns stay on the new one", async () => {
+    const from = upstreamCalls.length;
+    const id = `failover-${tag()}`;
+    const opening = user(`Review this pull request, ${tag()}.`);
+    await turn(id, turns(opening, 0));
+    const pinned = upstreamCalls[from].deployment;
+    const other = pinned === "a" ? "b" : "a";
+    deployments[pinned].failStatus = 503;
+    let answered;
+    try {
+      answered = await turn(id, turns(opening, 1));
+    } finally {
+      deployments[pinned].failStatus = undefined;
+    }
+    assert.equal(answered.data.choices[0].message.content, "echo from gemini-2.5-flash", "the client never sees the 503");
+    for (let n = 2; n <= 3; n++) await turn(id, turns(opening, n), n === 3);
+
+    const calls = upstreamCalls.slice(from);
+    assert.deepEqual(
+      calls.map((c) => [c.deployment, c.status]),
+      [
+        [pinned, 200],
+        [pinned, 503],
+        [other, 200],
+        [other, 200],
+        [other, 200],
+      ],
+    );
+    assert.equal(new Set(calls.map((c) => c.prompt_cache_key)).size, 1, "the cache key stays with the session");
+    const session = await settledSession(id);
+    assert.equal(session.deployment, other);
+    const answeredCalls = calls.filter((c) => c.status === 200);
+    assert.equal(
+      session.sessionCostMicros,
+      answeredCalls.reduce((sum, c) => sum + micros(c.model, c.usage), 0),
+      "the failed call cost nothing",
+    );
+  });
+
+  // Needs the session service's settle usage and the session's inputTokens / cachedInputTokens
+  // totals (issue 15): until they are merged, this test fails.
+  it("adds the upstream's reported input and cached tokens to the session, streaming or not", async () => {
+    const from = upstreamCalls.length;
+    const id = `cached-${tag()}`;
+    const opening = user(`Explain prompt caching, ${tag()}.`);
+    for (let n = 0; n <= 3; n++) await turn(id, turns(opening, n), n % 2 === 1);
+    const calls = upstreamCalls.slice(from);
+    assert.equal(calls.length, 4);
+    const cached = calls.reduce((sum, c) => sum + c.usage.prompt_tokens_details.cached_tokens, 0);
+    assert.ok(cached > 0);
+    const session = await settledSession(id);
+    assert.deepEqual(
+      { inputTokens: session.inputTokens, cachedInputTokens: session.cachedInputTokens },
+      { inputTokens: calls.reduce((sum, c) => sum + c.usage.prompt_tokens, 0), cachedInputTokens: cached },
+    );
+  });
+});
+
 describe("example gateway: who may use it and what reaches end users", () => {
   const hello = () => ({ model: "auto", messages: [user(`hello ${tag()}`)] });
 
   it("refuses a request without a gateway key with 401, which the SDK raises as AuthenticationError", async () => {
-    const calls = upstream.calls.length;
+    const calls = upstreamCalls.length;
     await assert.rejects(
       () => openai.chat.completions.create(hello(), { headers: { Authorization: null } }),
       (err) => err instanceof AuthenticationError && err.status === 401 && err.code === "invalid_api_key",
     );
-    assert.equal(upstream.calls.length, calls, "an unauthenticated request never reaches the upstream");
+    assert.equal(upstreamCalls.length, calls, "an unauthenticated request never reaches the upstream");
   });
 
   it("refuses a wrong gateway key with 401", async () => {
     const stranger = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "sk-someone-else-0123456789abcdef01234567", maxRetries: 0 });
-    const calls = upstream.calls.length;
+    const calls = upstreamCalls.length;
     await assert.rejects(
       () => stranger.chat.completions.create(hello()),
       (err) => err instanceof AuthenticationError && err.status === 401 && err.code === "invalid_api_key",
     );
-    assert.equal(upstream.calls.length, calls);
+    assert.equal(upstreamCalls.length, calls);
   });
 
   it("gives two keys sending the same conversation two sessions", async () => {

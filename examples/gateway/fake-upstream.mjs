@@ -2,8 +2,18 @@
 /**
  * A fake OpenAI-compatible upstream for local runs and tests. It answers
  * POST /v1/chat/completions (streaming or not) with deterministic usage, and
- * records each call (GET /calls): its model, max_tokens, usage, and whether the
- * caller cut the stream.
+ * records each call (GET /calls): its deployment (the `name` it was started
+ * with), model, max_tokens, prompt_cache_key, status, usage, and whether the
+ * caller cut the stream. Several fakes can share one `calls` array, as the
+ * deployments of one upstream.
+ *
+ * Its prompt cache: a fake remembers, per prompt_cache_key, the prompt tokens
+ * of its last call with that key; the next call with the key reports as many
+ * of its own prompt tokens cached (prompt_tokens_details.cached_tokens, at
+ * most its prompt tokens). Another deployment, or another key, starts cold.
+ *
+ * Setting `failStatus` on a started fake (503, say) makes it answer every
+ * call with that status and an OpenAI-shaped error, recorded too.
  *
  * A stream whose messages contain HANG_BEFORE_FINISH stops after its content
  * deltas, and one with HANG_BEFORE_USAGE after its finish_reason chunk; both
@@ -29,8 +39,10 @@ export function usageFor(body) {
   return { prompt_tokens, completion_tokens: COMPLETION_TOKENS, total_tokens: prompt_tokens + COMPLETION_TOKENS };
 }
 
-export function startFakeUpstream({ port = 0, host = "127.0.0.1" } = {}) {
-  const calls = [];
+export function startFakeUpstream({ port = 0, host = "127.0.0.1", name = "default", calls = [] } = {}) {
+  /** prompt_cache_key → the prompt tokens of this deployment's last call with it. */
+  const cache = new Map();
+  const fake = { calls, failStatus: undefined };
   const server = createServer(async (req, res) => {
     if (req.method === "GET" && req.url === "/calls") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(calls));
@@ -43,11 +55,25 @@ export function startFakeUpstream({ port = 0, host = "127.0.0.1" } = {}) {
     let raw = "";
     for await (const chunk of req) raw += chunk;
     const body = JSON.parse(raw);
-    const usage = usageFor(body);
-    const id = `chatcmpl-${calls.length + 1}`;
-    const created = Math.floor(Date.now() / 1000);
-    const call = { model: body.model, stream: body.stream === true, max_tokens: body.max_tokens, usage, cut: false };
+    const key = typeof body.prompt_cache_key === "string" ? body.prompt_cache_key : undefined;
+    const call = { deployment: name, model: body.model, stream: body.stream === true, max_tokens: body.max_tokens, prompt_cache_key: key, cut: false };
     calls.push(call);
+    if (fake.failStatus !== undefined) {
+      call.status = fake.failStatus;
+      res
+        .writeHead(fake.failStatus, { "content-type": "application/json" })
+        .end(JSON.stringify({ error: { message: "fake upstream failing", type: "server_error" } }));
+      return;
+    }
+    call.status = 200;
+    const usage = usageFor(body);
+    if (key !== undefined) {
+      usage.prompt_tokens_details = { cached_tokens: Math.min(cache.get(key) ?? 0, usage.prompt_tokens) };
+      cache.set(key, usage.prompt_tokens);
+    }
+    call.usage = usage;
+    const id = `chatcmpl-${calls.length}`;
+    const created = Math.floor(Date.now() / 1000);
     const text = `echo from ${body.model}`;
     const messages = JSON.stringify(body.messages ?? []);
     const reported = messages.includes(NO_USAGE) ? undefined : usage;
@@ -88,7 +114,7 @@ export function startFakeUpstream({ port = 0, host = "127.0.0.1" } = {}) {
       const { port: bound } = server.address();
       // Closing also drops the connections of streams still hanging.
       const close = () => new Promise((r) => (server.close(r), server.closeAllConnections()));
-      resolve({ url: `http://${host}:${bound}/v1`, calls, close });
+      resolve(Object.assign(fake, { name, url: `http://${host}:${bound}/v1`, close }));
     });
   });
 }

@@ -15,7 +15,76 @@ export const BYTES_PER_TOKEN = 4;
 
 export type Price = { input: number; output: number };
 export type Prices = Record<string, Price>;
-export type Usage = { prompt_tokens?: number; completion_tokens?: number };
+/**
+ * An upstream's `usage`, untrusted: OpenAI's shape (prompt_tokens, which
+ * counts cached tokens too, completion_tokens, prompt_tokens_details.cached_tokens)
+ * or Anthropic's (input_tokens, which does not, cache_read_input_tokens,
+ * cache_creation_input_tokens, output_tokens), as OpenAI-compatible proxies
+ * of Anthropic models pass it on.
+ */
+export type Usage = {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  prompt_tokens_details?: unknown;
+  input_tokens?: unknown;
+  output_tokens?: unknown;
+  cache_read_input_tokens?: unknown;
+  cache_creation_input_tokens?: unknown;
+};
+
+/** What settle passes to the session service about one call's prompt cache: all its input tokens, cached included, and the cached ones. */
+export type CacheUsage = { inputTokens: number; cachedInputTokens: number };
+
+/**
+ * A call's token counts: every input token (cached and cache writes included),
+ * the output, and the cached input tokens read (undefined when the usage's
+ * cache count is not a count, or is more than the input).
+ */
+export type TokenCounts = { input: number; output: number; cached: number | undefined };
+
+/** A count when present: a non-negative safe integer; undefined when absent; NaN when present but not a count. */
+function count(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : NaN;
+}
+
+/**
+ * The token counts of a usage in either shape: OpenAI's when it has
+ * prompt_tokens, else Anthropic's when it has input_tokens, where all input is
+ * input_tokens + cache_read_input_tokens + cache_creation_input_tokens and the
+ * cached input is cache_read_input_tokens. A missing count is 0. Undefined for
+ * neither shape, or when an input or output count is not a non-negative integer.
+ */
+export function tokenCounts(usage: Usage | undefined): TokenCounts | undefined {
+  if (typeof usage !== "object" || usage === null) return undefined;
+  let counts: TokenCounts;
+  if (usage.prompt_tokens !== undefined && usage.prompt_tokens !== null) {
+    const details = typeof usage.prompt_tokens_details === "object" && usage.prompt_tokens_details !== null ? usage.prompt_tokens_details : {};
+    counts = {
+      input: count(usage.prompt_tokens) ?? 0,
+      cached: count((details as { cached_tokens?: unknown }).cached_tokens) ?? 0,
+      output: count(usage.completion_tokens) ?? 0,
+    };
+  } else if (usage.input_tokens !== undefined && usage.input_tokens !== null) {
+    const read = count(usage.cache_read_input_tokens) ?? 0;
+    counts = {
+      input: (count(usage.input_tokens) ?? 0) + read + (count(usage.cache_creation_input_tokens) ?? 0),
+      cached: read,
+      output: count(usage.output_tokens) ?? 0,
+    };
+  } else {
+    return undefined;
+  }
+  if (!Number.isSafeInteger(counts.input) || !Number.isSafeInteger(counts.output)) return undefined;
+  if (!Number.isSafeInteger(counts.cached) || counts.cached! > counts.input) counts.cached = undefined;
+  return counts;
+}
+
+/** The session service's cache accounting for a usage; undefined when the usage has no valid input and cached counts. */
+export function cacheUsage(usage: Usage | undefined): CacheUsage | undefined {
+  const counts = tokenCounts(usage);
+  return counts?.cached === undefined ? undefined : { inputTokens: counts.input, cachedInputTokens: counts.cached };
+}
 
 /** The model's price; own properties only, so a model named "constructor" is not priced from Object.prototype. */
 export function priceOf(prices: Prices, model: string): Price | undefined {
@@ -69,11 +138,14 @@ export function reservation(
   return Object.fromEntries(TIERS.map((tier) => [tier, at("model" in target ? target.model : target.tierModels[tier])])) as Record<Tier, number>;
 }
 
-/** USD per million tokens × tokens = micro-USD; 0 for an unpriced model or a usage that is not numbers. */
+/**
+ * USD per million tokens × tokens = micro-USD, every input token (cached too)
+ * at the input price; 0 for an unpriced model or a usage without valid token counts.
+ */
 export function costMicros(price: Price | undefined, usage: Usage | undefined): number {
-  if (!price || !usage) return 0;
-  const micros = Math.round((usage.prompt_tokens ?? 0) * price.input + (usage.completion_tokens ?? 0) * price.output);
-  // Upstream usage is untrusted input: a non-numeric token count must not become a NaN cost.
+  const counts = tokenCounts(usage);
+  if (!price || !counts) return 0;
+  const micros = Math.round(counts.input * price.input + counts.output * price.output);
   return Number.isSafeInteger(micros) && micros > 0 ? micros : 0;
 }
 

@@ -2,12 +2,15 @@
  * Example edge LLM gateway: an OpenAI-compatible POST /v1/chat/completions that
  * authenticates its caller with a gateway key, asks edge-session for the model
  * with one RPC in that key's session namespace, reserving the request's worst-case
- * cost against the session's budget, forwards to an upstream, and settles the
- * reservation at the real cost from the upstream's `usage`.
+ * cost against the session's budget, forwards to the session's upstream
+ * deployment with the session's prompt-cache key (failing over to another
+ * deployment once), and settles the reservation at the real cost from the
+ * upstream's `usage`, with its cached input tokens.
  */
 import type { SessionService } from "../../../src/entrypoints";
 import { authenticate, gatewayKeys, GatewayKeysError } from "./auth";
 import {
+  cacheUsage,
   choicesBytes,
   costMicros,
   defaultMaxTokens,
@@ -16,16 +19,20 @@ import {
   priceOf,
   reservation,
   tokensOfBytes,
+  type CacheUsage,
   type Prices,
   type Usage,
 } from "./budget";
+import { alternativeTo, deploymentById, deploymentsOf, roundRobin, type Deployment } from "./deployments";
 import { routeTier, type Tier } from "./router";
 import { GatewayConfigError, sessionFailure, sessionHeaderName, sessionHeaders, SESSION_UNAVAILABLE } from "./session-rpc";
 
 interface Env {
   SESSION: Service<SessionService>;
-  /** e.g. https://api.openai.com/v1 or any OpenAI-compatible base URL */
+  /** e.g. https://api.openai.com/v1 or any OpenAI-compatible base URL: the one deployment when UPSTREAM_DEPLOYMENTS is unset. */
   UPSTREAM_BASE_URL: string;
+  /** JSON array of {"id","baseUrl"}: the upstream's deployments (deployments.ts). */
+  UPSTREAM_DEPLOYMENTS?: string | Deployment[];
   UPSTREAM_API_KEY?: string;
   /** Secret, JSON: key ID → key. Callers send the key as a bearer token; the key ID scopes their sessions. */
   GATEWAY_KEYS?: string;
@@ -165,7 +172,39 @@ function meterStream(body: ReadableStream<Uint8Array>, onEnd: (streamed: Streame
 }
 
 type Scope = () => ReturnType<Env["SESSION"]["forNamespace"]>;
-type Config = { sessionHeader: string; maxTokens: number };
+type Config = { sessionHeader: string; maxTokens: number; deployments: Deployment[] };
+type Decision = Awaited<ReturnType<ReturnType<Scope>["resolve"]>>;
+/** settle as the gateway calls it: `usage`, the call's input and cached input tokens, adds to the session's cache totals. */
+type SettleWithUsage = { settle(id: string, reservationId: string, costMicros: number, usage?: CacheUsage): Promise<unknown> };
+
+/** The deployment each request proposes (deployments.ts): round-robin, per isolate. */
+const proposeDeployment = roundRobin();
+
+/** An upstream answer another deployment may serve instead: rate limited, overloaded or failing. */
+const retryable = (status: number) => status === 429 || status >= 500;
+
+/**
+ * Settles one resolve's reservation once, whichever way its call ends. The
+ * Worker stays alive until then (waitUntil), also after the client is gone: a
+ * reservation never settled is charged in full.
+ */
+function settlerOf(decision: Decision, scope: Scope, ctx: ExecutionContext): (micros: number, usage?: CacheUsage) => Promise<void> {
+  let finished!: () => void;
+  ctx.waitUntil(new Promise<void>((resolve) => (finished = resolve)));
+  let settled: Promise<void> | undefined;
+  return (micros, usage) =>
+    (settled ??= (async () => {
+      try {
+        const { sessionId, reservationId } = decision;
+        if (sessionId !== null && reservationId !== undefined) await (scope() as unknown as SettleWithUsage).settle(sessionId, reservationId, micros, usage);
+      } catch (err) {
+        // The completion is already produced: a failed settle is logged, not turned into a failed answer.
+        console.error("settling the session's reservation failed:", messageOf(err));
+      } finally {
+        finished();
+      }
+    })());
+}
 
 async function chatCompletions(request: Request, env: Env, ctx: ExecutionContext, scope: Scope, config: Config): Promise<Response> {
   const read = await readBody(request);
@@ -182,66 +221,112 @@ async function chatCompletions(request: Request, env: Env, ctx: ExecutionContext
 
   const tierModels = jsonOf(env.TIER_MODELS);
   const prices = jsonOf(env.MODEL_PRICES);
-  let routed: { model: string; tier: Tier } | undefined;
-  if (PROFILES.includes(body.model)) {
-    const tier = routeTier(lastUserText(body.messages));
-    routed = { model: tierModels[tier], tier };
-  }
+  const profile = PROFILES.includes(body.model);
+  const tier = routeTier(lastUserText(body.messages));
+  // An explicit model's request carries routed too, for its deployment: the service pins the body's
+  // model then, and reads neither routed.model nor routed.tier.
+  const routed: { model: string; tier: Tier } = profile ? { model: tierModels[tier], tier } : { model: body.model, tier };
 
   // The worst case: every output token the request allows, and the prompt estimated from its size.
   const output = outputLimit(body, config.maxTokens);
   const promptTokens = tokensOfBytes(read.bytes);
-  const reserveMicros = reservation(prices, routed ? { tierModels } : { model: body.model }, promptTokens, output.tokens);
+  const reserveMicros = reservation(prices, profile ? { tierModels } : { model: body.model }, promptTokens, output.tokens);
+  const headers = sessionHeaders(request.headers, config.sessionHeader);
 
-  let decision;
-  try {
-    decision = await scope().resolve({ headers: sessionHeaders(request.headers, config.sessionHeader), body, routed, reserveMicros });
-  } catch (err) {
-    const failure = sessionFailure(err);
-    if (failure === SESSION_UNAVAILABLE) console.error("session service error:", messageOf(err));
-    const res = openaiError(failure.status, failure.code, failure.message);
-    if (failure.retryAfterSeconds !== undefined) res.headers.set("retry-after", String(failure.retryAfterSeconds));
-    return res;
-  }
+  /** The session's decision for a call routed to `deployment`, after a failure on `failover`; a Response when the service refuses. */
+  const resolve = async (deployment: string, failover?: string): Promise<Decision | Response> => {
+    try {
+      return await scope().resolve({
+        headers,
+        body,
+        routed: { ...routed, deployment },
+        reserveMicros,
+        ...(failover === undefined ? {} : { failover: { deployment: failover } }),
+      });
+    } catch (err) {
+      const failure = sessionFailure(err);
+      if (failure === SESSION_UNAVAILABLE) console.error("session service error:", messageOf(err));
+      const res = openaiError(failure.status, failure.code, failure.message);
+      if (failure.retryAfterSeconds !== undefined) res.headers.set("retry-after", String(failure.retryAfterSeconds));
+      return res;
+    }
+  };
 
-  // Settles the reservation once, whichever way the request ends. The Worker stays alive until
-  // then (waitUntil), also after the client is gone: a reservation never settled is charged in full.
-  const { sessionId, reservationId } = decision;
-  const price = priceOf(prices, decision.model);
-  let finished!: () => void;
-  ctx.waitUntil(new Promise<void>((resolve) => (finished = resolve)));
-  let settled: Promise<void> | undefined;
-  const settle = (micros: number) =>
-    (settled ??= (async () => {
-      try {
-        if (sessionId !== null && reservationId !== undefined) await scope().settle(sessionId, reservationId, micros);
-      } catch (err) {
-        // The completion is already produced: a failed settle is logged, not turned into a failed answer.
-        console.error("settling the session's reservation failed:", messageOf(err));
-      } finally {
-        finished();
-      }
-    })());
-  // The upstream's usage when it reported one, else an estimate from the prompt's size and the text produced.
-  const settleUsage = (usage: Usage | undefined, outputBytes: number) => settle(costMicros(price, usage ?? estimatedUsage(promptTokens, outputBytes)));
-
-  try {
-    const stream = body.stream === true;
-    const upstreamBody = {
-      ...body,
-      model: decision.model,
-      ...(output.cap ? { max_tokens: config.maxTokens } : {}),
-      ...(stream ? { stream_options: { ...body.stream_options, include_usage: true } } : {}),
-    };
-    const upstream = await fetch(`${env.UPSTREAM_BASE_URL.replace(/\/+$/, "")}/chat/completions`, {
+  const stream = body.stream === true;
+  const send = (deployment: Deployment, decision: Decision) =>
+    fetch(`${deployment.baseUrl}/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", ...(env.UPSTREAM_API_KEY ? { authorization: `Bearer ${env.UPSTREAM_API_KEY}` } : {}) },
-      body: JSON.stringify(upstreamBody),
+      body: JSON.stringify({
+        ...body,
+        model: decision.model,
+        // The session's key, over one the client sent: every turn of the session then reaches the same cache.
+        ...(decision.cacheKey !== null ? { prompt_cache_key: decision.cacheKey } : {}),
+        ...(output.cap ? { max_tokens: config.maxTokens } : {}),
+        ...(stream ? { stream_options: { ...body.stream_options, include_usage: true } } : {}),
+      }),
     });
 
-    const headers = new Headers({
+  let routedTo = proposeDeployment(config.deployments);
+  const first = await resolve(routedTo.id);
+  if (first instanceof Response) return first;
+  let decision = first;
+  let settle = settlerOf(decision, scope, ctx);
+
+  // The call goes to the deployment the session pins (the proposal when it pins none). When that
+  // deployment fails (no answer, 429 or 5xx), or is not configured any more, the gateway releases
+  // the reservation, resolves again with failover, which moves the pin, and calls the answer's
+  // deployment: one failover per request.
+  let upstream: Response;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const pinned = deploymentById(config.deployments, decision.deployment);
+      const failedOn = decision.deployment ?? routedTo.id;
+      const alternative = attempt === 0 ? alternativeTo(config.deployments, failedOn) : undefined;
+      if (alternative === undefined) {
+        upstream = await send(pinned ?? routedTo, decision);
+        break;
+      }
+      if (pinned === undefined && decision.deployment !== null) {
+        console.warn(`deployment ${failedOn} is pinned but not configured; failing over to ${alternative.id}`);
+      } else {
+        let answer: Response | undefined;
+        try {
+          answer = await send(pinned ?? routedTo, decision);
+        } catch (err) {
+          console.warn(`deployment ${failedOn} did not answer (${messageOf(err)}); failing over to ${alternative.id}`);
+        }
+        if (answer !== undefined && !retryable(answer.status)) {
+          upstream = answer;
+          break;
+        }
+        if (answer !== undefined) {
+          console.warn(`deployment ${failedOn} answered ${answer.status}; failing over to ${alternative.id}`);
+          await answer.body?.cancel().catch(() => undefined);
+        }
+      }
+      // Nothing was produced: this reservation is released before the next resolve holds another.
+      await settle(0);
+      const next = await resolve(alternative.id, failedOn);
+      if (next instanceof Response) return next;
+      [decision, routedTo, settle] = [next, alternative, settlerOf(next, scope, ctx)];
+    }
+  } catch (err) {
+    // No answer (an unreachable upstream, say): nothing was produced.
+    await settle(0);
+    throw err;
+  }
+
+  const price = priceOf(prices, decision.model);
+  // The upstream's usage when it reported one, else an estimate from the prompt's size and the text produced.
+  // Only a reported usage says how much of the prompt was cached.
+  const settleUsage = (usage: Usage | undefined, outputBytes: number) =>
+    settle(costMicros(price, usage ?? estimatedUsage(promptTokens, outputBytes)), cacheUsage(usage));
+
+  try {
+    const responseHeaders = new Headers({
       "content-type": upstream.headers.get("content-type") ?? "application/json",
-      "x-session-id": sessionId ?? "",
+      "x-session-id": decision.sessionId ?? "",
       "x-session-model": decision.model,
       "x-session-pinned": String(decision.pinned),
       "x-session-cost-micros": String(decision.sessionCostMicros),
@@ -250,11 +335,11 @@ async function chatCompletions(request: Request, env: Env, ctx: ExecutionContext
     if (!upstream.ok || !upstream.body) {
       // Nothing was produced: the reservation is released at no cost.
       await settle(0);
-      return new Response(upstream.body, { status: upstream.status, headers });
+      return new Response(upstream.body, { status: upstream.status, headers: responseHeaders });
     }
     if (stream) {
       const metered = meterStream(upstream.body, ({ usage, outputBytes }) => settleUsage(usage, outputBytes));
-      return new Response(metered, { status: upstream.status, headers });
+      return new Response(metered, { status: upstream.status, headers: responseHeaders });
     }
     let completion: { usage?: Usage; choices?: unknown };
     try {
@@ -265,9 +350,8 @@ async function chatCompletions(request: Request, env: Env, ctx: ExecutionContext
       throw err;
     }
     await settleUsage(completion?.usage, choicesBytes(completion?.choices, "message"));
-    return Response.json(completion, { status: upstream.status, headers });
+    return Response.json(completion, { status: upstream.status, headers: responseHeaders });
   } catch (err) {
-    // No answer (an unreachable upstream, say): nothing was produced.
     await settle(0);
     throw err;
   }
@@ -289,7 +373,11 @@ async function handle(request: Request, env: Env, ctx: ExecutionContext): Promis
   let config: Config;
   try {
     keys = await gatewayKeys(env.GATEWAY_KEYS);
-    config = { sessionHeader: sessionHeaderName(env.SESSION_HEADER), maxTokens: defaultMaxTokens(env.DEFAULT_MAX_TOKENS) };
+    config = {
+      sessionHeader: sessionHeaderName(env.SESSION_HEADER),
+      maxTokens: defaultMaxTokens(env.DEFAULT_MAX_TOKENS),
+      deployments: deploymentsOf(env.UPSTREAM_DEPLOYMENTS, env.UPSTREAM_BASE_URL),
+    };
   } catch (err) {
     if (err instanceof GatewayKeysError) {
       console.error(err.message);
