@@ -142,6 +142,24 @@ describe("the deployment pin", () => {
     expect((await resolve(id, [user("d")], { routed: { ...SIMPLE, deployment: "d3" } })).json).toMatchObject({ deployment: "d2", rebound: false });
   });
 
+  it("a session with no deployment yet (created by PUT) pins the first one it is sent", async () => {
+    const id = freshId("dep-late");
+    await call("PUT", sessionPath(id), { body: { model: SIMPLE.model, tier: "SIMPLE" } });
+    expect((await call("GET", sessionPath(id))).json.deployment).toBeNull();
+    expect((await resolve(id, [user("a")], { routed: { ...SIMPLE, deployment: "d1" } })).json.deployment).toBe("d1");
+    expect((await resolve(id, [user("b")], { routed: { ...SIMPLE, deployment: "d2" } })).json.deployment).toBe("d1");
+  });
+
+  it("a failover is the same request again: it records no loop hash, so a retried request is no strike", async () => {
+    const id = freshId("failover-strike");
+    const same = [user("fix the test")];
+    await resolve(id, same, { routed: { ...SIMPLE, deployment: "d1" } });
+    const retried = await resolve(id, same, { routed: { ...SIMPLE, deployment: "d2" }, failover: { deployment: "d1" } });
+    expect(retried.json).toMatchObject({ rebound: true, strikes: 0, escalated: false });
+    // The agent's own second identical request is its first strike.
+    expect((await resolve(id, same, { routed: { ...SIMPLE, deployment: "d2" } })).json.strikes).toBe(1);
+  });
+
   it("50 parallel first requests with 50 deployments are decided once: every answer is the same", async () => {
     const id = freshId("race");
     const answers = await Promise.all(

@@ -167,7 +167,8 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
   if (rate !== undefined) next.rate = rate;
 
   let escalated = false;
-  if (req.hash !== undefined) {
+  // A failover is the same request again, on another deployment: not a repeat by the agent.
+  if (req.hash !== undefined && req.failover === undefined) {
     const before = next.strikes;
     next = applyRecordHash(next, req.hash);
     if (next.strikes > before && next.strikes >= config.strikeThreshold && !next.userExplicit) {
@@ -179,7 +180,9 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
   // The deployment is pinned with the model: at creation, on a change of model, and on a failover from the pinned one.
   const modelChanged = live === undefined || next.model !== live.model;
   const rebound = !modelChanged && req.failover !== undefined && req.failover === live.deployment;
-  if (modelChanged || rebound) {
+  // A session that has no deployment yet (created by PUT, or before its gateway sent one) takes the first it is sent.
+  const unpinned = next.deployment === undefined && req.deployment !== undefined;
+  if (modelChanged || rebound || unpinned) {
     if (next.deployment !== req.deployment) next = { ...next, deployment: req.deployment };
   }
   // A cache warmed for another model, or one that has gone cold, no longer holds the session.
