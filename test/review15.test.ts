@@ -11,7 +11,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { freshId, memoryFacade } from "./support/back-ends";
+import { freshId } from "./support/back-ends";
 import { parseConfig } from "../src/session/config";
 import { cacheTtlMs } from "../src/session/affinity";
 import { call, sessionPath } from "./support/http";
