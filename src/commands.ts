@@ -13,6 +13,7 @@ import * as rules from "./session/rules";
 import type { Rule, Step } from "./session/rules";
 import { viewOf } from "./session/entry";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
+import { LONE_SURROGATE } from "./session/validate";
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, type ClearProgress, type Stats } from "./session/stats";
 import type { Config } from "./session/config";
 import type { ErrorCode } from "./session/errors";
@@ -99,6 +100,9 @@ function op<F extends (...args: any[]) => Promise<unknown>>() {
   return <C extends Command>(entry: C) => entry as C & { readonly signature?: F };
 }
 
+/** Model names are well-formed UTF-16, but a session stored before that rule may hold one that is not; encodeURIComponent would throw on it. */
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
+
 const view = (entry: Entry | null, id: string, config: Config): SessionView | null => entry && viewOf(id, entry, config.budgetMicros);
 const id = z.object({ id: s.sessionId });
 const cleared = z.object({ cleared: z.number().meta({ description: "sessions cleared by this call" }) });
@@ -183,7 +187,8 @@ export const commands = {
         const activated = result.cacheStickyActivated;
         // Percent-encoded: a provider is the prefix of any model name, and a header value takes no control or non-Latin-1 character.
         if (activated)
-          headers["x-session-cache-sticky"] = `activated;provider=${encodeURIComponent(activated.provider)};ttl=${Math.round(activated.ttlMs / 1000)}s`;
+          headers["x-session-cache-sticky"] =
+            `activated;provider=${encodeURIComponent(activated.provider.replace(LONE_SURROGATES, "\uFFFD"))};ttl=${Math.ceil(activated.ttlMs / 1000)}s`;
         return headers;
       },
       headerDocs: {

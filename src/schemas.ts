@@ -9,7 +9,15 @@ import { invalidRequest, SessionError } from "./session/errors";
 import { MAX_MESSAGES } from "./requests/messages";
 import { MAX_USER_ID_LENGTH } from "./requests/user-scope";
 import { TIERS } from "./session/types";
-import { hasControlChars, MAX_HASH_LENGTH, MAX_MODEL_LENGTH, MAX_SESSION_ID_LENGTH, MAX_TOOL_NAMES, sessionIdProblem } from "./session/validate";
+import {
+  hasControlChars,
+  LONE_SURROGATE,
+  MAX_HASH_LENGTH,
+  MAX_MODEL_LENGTH,
+  MAX_SESSION_ID_LENGTH,
+  MAX_TOOL_NAMES,
+  sessionIdProblem,
+} from "./session/validate";
 
 /**
  * Longest message `deriveSessionId` and `hashRequestContent` take, where no
@@ -33,7 +41,8 @@ export const model = z
   .string({ error: "must be a string" })
   .min(1, { error: "must not be empty" })
   .max(MAX_MODEL_LENGTH, { error: `must be at most ${MAX_MODEL_LENGTH} characters` })
-  .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }));
+  .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }))
+  .check(z.refine((m) => !LONE_SURROGATE.test(m), { error: "must be well-formed UTF-16 (no lone surrogate halves)" }));
 
 export const tier = z.enum([...TIERS, ""], { error: `must be one of ${TIER_LIST} or ""` });
 export const routedTier = z.enum(TIERS, { error: `must be one of ${TIER_LIST}` });
@@ -51,7 +60,8 @@ export const opaqueName = z
   .string({ error: "must be a string" })
   .min(1, { error: "must not be empty" })
   .max(MAX_DEPLOYMENT_LENGTH, { error: `must be at most ${MAX_DEPLOYMENT_LENGTH} characters` })
-  .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }));
+  .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }))
+  .check(z.refine((m) => !LONE_SURROGATE.test(m), { error: "must be well-formed UTF-16 (no lone surrogate halves)" }));
 
 /** A resolve's worst-case cost: one amount, or one per tier, all four named. */
 export const reserveMicros = z

@@ -93,14 +93,15 @@ export function utf8Bytes(text: string): number {
  * the `text` parts and the text of `tool_result` parts (string content or text parts),
  * which is where coding agents' file reads go.
  */
-function contentBytes(content: unknown): number {
+function contentBytes(content: unknown, inToolResult = false): number {
   if (typeof content === "string") return utf8Bytes(content);
   if (!Array.isArray(content)) return 0;
   let bytes = 0;
   for (const part of content) {
     if (!isObject(part)) continue;
     if (part.type === "text" && typeof part.text === "string") bytes += utf8Bytes(part.text);
-    else if (part.type === "tool_result") bytes += contentBytes(part.content);
+    // A tool result holds text and images, never another tool result: one level, whatever a body nests.
+    else if (part.type === "tool_result" && !inToolResult) bytes += contentBytes(part.content, true);
   }
   return bytes;
 }

@@ -77,11 +77,22 @@ export function applySet(entry: Entry | undefined, model: string, tier: Tier, us
   if (!entry) return createEntry(model, tier, userExplicit, now);
   const next = applyTouch(entry, now);
   if (entry.model !== model) {
-    next.model = model;
+    moveModel(next, model);
     next.tier = tier;
   }
   next.userExplicit = entry.userExplicit || userExplicit;
   return next;
+}
+
+/**
+ * Moves a copy to another model. What was pinned with the old model goes with it:
+ * its deployment, and the prompt cache it warmed (the next resolve pins its own).
+ */
+function moveModel(next: Entry, model: string): void {
+  if (next.model === model) return;
+  next.model = model;
+  next.deployment = undefined;
+  next.sticky = undefined;
 }
 
 /**
@@ -92,7 +103,7 @@ export function applySet(entry: Entry | undefined, model: string, tier: Tier, us
  */
 export function applyUpgrade(entry: Entry, model: string, tier: RoutedTier, now: number): Entry {
   const next = applyTouch(entry, now);
-  next.model = model;
+  moveModel(next, model);
   next.tier = tier;
   return next;
 }
@@ -124,7 +135,7 @@ export function applyEscalate(entry: Entry, tierModels: Partial<Record<RoutedTie
   const tier = nextTier(entry.tier);
   const next = copyOf(entry);
   next.tier = tier;
-  next.model = tierModels[tier] ?? entry.model;
+  moveModel(next, tierModels[tier] ?? entry.model);
   next.escalated = true;
   return next;
 }

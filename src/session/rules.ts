@@ -179,7 +179,7 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
 
   // The deployment is pinned with the model: at creation, on a change of model, and on a failover from the pinned one.
   const modelChanged = live === undefined || next.model !== live.model;
-  const rebound = !modelChanged && req.failover !== undefined && req.failover === live.deployment;
+  const rebound = live?.deployment !== undefined && req.failover === live.deployment;
   // A session that has no deployment yet (created by PUT, or before its gateway sent one) takes the first it is sent.
   const unpinned = next.deployment === undefined && req.deployment !== undefined;
   if (modelChanged || rebound || unpinned) {

@@ -16,7 +16,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
  * surrogate becomes U+FFFD: "a\uD800" and "a\uFFFD" would share an object but hash to
  * different registry shards.
  */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Unicode category Cf (bidi controls, zero-width characters, soft hyphen): IDs that look alike but differ. */
 const FORMAT_CHARS = /\p{Cf}/u;
 
