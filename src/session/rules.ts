@@ -280,7 +280,8 @@ export function liveEntry(stored: Entry | undefined, now: number, timeoutMs: num
  * Effects of a step that saw `live` (the stored entry unless expired) and
  * produced `next`. The registry hears of creation, a model or tier change
  * (its rows feed byModel and byTier) and removal; never of touches, hashes or
- * cost, so the hot path stays one storage write.
+ * cost, so the hot path stays one storage write. (Token totals are reported by
+ * the session object, at most once a minute: `reportsUsage`, src/session/registry.ts.)
  */
 export function effectsOf(stored: Entry | undefined, live: Entry | undefined, next: Entry | undefined, now: number, timeoutMs: number): Effects {
   if (next === stored) return { next, changed: false, created: false, registry: undefined };
