@@ -376,7 +376,10 @@ export const commands = {
           cachedInputTokens: z.number(),
           hitRatio: z.number().nullable().meta({ description: "cachedInputTokens / inputTokens; null when inputTokens is 0" }),
         })
-        .meta({ description: "input tokens reported with settle and cost, summed over the live sessions; may trail the sessions' own totals (docs/http-api.md, Cache accounting)" }),
+        .meta({
+          description:
+            "input tokens reported with settle and cost, summed over the live sessions; may trail the sessions' own totals (docs/http-api.md, Cache accounting)",
+        }),
       nextCursor: z.string().optional(),
     }),
     http: { method: "GET", path: "/v1/stats" },

@@ -57,7 +57,13 @@ class MemoryBackend implements Backend {
     const byTier = toCounts(tally(rows.map((r) => [r.tier, 1] as const)));
     const from = after === null ? 0 : rows.findIndex((r) => compareIds(r.id, after) > 0);
     const page = from < 0 ? [] : rows.slice(from, from + limit);
-    const stats: Stats = { count: rows.length, sessions: page.map((r) => sessionInfo(r, now)), byModel, byTier, cache: cacheStats(inputTokens, cachedInputTokens) };
+    const stats: Stats = {
+      count: rows.length,
+      sessions: page.map((r) => sessionInfo(r, now)),
+      byModel,
+      byTier,
+      cache: cacheStats(inputTokens, cachedInputTokens),
+    };
     if (from >= 0 && from + limit < rows.length) stats.nextCursor = await encodeCursor(page[page.length - 1]!.id, await this.#cursorKey, now);
     return stats;
   }

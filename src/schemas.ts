@@ -70,9 +70,7 @@ export const reserveMicros = z
       "This request's worst-case cost in micro-USD, held against the session's budget until settled: one amount, or one per tier (graceful mode answers for a lower tier whose amount fits).",
   });
 
-const tokens = z
-  .int({ error: "must be a non-negative safe integer (tokens)" })
-  .min(0, { error: "must be a non-negative safe integer (tokens)" });
+const tokens = z.int({ error: "must be a non-negative safe integer (tokens)" }).min(0, { error: "must be a non-negative safe integer (tokens)" });
 
 const USAGE_SHAPE = "must be an object {inputTokens, cachedInputTokens} of non-negative integers";
 

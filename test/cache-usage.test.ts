@@ -271,7 +271,10 @@ describe("a shard written before rows carried token totals", () => {
     expect(page.rows.map((r) => r.id)).toEqual([id]);
     expect([page.inputTokens, page.cachedInputTokens]).toEqual([0, 0]);
     const columns = await runInDurableObject(shard, (_obj, state) =>
-      state.storage.sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('sessions')").toArray().map((r) => r.name),
+      state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('sessions')")
+        .toArray()
+        .map((r) => r.name),
     );
     expect(columns).toEqual(expect.arrayContaining(["input_tokens", "cached_input_tokens"]));
 

@@ -74,7 +74,12 @@ type Usage = { inputTokens: number; cachedInputTokens: number };
 /** Issue 15's usage: mostly valid (cached at most input), sometimes more cached than input, or totals that would overflow. */
 const usageArb: fc.Arbitrary<Usage | undefined> = fc.option(
   fc.oneof(
-    { arbitrary: fc.integer({ min: 0, max: 2000 }).chain((input) => fc.record({ inputTokens: fc.constant(input), cachedInputTokens: fc.integer({ min: 0, max: input }) })), weight: 6 },
+    {
+      arbitrary: fc
+        .integer({ min: 0, max: 2000 })
+        .chain((input) => fc.record({ inputTokens: fc.constant(input), cachedInputTokens: fc.integer({ min: 0, max: input }) })),
+      weight: 6,
+    },
     { arbitrary: fc.constant({ inputTokens: 1, cachedInputTokens: 2 }), weight: 1 },
     { arbitrary: fc.constant({ inputTokens: Number.MAX_SAFE_INTEGER, cachedInputTokens: Number.MAX_SAFE_INTEGER }), weight: 1 },
   ),
