@@ -17,7 +17,7 @@ import { LONE_SURROGATE } from "./session/validate";
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, type ClearProgress, type Stats } from "./session/stats";
 import type { Config } from "./session/config";
 import type { ErrorCode } from "./session/errors";
-import type { Entry, SessionCost, SessionView, SettleResult, Tier } from "./session/types";
+import type { Entry, SessionCost, SessionView, SettleResult, Tier, Usage } from "./session/types";
 import type { ResolveInput, ResolveResult } from "./requests/resolve-input";
 import * as s from "./schemas";
 
@@ -281,24 +281,24 @@ export const commands = {
     http: { method: "POST", path: "/v1/sessions/{id}/escalate" },
   }),
 
-  addSessionCost: op<(id: string, micros: number) => Promise<SessionCost | null>>()({
+  addSessionCost: op<(id: string, micros: number, usage?: Usage) => Promise<SessionCost | null>>()({
     kind: "session",
-    summary: "Add to a session's cost, in integer micro-USD",
+    summary: "Add to a session's cost, in integer micro-USD, and with usage to its input-token totals",
     grant: "api",
-    args: ["id", "micros"],
-    input: id.extend({ micros: s.micros }),
+    args: ["id", "micros", "usage"],
+    input: id.extend({ micros: s.micros, usage: s.usage.optional() }),
     output: s.sessionCost,
     rule: rules.addSessionCost,
     present: (cost: SessionCost | null) => cost,
     http: { method: "POST", path: "/v1/sessions/{id}/cost" },
   }),
 
-  settle: op<(id: string, reservationId: string, costMicros: number) => Promise<SettleResult | null>>()({
+  settle: op<(id: string, reservationId: string, costMicros: number, usage?: Usage) => Promise<SettleResult | null>>()({
     kind: "session",
-    summary: "Settle a reservation at its actual cost: releases it and adds the cost; a repeat changes nothing",
+    summary: "Settle a reservation at its actual cost: releases it and adds the cost (and usage's input tokens); a repeat changes nothing",
     grant: "api",
-    args: ["id", "reservationId", "costMicros"],
-    input: id.extend({ reservationId: s.reservationId, costMicros: s.micros }),
+    args: ["id", "reservationId", "costMicros", "usage"],
+    input: id.extend({ reservationId: s.reservationId, costMicros: s.micros, usage: s.usage.optional() }),
     output: s.sessionCost.extend({ reservedMicros: z.number() }),
     rule: rules.settle,
     present: (result: SettleResult | null) => result,
@@ -377,6 +377,16 @@ export const commands = {
       sessions: z.array(z.object({ id: z.string(), tenant: z.string().optional(), model: z.string(), age: z.number() })),
       byModel: z.record(z.string(), z.number()),
       byTier: z.record(z.string(), z.number()),
+      cache: z
+        .object({
+          inputTokens: z.number(),
+          cachedInputTokens: z.number(),
+          hitRatio: z.number().nullable().meta({ description: "cachedInputTokens / inputTokens; null when inputTokens is 0" }),
+        })
+        .meta({
+          description:
+            "input tokens reported with settle and cost, summed over the live sessions; may trail the sessions' own totals (docs/http-api.md, Cache accounting)",
+        }),
       nextCursor: z.string().optional(),
     }),
     http: { method: "GET", path: "/v1/stats" },

@@ -7,7 +7,7 @@ import { stepOf, type SessionCommandName } from "./commands";
 import { Sessions, type Backend } from "./facade";
 import { defaultConfig, type Config } from "./session/config";
 import { isExpired } from "./session/entry";
-import { compareIds, sessionInfo, tally, toCounts, topCounts, type RegistryRow, type Stats } from "./session/stats";
+import { cacheStats, compareIds, sessionInfo, tally, toCounts, topCounts, type RegistryRow, type Stats } from "./session/stats";
 import type { Entry } from "./session/types";
 import { decodeCursor, encodeCursor, importKey } from "./stats-cursor";
 
@@ -44,15 +44,26 @@ class MemoryBackend implements Backend {
     const now = Date.now();
     const after = cursor === undefined ? null : await decodeCursor(cursor, await this.#cursorKey, now);
     const rows: RegistryRow[] = [];
+    let inputTokens = 0;
+    let cachedInputTokens = 0;
     for (const [id, e] of this.entries) {
-      if (!isExpired(e, now, this.config.timeoutMs)) rows.push({ id, model: e.model, tier: e.tier, createdAt: e.createdAt });
+      if (isExpired(e, now, this.config.timeoutMs)) continue;
+      rows.push({ id, model: e.model, tier: e.tier, createdAt: e.createdAt });
+      inputTokens += e.inputTokens ?? 0;
+      cachedInputTokens += e.cachedInputTokens ?? 0;
     }
     rows.sort((a, b) => compareIds(a.id, b.id));
     const byModel = topCounts(tally(rows.map((r) => [r.model, 1] as const)));
     const byTier = toCounts(tally(rows.map((r) => [r.tier, 1] as const)));
     const from = after === null ? 0 : rows.findIndex((r) => compareIds(r.id, after) > 0);
     const page = from < 0 ? [] : rows.slice(from, from + limit);
-    const stats: Stats = { count: rows.length, sessions: page.map((r) => sessionInfo(r, now)), byModel, byTier };
+    const stats: Stats = {
+      count: rows.length,
+      sessions: page.map((r) => sessionInfo(r, now)),
+      byModel,
+      byTier,
+      cache: cacheStats(inputTokens, cachedInputTokens),
+    };
     if (from >= 0 && from + limit < rows.length) stats.nextCursor = await encodeCursor(page[page.length - 1]!.id, await this.#cursorKey, now);
     return stats;
   }

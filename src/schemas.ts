@@ -80,6 +80,30 @@ export const reserveMicros = z
       "This request's worst-case cost in micro-USD, held against the session's budget until settled: one amount, or one per tier (graceful mode answers for a lower tier whose amount fits).",
   });
 
+const tokens = z.int({ error: "must be a non-negative safe integer (tokens)" }).min(0, { error: "must be a non-negative safe integer (tokens)" });
+
+const USAGE_SHAPE = "must be an object {inputTokens, cachedInputTokens} of non-negative integers";
+
+/**
+ * One call's input tokens, reported with settle or cost. `inputTokens` counts all of
+ * them, cached ones included: OpenAI `usage.prompt_tokens`; Anthropic `input_tokens +
+ * cache_read_input_tokens + cache_creation_input_tokens`. `cachedInputTokens` counts the
+ * ones read from the provider's prompt cache: OpenAI
+ * `usage.prompt_tokens_details.cached_tokens`; Anthropic `cache_read_input_tokens`.
+ */
+export const usage = z
+  .strictObject({ inputTokens: tokens, cachedInputTokens: tokens }, { error: USAGE_SHAPE })
+  .check(
+    z.refine((u) => u.cachedInputTokens <= u.inputTokens, {
+      path: ["cachedInputTokens"],
+      error: "must be at most usage.inputTokens (inputTokens counts cached tokens too)",
+    }),
+  )
+  .meta({
+    description:
+      "This call's input tokens: `inputTokens` all of them, cached ones included (OpenAI `usage.prompt_tokens`; Anthropic `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`), `cachedInputTokens` those read from the provider's prompt cache (OpenAI `usage.prompt_tokens_details.cached_tokens`; Anthropic `cache_read_input_tokens`).",
+  });
+
 /** Longest reservation ID a settle accepts: far above the IDs resolve makes. */
 export const MAX_RESERVATION_ID_LENGTH = 128;
 
@@ -143,6 +167,8 @@ export const sessionView = z.object({
   inFlight: z.number().meta({ description: "open reservations" }),
   cacheKey: z.string().nullable().meta({ description: "the session's prompt-cache key; null until a resolve made one" }),
   deployment: z.string().nullable().meta({ description: "the pinned deployment; null for none" }),
+  inputTokens: z.number().meta({ description: "input tokens reported with settle and cost, cached ones included; 0 when none were" }),
+  cachedInputTokens: z.number().meta({ description: "of those, the ones read from the provider's prompt cache" }),
 });
 
 export const sessionCost = z.object({ sessionCostMicros: z.number(), costUSD: z.number() });

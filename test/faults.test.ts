@@ -111,7 +111,9 @@ describe("a storage commit that fails after the call returned", () => {
     expect(await svc.getSession(id)).toEqual(before);
     // What is stored is the view without its ID and the figures the view derives.
     expect((await storedState(id)).kv!.entry).toEqual(
-      (({ id: _id, budgetMicros: _b, reservedMicros: _r, inFlight: _f, cacheKey: _k, deployment: _d, ...e }) => e)(before!),
+      (({ id: _id, budgetMicros: _b, reservedMicros: _r, inFlight: _f, cacheKey: _k, deployment: _d, inputTokens: _i, cachedInputTokens: _c, ...e }) => e)(
+        before!,
+      ),
     );
     expect((await svc.touchSession(id))!.requestCount).toBe(before!.requestCount + 1);
   });

@@ -76,6 +76,8 @@ describe("session routes", () => {
         "inFlight",
         "cacheKey",
         "deployment",
+        "inputTokens",
+        "cachedInputTokens",
       ].sort(),
     );
 

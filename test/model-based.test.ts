@@ -7,7 +7,9 @@
  * - every call's result or error code;
  * - every session read back at the end (hidden state: hashes, strikes, cost);
  * - stats (count, byModel, byTier, and the sessions list with truncated IDs and
- *   ages) and how many sessions clear-all removes.
+ *   ages; the cache totals too for MemoryStore, whose stats are exact, while the
+ *   registry's trail by design: test/cache-usage.test.ts) and how many sessions
+ *   clear-all removes.
  *
  * A third set of histories adds faults (registry outages, commits that fail and
  * reset the object) and compares stats after the documented convergence time.
@@ -58,9 +60,9 @@ type Op =
   | { kind: "set"; s: number; model: string; tier: Tier; explicit: boolean }
   | { kind: "touch" | "get" | "escalate" | "cost" | "clear" | "evict" | "alarm"; s: number }
   | { kind: "hash"; s: number; hash: string | { text: string } }
-  | { kind: "addCost"; s: number; micros: number }
+  | { kind: "addCost"; s: number; micros: number; usage: Usage | undefined }
   /** Settles the k-th reservation this target handed out in the history (any session's), or an ID never handed out. */
-  | { kind: "settle"; s: number; k: number; micros: number }
+  | { kind: "settle"; s: number; k: number; micros: number; usage: Usage | undefined }
   | { kind: "budget"; s: number; micros: number | null }
   | ResolveOp
   | { kind: "advance"; ms: number };
@@ -68,6 +70,21 @@ type Op =
 type FaultOp = Op | { kind: "outage"; on: boolean } | { kind: "commitFails"; op: Exclude<Op, { kind: "advance" }> };
 
 const session = fc.integer({ min: 0, max: SESSIONS_PER_RUN - 1 });
+type Usage = { inputTokens: number; cachedInputTokens: number };
+/** Issue 15's usage: mostly valid (cached at most input), sometimes more cached than input, or totals that would overflow. */
+const usageArb: fc.Arbitrary<Usage | undefined> = fc.option(
+  fc.oneof(
+    {
+      arbitrary: fc
+        .integer({ min: 0, max: 2000 })
+        .chain((input) => fc.record({ inputTokens: fc.constant(input), cachedInputTokens: fc.integer({ min: 0, max: input }) })),
+      weight: 6,
+    },
+    { arbitrary: fc.constant({ inputTokens: 1, cachedInputTokens: 2 }), weight: 1 },
+    { arbitrary: fc.constant({ inputTokens: Number.MAX_SAFE_INTEGER, cachedInputTokens: Number.MAX_SAFE_INTEGER }), weight: 1 },
+  ),
+  { nil: undefined },
+);
 // TIER_MODELS names, names outside it, and names an object's prototype or the byModel cap could mistake.
 const model = fc.constantFrom("gemini-2.5-flash", "kimi-k2.5", "gemini-3.1-pro", "custom-model", "__proto__", "(other)");
 const texts = ["hi", "loop", "fix it"];
@@ -94,6 +111,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constant("addCost" as const),
     s: session,
     micros: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.constant(-1), fc.constant(Number.MAX_SAFE_INTEGER)),
+    usage: usageArb,
   }),
   // Resolve, the gateway's one call, is drawn three times as often as any other operation.
   ...Array.from({ length: 3 }, () =>
@@ -117,6 +135,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     s: session,
     k: fc.integer({ min: 0, max: 6 }),
     micros: fc.oneof(fc.integer({ min: 0, max: 500 }), fc.constant(-1)),
+    usage: usageArb,
   }),
   fc.record({ kind: fc.constant("budget" as const), s: session, micros: fc.option(fc.integer({ min: 0, max: 1500 }), { nil: null }) }),
   fc.record({
@@ -188,7 +207,7 @@ async function step(port: Target, op: Exclude<Op, { kind: "advance" }>, id: stri
       return outcome(() => port.recordRequestHash(id, hash));
     }
     case "addCost":
-      return outcome(() => port.addSessionCost(id, op.micros));
+      return outcome(() => port.addSessionCost(id, op.micros, op.usage));
     case "resolve": {
       const result = await outcome(() => (port.resolve as (input: ResolveCall) => Promise<unknown>)(resolveCall(id, op)));
       if ("ok" in result && typeof (result.ok as { reservationId?: unknown }).reservationId === "string") {
@@ -199,7 +218,7 @@ async function step(port: Target, op: Exclude<Op, { kind: "advance" }>, id: stri
       return result;
     }
     case "settle":
-      return outcome(() => port.settle(id, handedOut[op.k] ?? "never-handed-out", op.micros));
+      return outcome(() => port.settle(id, handedOut[op.k] ?? "never-handed-out", op.micros, op.usage));
     case "budget":
       return outcome(() => port.setBudget(id, op.micros));
     case "evict":
@@ -218,8 +237,8 @@ interface Trace {
   cleared: Outcome;
 }
 
-/** What a target shows after a history: reads, then stats and clear-all once due sessions have expired. */
-async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[], faulty = false): Promise<Trace> {
+/** What a target shows after a history: reads, then stats (with the cache totals when `cache`) and clear-all once due sessions have expired. */
+async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[], cache: boolean, faulty = false): Promise<Trace> {
   if (faulty && !("model" in port)) {
     // Everything reachable again: the documented convergence time passes (the model reads the same clock).
     registryFault.mode = "none";
@@ -227,7 +246,10 @@ async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[
   }
   const readBack = await Promise.all(ids.map((id) => outcome(() => port.getSession(id))));
   if (!("model" in port)) await settle(port, ids);
-  const stats = await outcome(async () => statsView(await port.getStats()));
+  const stats = await outcome(async () => {
+    const all = await port.getStats();
+    return cache ? { ...statsView(all), cache: all.cache } : statsView(all);
+  });
   return { steps, readBack, stats, cleared: await outcome(async () => (await port.clearAll()).cleared) };
 }
 
@@ -273,8 +295,8 @@ async function lockstep(system: Sessions, ops: FaultOp[], ids: string[], objects
     if (objects && evictAfterEvery) await evictDurableObject(env.SESSIONS.get(env.SESSIONS.idFromName(id))).catch(() => undefined);
   }
   // The objects first: their convergence moves the clock the model then reads.
-  const systemTrace = await finish(system, ids, systemSteps, faulty);
-  return { model: await finish(model, ids, modelSteps), system: systemTrace };
+  const systemTrace = await finish(system, ids, systemSteps, !objects, faulty);
+  return { model: await finish(model, ids, modelSteps, !objects), system: systemTrace };
 }
 
 async function check(system: () => Sessions, objects: boolean, ops: FaultOp[], evictAfterEvery = false): Promise<void> {

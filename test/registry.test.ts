@@ -64,6 +64,8 @@ describe("stats", () => {
       ],
       byModel: { "gemini-2.5-flash": 1, "kimi-k2.5": 2, "gemini-3.1-pro": 1, mine: 1 },
       byTier: { SIMPLE: 1, MEDIUM: 2, COMPLEX: 1, "": 1 },
+      // No session reported usage.
+      cache: { inputTokens: 0, cachedInputTokens: 0, hitRatio: null },
     });
     // Exactly eight characters stay, and an eight-character ID is shown whole.
     await svc.setSession("12345678", "m", "SIMPLE");

@@ -51,9 +51,20 @@ describe("persistence", () => {
     const id = freshId("durable");
     const returned = await svc.setSession(id, "m", "MEDIUM");
     const { kv: stored } = await storedState(id);
-    // The view adds its ID and the figures it derives (budget, what is reserved and in flight); a session PUT creates has no cache key or deployment yet.
-    const { id: _id, budgetMicros: _b, reservedMicros: _r, inFlight: _f, cacheKey: _k, deployment: _d, ...entry } = returned;
-    expect(stored).toEqual({ id, entry, inc: expect.any(String), version: 0 });
+    // The view adds its ID and the figures it derives (budget, what is reserved and in flight); a session PUT creates has no cache key,
+    // deployment or token totals yet (the view shows 0 tokens). The record keeps when it last reported to the registry: its creation.
+    const {
+      id: _id,
+      budgetMicros: _b,
+      reservedMicros: _r,
+      inFlight: _f,
+      cacheKey: _k,
+      deployment: _d,
+      inputTokens: _i,
+      cachedInputTokens: _c,
+      ...entry
+    } = returned;
+    expect(stored).toEqual({ id, entry, inc: expect.any(String), version: 0, reportedAt: returned.createdAt });
   });
 
   it("creates no storage for reads of a session that does not exist", async () => {

@@ -6,6 +6,7 @@
 import type { Env } from "../env";
 import { configFor } from "../session/config";
 import {
+  cacheStats,
   firstShare,
   mergeSorted,
   sessionInfo,
@@ -84,7 +85,9 @@ export async function getStats(env: Env, { limit, cursor }: { limit: number; cur
   const byTier = toCounts(tally(pages.totals.flatMap((page) => page.byTier)));
   const rows = mergeSorted(pages.lists, limit + 1);
   const shown = rows.slice(0, limit);
-  const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now)), byModel, byTier };
+  const inputTokens = pages.totals.reduce((sum, page) => sum + page.inputTokens, 0);
+  const cachedInputTokens = pages.totals.reduce((sum, page) => sum + page.cachedInputTokens, 0);
+  const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now)), byModel, byTier, cache: cacheStats(inputTokens, cachedInputTokens) };
   if (rows.length > limit) stats.nextCursor = await encodeCursor(shown[shown.length - 1]!.id, await cursorKey(env), now);
   return stats;
 }

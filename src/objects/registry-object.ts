@@ -35,6 +35,9 @@ export interface ShardPage {
   count: number;
   byModel: [string, number][];
   byTier: [string, number][];
+  /** The token totals of the rows counted. */
+  inputTokens: number;
+  cachedInputTokens: number;
   /** Up to `limit` rows with id > after, in id order. */
   rows: RegistryRow[];
 }
@@ -57,6 +60,10 @@ const COLUMNS = `
   check_at INTEGER NOT NULL DEFAULT 0,
   failing_since INTEGER NOT NULL DEFAULT 0,
   doomed INTEGER NOT NULL DEFAULT 0`;
+/** Token totals, added after the columns above: a shard that has those but not these gains them in place. */
+const USAGE_COLUMNS = `
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  cached_input_tokens INTEGER NOT NULL DEFAULT 0`;
 
 export class RegistryObject extends DurableObject<Env> {
   readonly #sql: SqlStorage;
@@ -69,10 +76,12 @@ export class RegistryObject extends DurableObject<Env> {
     const exists = this.#sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'").toArray().length > 0;
     if (!exists) {
       this.#sql.exec(`CREATE TABLE sessions (
-        id TEXT PRIMARY KEY, model TEXT NOT NULL, tier TEXT NOT NULL, created_at INTEGER NOT NULL, ${COLUMNS}
+        id TEXT PRIMARY KEY, model TEXT NOT NULL, tier TEXT NOT NULL, created_at INTEGER NOT NULL, ${COLUMNS}, ${USAGE_COLUMNS}
       ) WITHOUT ROWID`);
-    } else if (!this.#hasColumn("inc")) {
-      this.#upgrade();
+    } else {
+      if (!this.#hasColumn("inc")) this.#upgrade();
+      // Rows of a release before token totals: 0 is exact, since sessions of that release had none to report.
+      if (!this.#hasColumn("input_tokens")) this.#addColumns(USAGE_COLUMNS);
     }
     this.#sql.exec("CREATE INDEX IF NOT EXISTS sessions_by_check ON sessions (check_at)");
     this.#sql.exec("CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created_at, id)");
@@ -90,13 +99,17 @@ export class RegistryObject extends DurableObject<Env> {
    * (then tracked by write order) had still to clear are marked for it.
    */
   #upgrade(): void {
-    for (const column of COLUMNS.split(",")) this.#sql.exec(`ALTER TABLE sessions ADD COLUMN ${column.trim()}`);
+    this.#addColumns(COLUMNS);
     if (this.#hasColumn("seq")) {
       this.#sql.exec("UPDATE sessions SET doomed = 1 WHERE seq <= ?", this.#meta("clear_target"));
       this.#sql.exec("ALTER TABLE sessions DROP COLUMN seq");
       this.#sql.exec("DELETE FROM meta WHERE key IN ('seq', 'clear_target')");
     }
     this.#wakeBy(Date.now() + CONTINUE_DELAY_MS);
+  }
+
+  #addColumns(columns: string): void {
+    for (const column of columns.split(",")) this.#sql.exec(`ALTER TABLE sessions ADD COLUMN ${column.trim()}`);
   }
 
   #meta(key: string): number {
@@ -145,16 +158,26 @@ export class RegistryObject extends DurableObject<Env> {
     if (decision.kind === "refresh") {
       const expires = Math.max(held!.expiresAt, row.expiresAt);
       const check = checkAt(expires, now);
-      this.#sql.exec("UPDATE sessions SET expires_at = ?, check_at = ?, failing_since = 0 WHERE id = ?", expires, check, row.id);
+      this.#sql.exec(
+        `UPDATE sessions SET expires_at = ?, check_at = ?, failing_since = 0,
+           input_tokens = MAX(input_tokens, ?), cached_input_tokens = MAX(cached_input_tokens, ?) WHERE id = ?`,
+        expires,
+        check,
+        row.inputTokens ?? 0,
+        row.cachedInputTokens ?? 0,
+        row.id,
+      );
       this.#wakeBy(check);
       return true;
     }
     if (decision.kind === "replace") this.#retire(row.id, decision.retire, now);
     const check = checkAt(row.expiresAt, now);
     this.#sql.exec(
-      `INSERT INTO sessions (id, model, tier, created_at, inc, version, expires_at, check_at, failing_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+      `INSERT INTO sessions (id, model, tier, created_at, inc, version, expires_at, check_at, failing_since, input_tokens, cached_input_tokens)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
        ON CONFLICT(id) DO UPDATE SET model = excluded.model, tier = excluded.tier, created_at = excluded.created_at, inc = excluded.inc,
          version = excluded.version, expires_at = excluded.expires_at, check_at = excluded.check_at, failing_since = 0,
+         input_tokens = excluded.input_tokens, cached_input_tokens = excluded.cached_input_tokens,
          doomed = CASE WHEN sessions.inc = excluded.inc THEN sessions.doomed ELSE 0 END`,
       row.id,
       row.model,
@@ -164,6 +187,8 @@ export class RegistryObject extends DurableObject<Env> {
       row.version,
       row.expiresAt,
       check,
+      row.inputTokens ?? 0,
+      row.cachedInputTokens ?? 0,
     );
     this.#wakeBy(check);
     // A session created before a clear-all began, whose row lands only now: the clear removes it too.
@@ -189,6 +214,15 @@ export class RegistryObject extends DurableObject<Env> {
           .toArray()
       : [];
     const count = totals.reduce((sum, r) => sum + r.n, 0);
+    // TOTAL, not SUM: a float that never overflows, where SUM of many safe-integer totals could pass 2^63 and fail the read.
+    const tokens = withTotals
+      ? this.#sql
+          .exec<{ input: number; cached: number }>(
+            "SELECT TOTAL(input_tokens) AS input, TOTAL(cached_input_tokens) AS cached FROM sessions WHERE expires_at >= ?",
+            now,
+          )
+          .one()
+      : { input: 0, cached: 0 };
     const byModel = topPairs(tally(totals.map((r) => [r.model, r.n] as const)), MAX_SHARD_MODEL_TOTALS);
     const byTier = [...tally(totals.map((r) => [r.tier, r.n] as const))];
     const cursor =
@@ -196,7 +230,7 @@ export class RegistryObject extends DurableObject<Env> {
         ? this.#sql.exec<RowRecord>("SELECT id, model, tier, created_at FROM sessions WHERE expires_at >= ? ORDER BY id LIMIT ?", now, limit)
         : this.#sql.exec<RowRecord>("SELECT id, model, tier, created_at FROM sessions WHERE id > ? AND expires_at >= ? ORDER BY id LIMIT ?", after, now, limit);
     const rows = cursor.toArray().map((r) => ({ id: r.id, model: r.model, tier: r.tier as Tier, createdAt: r.created_at }));
-    return { count, byModel, byTier, rows };
+    return { count, byModel, byTier, inputTokens: tokens.input, cachedInputTokens: tokens.cached, rows };
   }
 
   /**

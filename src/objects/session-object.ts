@@ -5,7 +5,8 @@
  * class only sequences I/O.
  *
  * The registry is told through an outbox: a change the registry must learn
- * (creation, a model or tier change, the end of an incarnation) is written in
+ * (creation, a model or tier change, the end of an incarnation, and token
+ * totals at most once a minute) is written in
  * the same storage transaction as the entry, and delivered after the answer,
  * again from the alarm with backoff until the shard takes it.
  */
@@ -14,7 +15,7 @@ import { stepOf, type SessionCommandName } from "../commands";
 import type { Env } from "../env";
 import { configFor, type Config } from "../session/config";
 import { expiresAt, isExpired } from "../session/entry";
-import type { Delivery, RowState } from "../session/registry";
+import { reportsUsage, type Delivery, type RowState } from "../session/registry";
 import { effectsOf } from "../session/rules";
 import { RETRY_MIN_DELAY_MS, retryDelayMs } from "../session/retry";
 import type { Entry } from "../session/types";
@@ -31,6 +32,8 @@ interface SessionRecord {
   /** Absent on records written before incarnations existed: read as "" and 0. */
   inc?: string;
   version?: number;
+  /** When the object last reported the session to its shard (unix ms); absent: never, as far as it knows. */
+  reportedAt?: number;
 }
 
 interface Outbox {
@@ -65,9 +68,9 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   #row(record: SessionRecord): RowState {
-    const { model, tier, createdAt } = record.entry;
+    const { model, tier, createdAt, inputTokens = 0, cachedInputTokens = 0 } = record.entry;
     const deadline = expiresAt(record.entry, this.#config.timeoutMs);
-    return { id: record.id, inc: record.inc ?? "", createdAt, version: record.version ?? 0, model, tier, expiresAt: deadline };
+    return { id: record.id, inc: record.inc ?? "", createdAt, version: record.version ?? 0, model, tier, expiresAt: deadline, inputTokens, cachedInputTokens };
   }
 
   /** The effect to deliver now: the current row, or else the end of the last incarnation. */
@@ -114,8 +117,12 @@ export class SessionObject extends DurableObject<Env> {
     const fx = effectsOf(stored, live, step.next, now, config.timeoutMs);
     if (!fx.changed) return step.result;
     // A record stored before incarnations existed: its shard may hold no row or an old one,
-    // so its first change is reported as if its model had changed.
-    const report = fx.registry !== undefined || (fx.next !== undefined && record !== undefined && record.inc === undefined);
+    // so its first change is reported as if its model had changed. Token totals are reported
+    // at most once a minute (USAGE_REPORT_INTERVAL_MS); in between they travel with the next report.
+    const report =
+      fx.registry !== undefined ||
+      (fx.next !== undefined && record !== undefined && record.inc === undefined) ||
+      reportsUsage(stored, fx.next, record?.reportedAt, now);
 
     if (!fx.next) {
       this.#end(record!, now);
@@ -123,9 +130,10 @@ export class SessionObject extends DurableObject<Env> {
       // Versions go on across incarnations while the object remembers the last one, so a shard
       // orders a new incarnation after an old one whose delivery is still out.
       const last = Math.max(record?.version ?? -1, this.#outbox?.ended?.version ?? -1);
+      const reportedAt = report ? now : record?.reportedAt;
       const next: SessionRecord = fx.created
-        ? { id: key, entry: fx.next, inc: crypto.randomUUID(), version: last + 1 }
-        : { id: key, entry: fx.next, inc: record!.inc ?? "", version: (record!.version ?? 0) + (report ? 1 : 0) };
+        ? { id: key, entry: fx.next, inc: crypto.randomUUID(), version: last + 1, reportedAt }
+        : { id: key, entry: fx.next, inc: record!.inc ?? "", version: (record!.version ?? 0) + (report ? 1 : 0), reportedAt };
       // The hot path (no model or tier change) is this one write.
       this.ctx.storage.kv.put<SessionRecord>(RECORD_KEY, next);
       this.#record = next;

@@ -6,7 +6,7 @@
  */
 import { invalidRequest } from "./errors";
 import { nextTier } from "./tiers";
-import type { Entry, RoutedTier, SessionCost, SessionView, Tier } from "./types";
+import type { Entry, RoutedTier, SessionCost, SessionView, Tier, Usage } from "./types";
 
 /** Reference keeps the last 3 request hashes. */
 export const HASH_WINDOW = 3;
@@ -54,6 +54,8 @@ function copyOf(e: Entry): Entry {
     sticky: e.sticky,
     deployment: e.deployment,
     cacheKey: e.cacheKey,
+    inputTokens: e.inputTokens,
+    cachedInputTokens: e.cachedInputTokens,
   };
 }
 
@@ -152,6 +154,22 @@ export function applyAddCost(entry: Entry, micros: number): Entry {
   return next;
 }
 
+/**
+ * Adds one call's reported input tokens to the session's totals (a copy). The
+ * totals must stay safe integers; the caller's schema has checked that the
+ * cached tokens are at most the input tokens, so the cached total never exceeds the input total.
+ */
+export function applyUsage(entry: Entry, usage: Usage): Entry {
+  const inputTokens = (entry.inputTokens ?? 0) + usage.inputTokens;
+  const cachedInputTokens = (entry.cachedInputTokens ?? 0) + usage.cachedInputTokens;
+  if (!Number.isSafeInteger(inputTokens)) throw invalidRequest("usage.inputTokens", "would overflow the session's total input tokens");
+  if (!Number.isSafeInteger(cachedInputTokens)) throw invalidRequest("usage.cachedInputTokens", "would overflow the session's total cached input tokens");
+  const next = copyOf(entry);
+  next.inputTokens = inputTokens;
+  next.cachedInputTokens = cachedInputTokens;
+  return next;
+}
+
 export function costOf(entry: Entry): SessionCost {
   return { sessionCostMicros: entry.sessionCostMicros, costUSD: entry.sessionCostMicros / MICROS_PER_USD };
 }
@@ -188,5 +206,7 @@ export function viewOf(id: string, entry: Entry, defaultBudget: number | undefin
     inFlight: entry.reservations?.length ?? 0,
     cacheKey: entry.cacheKey ?? null,
     deployment: entry.deployment ?? null,
+    inputTokens: entry.inputTokens ?? 0,
+    cachedInputTokens: entry.cachedInputTokens ?? 0,
   };
 }

@@ -3,7 +3,7 @@
  * pure rules a shard applies to it. A session is the truth; a shard row is a
  * versioned copy of it that deliveries, reconciliation and clear-all keep true.
  */
-import type { Tier } from "./types";
+import type { Entry, Tier } from "./types";
 
 /** What a session's shard row should say: sent by the session (outbox delivery) or read from it (reconciliation). */
 export interface RowState {
@@ -13,14 +13,21 @@ export interface RowState {
   inc: string;
   createdAt: number;
   /**
-   * Counts the session object's creations and model or tier changes, across incarnations
-   * for as long as the object remembers the last one: a later version always wins.
+   * Counts the session object's creations and the changes it reports (model or tier, an
+   * earlier deadline, token totals), across incarnations for as long as the object
+   * remembers the last one: a later version always wins.
    */
   version: number;
   model: string;
   tier: Tier;
   /** The session's deadline when this was sent. Use only moves it later, so the real deadline is never earlier. */
   expiresAt: number;
+  /**
+   * The session's token totals when this was sent (absent from a session of an earlier
+   * release: 0). They only grow within an incarnation, so the larger of two is the later.
+   */
+  inputTokens?: number;
+  cachedInputTokens?: number;
 }
 
 /** One effect from a session's outbox: its row as it is now, or the end of an incarnation. */
@@ -39,7 +46,7 @@ export type UpsertDecision =
   | { kind: "insert" }
   /** Same incarnation, later version: take everything. */
   | { kind: "update" }
-  /** Same incarnation and version: only the deadline may have moved on. */
+  /** Same incarnation and version: only the deadline and the token totals may have moved on (each only grows: the larger wins). */
   | { kind: "refresh" }
   /** A later incarnation: it replaces the row, and the row's incarnation is over. */
   | { kind: "replace"; retire: string }
@@ -68,6 +75,20 @@ export function decideUpsert(held: HeldRow | undefined, retired: boolean, incomi
   }
   const newer = incoming.version > held.version || (incoming.version === held.version && incoming.createdAt >= held.createdAt);
   return newer || authoritative ? { kind: "replace", retire: held.inc } : { kind: "stale", retire: incoming.inc };
+}
+
+/**
+ * A session reports a change of its token totals to its shard at most this often, so
+ * that settles and costs with usage stay off the registry: a change within this long of
+ * its last report travels with its next report, or its shard's next check of its row.
+ */
+export const USAGE_REPORT_INTERVAL_MS = 60_000;
+
+/** Whether a step that changed the entry from `before` to `after` reports its token totals: they moved, and the last report is old enough. */
+export function reportsUsage(before: Entry | undefined, after: Entry | undefined, lastReportAt: number | undefined, now: number): boolean {
+  if (!before || !after) return false;
+  const moved = (after.inputTokens ?? 0) !== (before.inputTokens ?? 0) || (after.cachedInputTokens ?? 0) !== (before.cachedInputTokens ?? 0);
+  return moved && (lastReportAt === undefined || now - lastReportAt >= USAGE_REPORT_INTERVAL_MS);
 }
 
 /** How long before a row's deadline hint its shard asks the session whether it is still in use. */

@@ -9,8 +9,21 @@ import type { Config } from "./config";
 import { tierRank } from "./tiers";
 import { cacheTtlMs, providerOf, stickyAt } from "./affinity";
 import { admit, expireReservations, hold, settleReservation, takeToken, type ReserveMicros } from "./budget";
-import { applyAddCost, applyEscalate, applyRecordHash, applySet, applyTouch, applyUpgrade, budgetOf, costOf, expiresAt, isExpired, reservedOf } from "./entry";
-import type { Entry, RoutedTier, SessionCost, SettleResult, Tier } from "./types";
+import {
+  applyAddCost,
+  applyEscalate,
+  applyRecordHash,
+  applySet,
+  applyTouch,
+  applyUpgrade,
+  applyUsage,
+  budgetOf,
+  costOf,
+  expiresAt,
+  isExpired,
+  reservedOf,
+} from "./entry";
+import type { Entry, RoutedTier, SessionCost, SettleResult, Tier, Usage } from "./types";
 
 export interface RuleContext {
   now: number;
@@ -110,9 +123,11 @@ export const escalateSession: Rule<NoInput, Entry | null> = (live, _input, { con
   return { next, result: next };
 };
 
-export const addSessionCost: Rule<{ micros: number }, SessionCost | null> = (live, { micros }) => {
+/** Adds a cost, and with `usage` the call's input tokens to the session's totals. */
+export const addSessionCost: Rule<{ micros: number; usage?: Usage }, SessionCost | null> = (live, { micros, usage }) => {
   if (!live) return unchanged(live, null);
-  const next = applyAddCost(live, micros);
+  let next = applyAddCost(live, micros);
+  if (usage !== undefined) next = applyUsage(next, usage);
   return { next, result: costOf(next) };
 };
 
@@ -123,12 +138,20 @@ export const clearSession: Rule<NoInput, null> = () => ({ next: undefined, resul
 /**
  * Settles a reservation (see src/session/budget.ts); null for no live session. A
  * call that just finished is activity: the session's idle time restarts (its
- * request count does not move). A repeat changes nothing.
+ * request count does not move). `usage` is added with the cost, exactly when
+ * the cost is: by the first settle of an open reservation, or by a late one of
+ * an expired reservation (whose expiry charged its cost but reported no tokens).
+ * A repeat changes nothing, its usage included.
  */
-export const settle: Rule<{ reservationId: string; costMicros: number }, SettleResult | null> = (live, { reservationId, costMicros }, { now }) => {
+export const settle: Rule<{ reservationId: string; costMicros: number; usage?: Usage }, SettleResult | null> = (
+  live,
+  { reservationId, costMicros, usage },
+  { now },
+) => {
   if (!live) return unchanged(live, null);
-  const settled = settleReservation(live, reservationId, costMicros);
+  let settled = settleReservation(live, reservationId, costMicros);
   if (settled === live) return unchanged(live, { ...costOf(live), reservedMicros: reservedOf(live) });
+  if (usage !== undefined) settled = applyUsage(settled, usage);
   const next = settled.lastUsedAt === now ? settled : { ...settled, lastUsedAt: Math.max(settled.lastUsedAt, now) };
   return { next, result: { ...costOf(next), reservedMicros: reservedOf(next) } };
 };
@@ -260,7 +283,8 @@ export function liveEntry(stored: Entry | undefined, now: number, timeoutMs: num
  * Effects of a step that saw `live` (the stored entry unless expired) and
  * produced `next`. The registry hears of creation, a model or tier change
  * (its rows feed byModel and byTier) and removal; never of touches, hashes or
- * cost, so the hot path stays one storage write.
+ * cost, so the hot path stays one storage write. (Token totals are reported by
+ * the session object, at most once a minute: `reportsUsage`, src/session/registry.ts.)
  */
 export function effectsOf(stored: Entry | undefined, live: Entry | undefined, next: Entry | undefined, now: number, timeoutMs: number): Effects {
   if (next === stored) return { next, changed: false, created: false, registry: undefined };

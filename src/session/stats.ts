@@ -18,12 +18,26 @@ export interface SessionInfo {
   age: number;
 }
 
+/** Input tokens reported with settle and cost, summed over the live sessions, and the share read from prompt caches. */
+export interface CacheStats {
+  inputTokens: number;
+  cachedInputTokens: number;
+  /** cachedInputTokens / inputTokens; null when inputTokens is 0. */
+  hitRatio: number | null;
+}
+
 export interface Stats {
   count: number;
   sessions: SessionInfo[];
   byModel: Record<string, number>;
   byTier: Record<string, number>;
+  cache: CacheStats;
   nextCursor?: string;
+}
+
+/** The cache figures of token totals: the ratio is null when there is nothing to divide by. */
+export function cacheStats(inputTokens: number, cachedInputTokens: number): CacheStats {
+  return { inputTokens, cachedInputTokens, hitRatio: inputTokens > 0 ? cachedInputTokens / inputTokens : null };
 }
 
 /**

@@ -34,6 +34,16 @@ export interface Entry {
   deployment?: string;
   /** The session's prompt-cache key: random, made when the session is. */
   cacheKey?: string;
+  /** Input tokens its callers reported (settle, cost), cached ones included; absent: 0. */
+  inputTokens?: number;
+  /** Of those, the ones the provider read from its prompt cache; absent: 0. */
+  cachedInputTokens?: number;
+}
+
+/** One call's input tokens, as a settle or a cost reports them: all of them, and how many of those came from the provider's prompt cache. */
+export interface Usage {
+  inputTokens: number;
+  cachedInputTokens: number;
 }
 
 /** A token bucket: `tokens` (fractional) as of `at` (unix ms). */
@@ -80,6 +90,10 @@ export interface SessionView {
   cacheKey: string | null;
   /** The pinned deployment; null for none. */
   deployment: string | null;
+  /** Input tokens reported with settle and cost, cached ones included; 0 when none were. */
+  inputTokens: number;
+  /** Of those, the ones read from the provider's prompt cache. */
+  cachedInputTokens: number;
 }
 
 export interface SessionCost {

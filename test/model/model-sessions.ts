@@ -5,7 +5,7 @@
  */
 import type { Tier } from "../../src/session/types";
 import { modelHash } from "./hash";
-import { SessionModel, type ModelConfig } from "./session-model";
+import { SessionModel, type ModelConfig, type ModelUsage } from "./session-model";
 
 /** The resolve inputs histories send: a named session, one user message, at most one tool call after it. */
 export interface ResolveCall {
@@ -31,10 +31,10 @@ export function modelSessions(config: ModelConfig, now: () => number) {
     touchSession: async (id: string) => model.touch(id),
     recordRequestHash: async (id: string, hash: string) => model.recordHash(id, hash),
     escalateSession: async (id: string) => model.escalate(id),
-    addSessionCost: async (id: string, micros: number) => model.addCost(id, micros),
+    addSessionCost: async (id: string, micros: number, usage?: ModelUsage) => model.addCost(id, micros, usage),
     getSessionCostUSD: async (id: string) => model.getCostUSD(id),
     clearSession: async (id: string) => model.clear(id),
-    settle: async (id: string, reservationId: string, costMicros: number) => model.settle(id, reservationId, costMicros),
+    settle: async (id: string, reservationId: string, costMicros: number, usage?: ModelUsage) => model.settle(id, reservationId, costMicros, usage),
     setBudget: async (id: string, budgetMicros: number | null) => model.setBudget(id, budgetMicros),
     resolve: async (input: ResolveCall) => {
       const messages = input.body.messages;

@@ -79,6 +79,7 @@ describe("the model follows the documented examples (docs/http-api.md)", () => {
       ],
       byModel: { "kimi-k2.5": 1, "gemini-3.1-pro": 1 },
       byTier: { MEDIUM: 1, COMPLEX: 1 },
+      cache: { inputTokens: 0, cachedInputTokens: 0, hitRatio: null },
     });
   });
 });

@@ -75,6 +75,12 @@ export interface ModelResolveInput {
   reserveMicros?: number;
 }
 
+/** Issue 15's `usage`: a call's input tokens, cached ones included, and how many of them were cached. */
+export interface ModelUsage {
+  inputTokens: number;
+  cachedInputTokens: number;
+}
+
 /** A reservation as the budget issue describes it: open until settled, or charged in full once RESERVATION_TTL_MS has passed. */
 interface Hold {
   id: string;
@@ -88,6 +94,9 @@ type ModelEntry = Entry & {
   /** Reservations no longer open: settled at `cost`, or charged in full on expiry (`cost` undefined). */
   done: Map<string, { micros: number; cost: number | undefined }>;
   ownBudget: number | undefined;
+  /** Issue 15: the input tokens reported with settle and cost, and the cached ones among them. */
+  tokens: number;
+  cached: number;
 };
 
 export interface ModelDecision {
@@ -116,6 +125,8 @@ export interface ModelStats {
   sessions: { id: string; model: string; age: number }[];
   byModel: Record<string, number>;
   byTier: Record<string, number>;
+  /** Issue 15: the token totals of the live sessions and cached / input, null when input is 0. */
+  cache: { inputTokens: number; cachedInputTokens: number; hitRatio: number | null };
 }
 
 const rank = (tier: Tier): number => (tier === "" ? EMPTY_TIER_RANK : TIER_ORDER.indexOf(tier));
@@ -169,7 +180,7 @@ export class SessionModel {
   }
 
   private view(id: string, e: ModelEntry): SessionView {
-    const { holds: _holds, done: _done, ownBudget: _own, ...base } = copyOf(e);
+    const { holds: _holds, done: _done, ownBudget: _own, tokens, cached, ...base } = copyOf(e);
     return {
       id,
       ...base,
@@ -179,7 +190,25 @@ export class SessionModel {
       // Issue 15: a resolve gives the session a cache key; histories name no deployment.
       cacheKey: e.cacheKey ?? null,
       deployment: null,
+      inputTokens: tokens,
+      cachedInputTokens: cached,
     };
+  }
+
+  /** Issue 15: usage is two non-negative safe integers, the cached ones at most the input ones (which count them). */
+  private checkUsage(usage: ModelUsage | undefined): void {
+    if (usage === undefined) return;
+    const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (typeof usage !== "object" || usage === null || !ok(usage.inputTokens) || !ok(usage.cachedInputTokens) || usage.cachedInputTokens > usage.inputTokens)
+      throw new ModelError("invalid_request", "usage");
+  }
+
+  /** Totals stay safe integers; nothing changes otherwise. */
+  private usageAfter(e: ModelEntry, usage: ModelUsage | undefined): { tokens: number; cached: number } {
+    const tokens = e.tokens + (usage?.inputTokens ?? 0);
+    const cached = e.cached + (usage?.cachedInputTokens ?? 0);
+    if (!Number.isSafeInteger(tokens) || !Number.isSafeInteger(cached)) throw new ModelError("invalid_request", "usage overflow");
+    return { tokens, cached };
   }
 
   private checkId(id: string): void {
@@ -195,6 +224,8 @@ export class SessionModel {
         holds: [],
         done: new Map(),
         ownBudget: undefined,
+        tokens: 0,
+        cached: 0,
         model,
         tier,
         createdAt: now,
@@ -279,14 +310,18 @@ export class SessionModel {
   }
 
   /** docs/design.md, differences from the reference: costs are non-negative safe integers, and totals stay safe integers. */
-  addCost(id: string, micros: number): SessionCost | null {
+  addCost(id: string, micros: number, usage?: ModelUsage): SessionCost | null {
     this.checkId(id);
     if (!Number.isSafeInteger(micros) || micros < 0) throw new ModelError("invalid_request", "micros");
+    this.checkUsage(usage);
     const e = this.live(id);
     if (!e) return null;
     // The budget issue: a reservation is charged in full if never settled, so the total counts it.
     if (!Number.isSafeInteger(e.sessionCostMicros + this.reserved(e) + micros)) throw new ModelError("invalid_request", "micros overflow");
+    const { tokens, cached } = this.usageAfter(e, usage);
     e.sessionCostMicros += micros;
+    e.tokens = tokens;
+    e.cached = cached;
     return this.costOf(e);
   }
 
@@ -382,10 +417,11 @@ export class SessionModel {
   }
 
   /** The budget issue's settle: releases an open reservation and adds the cost; replaces an expired one's full charge; a repeat changes nothing. */
-  settle(id: string, reservationId: string, cost: number): { sessionCostMicros: number; costUSD: number; reservedMicros: number } | null {
+  settle(id: string, reservationId: string, cost: number, usage?: ModelUsage): { sessionCostMicros: number; costUSD: number; reservedMicros: number } | null {
     this.checkId(id);
     if (reservationId === "") throw new ModelError("invalid_request", "reservationId");
     if (!Number.isSafeInteger(cost) || cost < 0) throw new ModelError("invalid_request", "costMicros");
+    this.checkUsage(usage);
     const e = this.live(id);
     if (!e) return null;
     const open = e.holds.find((h) => h.id === reservationId);
@@ -398,6 +434,8 @@ export class SessionModel {
         : 0;
     if (!Number.isSafeInteger(after)) throw new ModelError("invalid_request", "costMicros overflow");
     if (!open && !done) throw new ModelError("reservation_not_found", reservationId);
+    // Issue 15: usage is added with the cost, once: a repeated settle adds nothing; a late settle of an expired reservation adds it.
+    if (open || !wasSettled) Object.assign(e, this.usageAfter(e, usage));
     if (open) {
       e.holds = e.holds.filter((h) => h !== open);
       e.done.set(reservationId, { micros: open.micros, cost });
@@ -432,9 +470,13 @@ export class SessionModel {
       .sort((a, b) => byCodePoints(a.id, b.id));
     const models = new Map<string, number>();
     const tiers: Record<string, number> = {};
+    let inputTokens = 0;
+    let cachedInputTokens = 0;
     for (const { e } of rows) {
       models.set(e.model, (models.get(e.model) ?? 0) + 1);
       define(tiers, e.tier, (tiers[e.tier] ?? 0) + 1);
+      inputTokens += e.tokens;
+      cachedInputTokens += e.cached;
     }
     const ranked = [...models].filter(([m]) => m !== OTHER).sort(([a, m], [b, n]) => n - m || byCodePoints(a, b));
     const byModel: Record<string, number> = {};
@@ -446,6 +488,7 @@ export class SessionModel {
       sessions: rows.map(({ id, e }) => ({ id: shownId(id), model: e.model, age: Math.floor((now - e.createdAt) / 1000) })),
       byModel,
       byTier: tiers,
+      cache: { inputTokens, cachedInputTokens, hitRatio: inputTokens > 0 ? cachedInputTokens / inputTokens : null },
     };
   }
 
