@@ -92,10 +92,7 @@ describe("budgets over HTTP", () => {
       settled.map((s) => s.json.sessionCostMicros).sort((x, y) => x - y),
       Array.from({ length: 33 }, (_, i) => 10 * (i + 1)),
     );
-    assert.deepEqual(
-      settled.find((s) => s.json.reservedMicros === 0)?.json,
-      { sessionCostMicros: 330, reservedMicros: 0, costUSD: 0.00033 },
-    );
+    assert.deepEqual(settled.find((s) => s.json.reservedMicros === 0)?.json, { sessionCostMicros: 330, reservedMicros: 0, costUSD: 0.00033 });
     const after = await read(id);
     assert.equal(after.sessionCostMicros, 330);
     assert.equal(after.reservedMicros, 0);
