@@ -27,9 +27,14 @@ function openaiBody(turn) {
   };
 }
 
-export function resolveInput(sessionId, turn) {
-  return JSON.stringify({ sessionId, body: openaiBody(turn), routed: { model: "kimi-k2.5", tier: "MEDIUM" }, costMicros: 150 });
+/** A resolve of `turn` on `sessionId`; `money` is its cost fields, by default the cost known up front (no reservation). */
+export function resolveInput(sessionId, turn, money = { costMicros: 150 }) {
+  return JSON.stringify({ sessionId, body: openaiBody(turn), routed: { model: "kimi-k2.5", tier: "MEDIUM" }, ...money });
 }
+
+/** The worst case resolve-reserve-settle reserves, and the actual cost it settles at. */
+const RESERVE_MICROS = 300;
+const SETTLE_MICROS = 150;
 
 /** Runs scenarios of `durationS` seconds each, after `warmupS` seconds of the same load. */
 export function driver({ durationS, warmupS }) {
@@ -108,6 +113,68 @@ export function driver({ durationS, warmupS }) {
   }
 
   /**
+   * resolve-reserve-settle on the HOT_SESSIONS sessions hotPath created: each
+   * iteration is a resolve that reserves, then, on the same connection once it
+   * has answered, the settle of its reservation, as a gateway does around one
+   * LLM call. Reported per pair: pairs per second in `requestsPerSec`, and p50
+   * and p99 of the time from building the resolve to the settle's answer. A
+   * resolve answered without a reservationId counts as an error.
+   */
+  async function reserveSettle(baseUrl, name = "resolve-reserve-settle") {
+    let turn = 0;
+    let pairMs = [];
+    let missing = 0;
+    const requests = [
+      {
+        method: "POST",
+        path: "/v1/resolve",
+        headers: API,
+        setupRequest: (req, context) => {
+          context.sessionId = `hot-${turn % HOT_SESSIONS}`;
+          context.started = performance.now();
+          return { ...req, body: resolveInput(context.sessionId, turn++, { reserveMicros: RESERVE_MICROS }) };
+        },
+        onResponse: (status, body, context) => {
+          if (status !== 200) return;
+          context.reservationId = JSON.parse(body).reservationId;
+          if (typeof context.reservationId !== "string") missing++;
+        },
+      },
+      {
+        method: "POST",
+        headers: API,
+        // No reservation to settle: autocannon skips this request and starts the next pair.
+        setupRequest: (req, context) =>
+          typeof context.reservationId === "string" && {
+            ...req,
+            path: `/v1/sessions/${context.sessionId}/settle`,
+            body: JSON.stringify({ reservationId: context.reservationId, costMicros: SETTLE_MICROS }),
+          },
+        onResponse: (status, _body, context) => {
+          if (status === 200) pairMs.push(performance.now() - context.started);
+        },
+      },
+    ];
+    if (warmupS > 0) await run(baseUrl, { requests, duration: warmupS });
+    pairMs = [];
+    missing = 0;
+    const r = await run(baseUrl, { requests });
+    pairMs.sort((a, b) => a - b);
+    const at = (q) => (pairMs.length ? Math.round(pairMs[Math.min(pairMs.length - 1, Math.floor(q * pairMs.length))] * 100) / 100 : null);
+    const s = {
+      scenario: name,
+      requestsPerSec: Math.round(pairMs.length / r.duration),
+      p50Ms: at(0.5),
+      p99Ms: at(0.99),
+      errors: r.errors + r.timeouts + r.non2xx + missing,
+      requests: r.requests.total,
+      pairs: pairMs.length,
+    };
+    console.log(`${name.padEnd(17)} ${String(s.requestsPerSec).padStart(7)} pairs/s  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms  errors ${s.errors}`);
+    return s;
+  }
+
+  /**
    * Creation: resolve where every request opens a new session, and `n` sessions
    * created with PUTs, timed, as sessions per second.
    */
@@ -128,5 +195,5 @@ export function driver({ durationS, warmupS }) {
     return { resolveNew, resolveNewAlone, create: { sessions: n, ms, perSec: (n / ms) * 1000, errors } };
   }
 
-  return { run, scenario, createSessions, hotPath, creation };
+  return { run, scenario, createSessions, hotPath, reserveSettle, creation };
 }

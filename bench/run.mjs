@@ -29,7 +29,7 @@ const WARMUP_S = quick ? 0 : 1;
 const STATS_SESSIONS = quick ? 1000 : 10_000;
 /** The hot path against the least a persisting design can cost (floor-object-write): registry issue's targets. */
 const HOT_TARGETS = { throughput: 0.9, p99: 1.3 };
-const { scenario, createSessions, hotPath } = driver({ durationS: DURATION_S, warmupS: WARMUP_S });
+const { scenario, createSessions, hotPath, reserveSettle } = driver({ durationS: DURATION_S, warmupS: WARMUP_S });
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 /** Clear-all of STATS_SESSIONS finishes in seconds (bench/README.md); this long means its alarms stalled. */
 const CLEAR_ALL_TIMEOUT_MS = 120_000;
@@ -112,6 +112,8 @@ try {
   rows.push(await scenario(baseUrl, "floor-http", { requests: [{ method: "GET", path: "/health" }] }));
   const { floor, floorWrite, resolveHot } = await hotPath(baseUrl);
   rows.push(floor, floorWrite, resolveHot);
+  // Per pair (a resolve that reserves, then its settle), on the same sessions as resolve-hot.
+  rows.push(await reserveSettle(baseUrl));
   const hotVsWrite = { throughput: resolveHot.requestsPerSec / floorWrite.requestsPerSec, p99: resolveHot.p99Ms / floorWrite.p99Ms };
   let fresh = 0;
   rows.push(
@@ -213,6 +215,8 @@ try {
       `wrangler dev (local workerd, object storage in ${stateRoot}), autocannon ${CONNECTIONS} connections × ${DURATION_S} s per scenario.`,
     "",
     table(rows, floor),
+    "",
+    "`resolve-reserve-settle` is counted in pairs (a resolve that reserves, then its settle): its req/s is pairs per second, its latencies a whole pair's.",
     "",
     `resolve-hot ÷ floor-object-write: throughput ${hotVsWrite.throughput.toFixed(2)} (target ≥ ${HOT_TARGETS.throughput}), p99 ${hotVsWrite.p99.toFixed(2)} (target ≤ ${HOT_TARGETS.p99}).`,
     "",

@@ -8,6 +8,7 @@ import { configFor } from "../src/session/config";
 import { registryHas, storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/back-ends";
 import { registryCaughtUp } from "./support/converge";
+import { rpcFailure } from "./support/rpc";
 import { registryFault, testClock } from "./support/worker";
 
 const svc = exports.SessionService;
@@ -238,5 +239,18 @@ describe("hot path cost", () => {
     expect(spies.alarm).not.toHaveBeenCalled();
     expect(spies.deleteAll).not.toHaveBeenCalled();
     expect(registryFault.calls).toBe(registryBefore);
+  });
+});
+
+describe("refusals", () => {
+  it("are answered as values, never thrown across RPC, where the platform would log each one as an uncaught exception", async () => {
+    const id = freshId("refusal");
+    await svc.setSession(id, "m", "SIMPLE");
+    await svc.setBudget(id, 10);
+    const stub = stubOf(id) as unknown as { run(key: string, name: string, input: unknown): Promise<unknown> };
+    const answer = await stub.run(id, "settle", { id, reservationId: "rsv_none", costMicros: 1 });
+    expect(answer).toEqual({ refused: { code: "reservation_not_found", message: expect.any(String), reservationId: "rsv_none" } });
+    // The facade throws it again, as the same error.
+    expect(await rpcFailure(svc.settle(id, "rsv_none", 1))).toMatch(/^reservation_not_found: /);
   });
 });

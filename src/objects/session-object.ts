@@ -16,6 +16,7 @@ import type { Env } from "../env";
 import { configFor, type Config } from "../session/config";
 import { expiresAt, isExpired } from "../session/entry";
 import { reportsUsage, type Delivery, type RowState } from "../session/registry";
+import { SessionError, type Refusal } from "../session/errors";
 import { effectsOf } from "../session/rules";
 import { RETRY_MIN_DELAY_MS, retryDelayMs } from "../session/retry";
 import type { Entry } from "../session/types";
@@ -106,9 +107,19 @@ export class SessionObject extends DurableObject<Env> {
   /**
    * Runs a per-session command (or resolve) for the session stored under `key`. The
    * Worker's facade has validated the input; this object is reachable only through it.
-   * Synchronous up to the answer: input gates make each call atomic.
+   * Synchronous up to the answer: input gates make each call atomic. A rule's
+   * refusal is answered as a value (`Refusal`), which the back end throws again.
    */
   run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown {
+    try {
+      return this.#run(key, name, input);
+    } catch (err) {
+      if (err instanceof SessionError) return { refused: err.toBody() } satisfies Refusal;
+      throw err;
+    }
+  }
+
+  #run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown {
     const config = this.#config;
     const now = Date.now();
     const record = this.#record;

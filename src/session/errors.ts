@@ -67,6 +67,24 @@ export class SessionError extends Error {
   toBody(): ErrorBody {
     return { ...this.details, code: this.code, message: this.message };
   }
+
+  /** The error a body stands for (`toBody`'s inverse). */
+  static fromBody({ code, message, ...details }: ErrorBody): SessionError {
+    return new SessionError(code, message, details);
+  }
+}
+
+/**
+ * A refusal as a value: how a session object answers a SessionError, so that an
+ * expected 4xx (a budget refusal, say) is not thrown across RPC, where the
+ * runtime would log it as an uncaught exception.
+ */
+export interface Refusal {
+  refused: ErrorBody;
+}
+
+export function isRefusal(value: unknown): value is Refusal {
+  return typeof value === "object" && value !== null && Object.hasOwn(value, "refused") && Object.keys(value).length === 1;
 }
 
 export function invalidRequest(field: string, problem: string): SessionError {
