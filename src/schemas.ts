@@ -37,12 +37,16 @@ export const sessionId = z
     description: 'A conversation\'s session ID: 1–256 UTF-16 code units, not "." or "..", with no control, lone-surrogate or format (Cf) characters.',
   });
 
-export const model = z
-  .string({ error: "must be a string" })
-  .min(1, { error: "must not be empty" })
-  .max(MAX_MODEL_LENGTH, { error: `must be at most ${MAX_MODEL_LENGTH} characters` })
-  .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }))
-  .check(z.refine((m) => !LONE_SURROGATE.test(m), { error: "must be well-formed UTF-16 (no lone surrogate halves)" }));
+/** A name a caller gives (a model, a deployment, a provider): 1 to `max` characters, well-formed, no control characters. */
+const name = (max: number) =>
+  z
+    .string({ error: "must be a string" })
+    .min(1, { error: "must not be empty" })
+    .max(max, { error: `must be at most ${max} characters` })
+    .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }))
+    .check(z.refine((m) => !LONE_SURROGATE.test(m), { error: "must be well-formed UTF-16 (no lone surrogate halves)" }));
+
+export const model = name(MAX_MODEL_LENGTH);
 
 export const tier = z.enum([...TIERS, ""], { error: `must be one of ${TIER_LIST} or ""` });
 export const routedTier = z.enum(TIERS, { error: `must be one of ${TIER_LIST}` });
@@ -56,12 +60,7 @@ export const micros = z
 export const MAX_DEPLOYMENT_LENGTH = 256;
 
 /** An opaque name the gateway gives: a deployment (endpoint, region, key ID) or a provider. */
-export const opaqueName = z
-  .string({ error: "must be a string" })
-  .min(1, { error: "must not be empty" })
-  .max(MAX_DEPLOYMENT_LENGTH, { error: `must be at most ${MAX_DEPLOYMENT_LENGTH} characters` })
-  .check(z.refine((m) => !hasControlChars(m), { error: "must not contain control characters" }))
-  .check(z.refine((m) => !LONE_SURROGATE.test(m), { error: "must be well-formed UTF-16 (no lone surrogate halves)" }));
+export const opaqueName = name(MAX_DEPLOYMENT_LENGTH);
 
 /** A resolve's worst-case cost: one amount, or one per tier, all four named. */
 export const reserveMicros = z

@@ -35,7 +35,7 @@
 import type { SessionIdSourceName } from "../session/config";
 import { sessionIdProblem } from "../session/validate";
 import { isObject } from "./messages";
-import { MAX_USER_ID_LENGTH, type UserScope } from "./user-scope";
+import { MAX_USER_ID_LENGTH, scopedHash, type UserScope } from "./user-scope";
 
 /** Where a found ID was: the answer's `source`. */
 export type FoundIn = "body" | "header";
@@ -158,27 +158,10 @@ export function sourceScope(users: UserScope): UserScope {
 }
 
 const DOMAIN_TAG = "edge-session/user-scoped-source-id/v1";
-/** A byte that no UTF-8 text contains: no unscoped found ID or message can equal a scoped preimage. */
-const NOT_UTF8 = 0xff;
-const encoder = new TextEncoder();
 
 /** The session ID for a found ID: the ID itself when no user is named, else the user-scoped hash above. */
 export async function sourceSessionId(found: FoundSessionId, users: UserScope): Promise<string> {
   const scope = sourceScope(users);
   if (scope.length === 0) return found.id;
-  const items = [...scope.flat(), found.source, found.id].map((s) => encoder.encode(s));
-  const tag = encoder.encode(DOMAIN_TAG);
-  const preimage = new Uint8Array(1 + tag.length + items.reduce((n, b) => n + 4 + b.length, 0));
-  const view = new DataView(preimage.buffer);
-  preimage[0] = NOT_UTF8;
-  preimage.set(tag, 1);
-  let offset = 1 + tag.length;
-  for (const item of items) {
-    view.setUint32(offset, item.length);
-    preimage.set(item, offset + 4);
-    offset += 4 + item.length;
-  }
-  let out = "";
-  for (const b of new Uint8Array(await crypto.subtle.digest("SHA-256", preimage))) out += b.toString(16).padStart(2, "0");
-  return out;
+  return scopedHash(DOMAIN_TAG, [...scope.flat(), found.source, found.id]);
 }

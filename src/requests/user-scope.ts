@@ -62,20 +62,28 @@ function hex(bytes: Uint8Array): string {
   return out;
 }
 
-/** The derived ID of `firstUserMessage` for the users in a non-empty `scope`. */
-export async function deriveUserScopedSessionId(scope: UserScope, firstUserMessage: string): Promise<string> {
-  const items = [...scope.flat(), firstUserMessage].map((s) => encoder.encode(s));
-  const tag = encoder.encode(DOMAIN_TAG);
-  const size = 1 + tag.length + items.reduce((n, b) => n + 4 + b.length, 0);
-  const preimage = new Uint8Array(size);
+/**
+ * Lowercase hex SHA-256 of 0xFF || tag || LP(item)…, with LP(s) the 4-byte
+ * big-endian length of UTF-8(s), then UTF-8(s): every list of items under a tag
+ * encodes differently, and none equals a preimage of UTF-8 text alone.
+ */
+export async function scopedHash(tag: string, items: readonly string[]): Promise<string> {
+  const encoded = items.map((s) => encoder.encode(s));
+  const tagBytes = encoder.encode(tag);
+  const preimage = new Uint8Array(1 + tagBytes.length + encoded.reduce((n, b) => n + 4 + b.length, 0));
   const view = new DataView(preimage.buffer);
   preimage[0] = NOT_UTF8;
-  preimage.set(tag, 1);
-  let offset = 1 + tag.length;
-  for (const item of items) {
+  preimage.set(tagBytes, 1);
+  let offset = 1 + tagBytes.length;
+  for (const item of encoded) {
     view.setUint32(offset, item.length);
     preimage.set(item, offset + 4);
     offset += 4 + item.length;
   }
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", preimage)));
+}
+
+/** The derived ID of `firstUserMessage` for the users in a non-empty `scope`. */
+export function deriveUserScopedSessionId(scope: UserScope, firstUserMessage: string): Promise<string> {
+  return scopedHash(DOMAIN_TAG, [...scope.flat(), firstUserMessage]);
 }

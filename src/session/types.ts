@@ -68,18 +68,11 @@ export interface ClosedReservation {
 }
 
 /** An entry as the API returns it. */
-export interface SessionView {
+export interface SessionView extends Pick<
+  Entry,
+  "model" | "tier" | "createdAt" | "lastUsedAt" | "requestCount" | "recentHashes" | "strikes" | "escalated" | "userExplicit" | "sessionCostMicros"
+> {
   id: string;
-  model: string;
-  tier: Tier;
-  createdAt: number;
-  lastUsedAt: number;
-  requestCount: number;
-  recentHashes: string[];
-  strikes: number;
-  escalated: boolean;
-  userExplicit: boolean;
-  sessionCostMicros: number;
   /** The session's effective budget: its own, else SESSION_BUDGET_MICROS; null for none. */
   budgetMicros: number | null;
   /** Held by open reservations. */
