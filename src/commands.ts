@@ -450,7 +450,18 @@ export function stepOf(
 ): { live: Entry | undefined; step: Step<unknown> } {
   const rule = (name === "resolve" ? rules.resolve : commands[name].rule) as Rule<unknown, unknown>;
   const live = rules.liveEntry(stored, now, config.timeoutMs);
-  return { live, step: rule(live, input, { now, config }) };
+  return { live, step: rule(live, input, { now, config, newKey: randomKey }) };
+}
+
+/** 96 random bits, base64url, after a prefix that says what the key is: unguessable, and unique for a session's life. */
+function randomKey(prefix: string): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return (
+    prefix +
+    btoa(String.fromCharCode(...bytes))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_")
+  );
 }
 
 /** Defines each named operation on `proto` as a method that calls `impl(this, name, args)`: how the facade and the RPC entrypoints get one method per table entry. */

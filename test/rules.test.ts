@@ -169,8 +169,8 @@ describe("registry effects: every model or tier change reaches the registry", ()
 
   it("a resolve whose loop check escalates the tier with the same model upserts", () => {
     let e: Entry | undefined = createEntry("kimi-k2.5", "SIMPLE", false, T0);
-    const req = { choice: { kind: "profile" as const, model: "kimi-k2.5", tier: "SIMPLE" as const }, hash: "h", cacheKey: "ck" };
-    const ctx = { now: T0, config: { ...config, strikeThreshold: 1 } };
+    const req = { choice: { kind: "profile" as const, model: "kimi-k2.5", tier: "SIMPLE" as const }, hash: "h" };
+    const ctx = { now: T0, config: { ...config, strikeThreshold: 1 }, newKey: (prefix: string) => `${prefix}test` };
     e = resolve(e, req, ctx).next;
     const step = resolve(e, req, ctx);
     expect(step.result).toMatchObject({ escalated: true, model: "kimi-k2.5", tier: "MEDIUM" });
@@ -180,8 +180,8 @@ describe("registry effects: every model or tier change reaches the registry", ()
 
 describe("resolve upgrade: a harder request moves the session up to `routed`", () => {
   const TIMEOUT = defaultConfig.timeoutMs;
-  const ctx = { now: T0, config: { ...defaultConfig, tierModels: {} } };
-  const profile = (model: string, tier: RoutedTier) => ({ choice: { kind: "profile" as const, model, tier }, cacheKey: "ck" });
+  const ctx = { now: T0, config: { ...defaultConfig, tierModels: {} }, newKey: (prefix: string) => `${prefix}test` };
+  const profile = (model: string, tier: RoutedTier) => ({ choice: { kind: "profile" as const, model, tier } });
 
   it("moves the tier up even when the routed model is the pinned one", () => {
     const e = createEntry("m", "SIMPLE", false, T0);

@@ -119,14 +119,11 @@ export async function planResolve(input: ParsedResolveInput, config: Config): Pr
 
   const content = lastUserText(body.messages);
   const hash = content === undefined ? undefined : await hashRequestContent(content, lastAssistantToolNames(body.messages));
-  const request: ResolveRequest = { choice, hash, costMicros, large: isLarge(requestSize(body)), cacheKey: newKey("ck_") };
+  const request: ResolveRequest = { choice, hash, costMicros, large: isLarge(requestSize(body)) };
   if (routed?.provider !== undefined) request.provider = routed.provider;
   if (routed?.deployment !== undefined) request.deployment = routed.deployment;
   if (failover !== undefined) request.failover = failover.deployment;
-  if (reserveMicros !== undefined) {
-    request.reserveMicros = reserveMicros;
-    request.reservationId = newKey("rsv_");
-  }
+  if (reserveMicros !== undefined) request.reserveMicros = reserveMicros;
   return { sessionId, source, request };
 }
 
@@ -142,15 +139,4 @@ async function agentSessionId(
 ): Promise<[string, SessionSource] | [undefined, undefined]> {
   const found = findSourceSessionId(config.sessionIdSources, headers, body);
   return found === undefined ? [undefined, undefined] : [await sourceSessionId(found, users), found.foundIn];
-}
-
-/** 96 random bits, base64url, after a prefix that says what the key is: unguessable, and unique for a session's life. */
-function newKey(prefix: string): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return (
-    prefix +
-    btoa(String.fromCharCode(...bytes))
-      .replaceAll("+", "-")
-      .replaceAll("/", "_")
-  );
 }

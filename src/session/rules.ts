@@ -28,6 +28,8 @@ import type { Entry, RoutedTier, SessionCost, SettleResult, Tier, Usage } from "
 export interface RuleContext {
   now: number;
   config: Config;
+  /** A fresh random key after `prefix`, for a reservation or a cache key: given by the back end, so that a step stays pure and pays for randomness only when it needs a key. */
+  newKey: (prefix: string) => string;
 }
 
 export interface Step<R> {
@@ -78,8 +80,6 @@ export interface ResolveRequest {
   costMicros?: number;
   /** The worst-case cost to reserve against the budget. */
   reserveMicros?: ReserveMicros;
-  /** The ID a reservation takes, made by the caller so that this step stays pure. */
-  reservationId?: string;
   /** The request is large enough to warm a prompt cache (src/session/affinity.ts). */
   large?: boolean;
   /** The routed model's provider, when the router names it. */
@@ -88,8 +88,6 @@ export interface ResolveRequest {
   deployment?: string;
   /** The deployment the gateway's call failed on. */
   failover?: string;
-  /** A fresh random key, taken as the session's cache key when it has none; made by the caller so that this step stays pure. */
-  cacheKey: string;
 }
 
 const unchanged = <R>(live: Entry | undefined, result: R): Step<R> => ({ next: live, result });
@@ -169,7 +167,7 @@ export const setBudget: Rule<{ budgetMicros: number | null }, Entry | null> = (l
  * pin or upgrade, loop check and escalation, then the budget (in-flight cap,
  * reservation, cost). A refused request throws and records nothing.
  */
-export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now, config }) => {
+export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now, config, newKey }) => {
   const rate = config.ratePerMin === undefined ? undefined : takeToken(live?.rate, now, config.ratePerMin);
 
   const { choice } = req;
@@ -205,9 +203,7 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
   const rebound = live?.deployment !== undefined && req.failover === live.deployment;
   // A session that has no deployment yet (created by PUT, or before its gateway sent one) takes the first it is sent.
   const unpinned = next.deployment === undefined && req.deployment !== undefined;
-  if (modelChanged || rebound || unpinned) {
-    if (next.deployment !== req.deployment) next = { ...next, deployment: req.deployment };
-  }
+  if (modelChanged || rebound || unpinned) next.deployment = req.deployment;
   // A cache warmed for another model, or one that has gone cold, no longer holds the session.
   const stillSticky = wasSticky && !modelChanged;
   if (!stillSticky && next.sticky !== undefined) next.sticky = undefined;
@@ -217,7 +213,7 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
     if (!stillSticky || next.sticky !== provider) cacheStickyActivated = { provider, ttlMs: cacheTtlMs(provider, ttls) };
     next.sticky = provider;
   }
-  if (next.cacheKey === undefined) next.cacheKey = req.cacheKey;
+  if (next.cacheKey === undefined) next.cacheKey = newKey("ck_");
 
   const budget = budgetOf(live, config.budgetMicros);
   const admission = admit({
@@ -231,9 +227,9 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
     maxInFlight: config.maxInFlight,
     tierModels: config.tierModels,
   });
+  const reservationId = admission === undefined ? undefined : newKey("rsv_");
   if (admission !== undefined) {
-    if (req.reservationId === undefined) throw new TypeError("a reservation needs an ID");
-    next = hold(next, req.reservationId, admission.micros, now + config.reservationTtlMs);
+    next = hold(next, reservationId!, admission.micros, now + config.reservationTtlMs);
   }
   if (req.costMicros !== undefined) next = applyAddCost(next, req.costMicros);
 
@@ -254,7 +250,7 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
     rebound,
     cacheKey: next.cacheKey!,
   };
-  if (admission !== undefined) decision.reservationId = req.reservationId;
+  if (reservationId !== undefined) decision.reservationId = reservationId;
   if (cacheStickyActivated !== undefined) decision.cacheStickyActivated = cacheStickyActivated;
   return { next, result: decision };
 };
