@@ -59,6 +59,8 @@ export default defineConfig({
             },
           ],
           serviceBindings: { GATEWAY: "test-gateway", OPERATOR: "test-operator" },
+          // Lifecycle messages (docs/events.md) go to a local queue; test/support/worker.ts records what it takes.
+          queueProducers: { SESSION_EVENTS: { queueName: "session-events" } },
         },
         ["test/pacing/**", "test/limits/**"],
       ),

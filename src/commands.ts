@@ -10,8 +10,9 @@
  */
 import { z } from "zod";
 import * as rules from "./session/rules";
-import type { Rule, Step } from "./session/rules";
-import { viewOf } from "./session/entry";
+import type { ResolveDecision, Rule, Step } from "./session/rules";
+import { budgetOf, viewOf } from "./session/entry";
+import { eventsOf, markThresholds, type Actor, type EventDraft, type JournalEvent } from "./session/journal";
 import { deriveSessionId, hashRequestContent } from "./session/hashing";
 import { LONE_SURROGATE } from "./session/validate";
 import { DEFAULT_STATS_LIMIT, MAX_STATS_LIMIT, type ClearProgress, type Stats } from "./session/stats";
@@ -20,6 +21,7 @@ import type { ErrorCode } from "./session/errors";
 import type { Entry, SessionCost, SessionView, SettleResult, Tier, Usage } from "./session/types";
 import type { ResolveInput, ResolveResult } from "./requests/resolve-input";
 import * as s from "./schemas";
+import { JOURNAL_LIMIT } from "./session/journal";
 
 export type Grant = "api" | "admin";
 export type HttpMethod = "GET" | "PUT" | "POST" | "DELETE";
@@ -85,12 +87,17 @@ export interface LocalCommand extends Spec {
   run: (input: any) => Promise<unknown>;
 }
 
+/** Reads or opens a session's journal (its events, a live-feed ticket): served by the session's object, not by a rule. */
+export interface JournalCommand extends Spec {
+  kind: "journal";
+}
+
 /** Across every session, through the registry. */
 export interface AdminCommand extends Spec {
   kind: "admin";
 }
 
-export type Command = SessionCommand | ResolveCommand | LocalCommand | AdminCommand;
+export type Command = SessionCommand | ResolveCommand | LocalCommand | JournalCommand | AdminCommand;
 
 /**
  * Types an entry with its public signature, stated once beside the argument names,
@@ -356,6 +363,74 @@ export const commands = {
     http: { method: "DELETE", path: "/v1/sessions/{id}", responses: { 204: null }, anyId: true },
   }),
 
+  pauseSession: op<(id: string) => Promise<SessionView | null>>()({
+    kind: "session",
+    summary: "Pause a session: resolve answers 423 session_paused until it is resumed; settle, cost and reads go on",
+    grant: "admin",
+    args: ["id"],
+    input: id,
+    output: s.sessionView,
+    rule: rules.pauseSession,
+    present: view,
+    http: { method: "POST", path: "/v1/sessions/{id}/pause" },
+  }),
+
+  resumeSession: op<(id: string) => Promise<SessionView | null>>()({
+    kind: "session",
+    summary: "Resume a paused session",
+    grant: "admin",
+    args: ["id"],
+    input: id,
+    output: s.sessionView,
+    rule: rules.resumeSession,
+    present: view,
+    http: { method: "POST", path: "/v1/sessions/{id}/resume" },
+  }),
+
+  pinSession: op<(id: string, model: string, tier: Tier) => Promise<SessionView | null>>()({
+    kind: "session",
+    summary: "Force a session's model and tier; resolve, setSession and escalation keep them until the pin is lifted",
+    grant: "admin",
+    args: ["id", "model", "tier"],
+    input: id.extend({ model: s.model, tier: s.tier }),
+    output: s.sessionView,
+    rule: rules.pinSession,
+    present: view,
+    http: { method: "PUT", path: "/v1/sessions/{id}/pin" },
+  }),
+
+  unpinSession: op<(id: string) => Promise<SessionView | null>>()({
+    kind: "session",
+    summary: "Lift an operator's pin: routing and escalation move the session again",
+    grant: "admin",
+    args: ["id"],
+    input: id,
+    output: s.sessionView,
+    rule: rules.unpinSession,
+    present: view,
+    http: { method: "DELETE", path: "/v1/sessions/{id}/pin" },
+  }),
+
+  getEvents: op<(id: string, after?: number) => Promise<{ events: JournalEvent[] }>>()({
+    kind: "journal",
+    summary: `A session's journal: its last ${JOURNAL_LIMIT} events, oldest first, after the cursor \`after\` (a seq)`,
+    grant: "api",
+    args: ["id", "after"],
+    input: id.extend({ after: s.seqCursor }),
+    output: z.object({ events: z.array(s.journalEvent) }),
+    http: { method: "GET", path: "/v1/sessions/{id}/events", anyId: true },
+  }),
+
+  liveTicket: op<(id: string) => Promise<{ ticket: string; expiresAt: number }>>()({
+    kind: "journal",
+    summary: "A ticket for one browser connection to the session's live feed (GET /v1/sessions/{id}/live?ticket=): single use, valid 60 s",
+    grant: "api",
+    args: ["id"],
+    input: id,
+    output: z.object({ ticket: z.string(), expiresAt: z.number().meta({ description: "unix ms" }) }),
+    http: { method: "POST", path: "/v1/sessions/{id}/live-ticket", anyId: true },
+  }),
+
   getStats: op<(options?: { limit?: number; cursor?: string }) => Promise<Stats>>()({
     kind: "admin",
     summary: "Live sessions across every tenant, a page at a time, with totals by model and tier (reference GetStats)",
@@ -414,11 +489,12 @@ export const commands = {
 export type Commands = typeof commands;
 export type CommandName = keyof Commands;
 export type SessionCommandName = { [K in CommandName]: Commands[K] extends { kind: "session" } ? K : never }[CommandName];
+export type JournalCommandName = { [K in CommandName]: Commands[K] extends { kind: "journal" } ? K : never }[CommandName];
 
 /** Each operation's public signature, as the table states it. */
 export type Api = { [K in CommandName]: NonNullable<Commands[K]["signature"]> };
-/** The operations a grant allows. */
-export type ApiFor<G extends Grant> = { [K in CommandName as Commands[K]["grant"] extends G ? K : never]: Api[K] };
+/** The operations a grant allows: the admin grant allows every one. */
+export type ApiFor<G extends Grant> = G extends "admin" ? Api : { [K in CommandName as Commands[K]["grant"] extends G ? K : never]: Api[K] };
 
 export const commandNames = Object.keys(commands) as CommandName[];
 
@@ -439,7 +515,7 @@ export function isSessionCommand(name: string): name is SessionCommandName {
 /**
  * One step of a per-session command (or resolve) on a stored entry, as both back
  * ends run it: the command's rule over the live entry, which is the stored one
- * unless it has expired.
+ * unless it has expired; a spend that reaches a budget threshold marks it.
  */
 export function stepOf(
   name: SessionCommandName | "resolve",
@@ -450,7 +526,33 @@ export function stepOf(
 ): { live: Entry | undefined; step: Step<unknown> } {
   const rule = (name === "resolve" ? rules.resolve : commands[name].rule) as Rule<unknown, unknown>;
   const live = rules.liveEntry(stored, now, config.timeoutMs);
-  return { live, step: rule(live, input, { now, config, newKey: randomKey }) };
+  const step = rule(live, input, { now, config, newKey: randomKey });
+  if (step.next === undefined || step.next === stored) return { live, step };
+  const next = markThresholds(step.next, budgetOf(step.next, config.budgetMicros));
+  return { live, step: next === step.next ? step : { next, result: step.result } };
+}
+
+/** The journal's events for a step whose effects left `next` (undefined: the session ended). */
+export function journalOf(
+  name: SessionCommandName | "resolve",
+  actor: Actor | undefined,
+  stored: Entry | undefined,
+  live: Entry | undefined,
+  next: Entry | undefined,
+  result: unknown,
+  input: unknown,
+  config: Config,
+): EventDraft[] {
+  if (next === stored) return [];
+  const budgetMicros = next === undefined ? undefined : budgetOf(next, config.budgetMicros);
+  if (name !== "resolve") return eventsOf(stored, live, next, { name, actor, budgetMicros });
+  const decision = result as ResolveDecision;
+  const explicit = (input as { choice: { kind: string } }).choice.kind === "explicit";
+  return eventsOf(stored, live, next, {
+    name,
+    budgetMicros,
+    decision: { escalated: decision.escalated, rebound: decision.rebound, explicit, cacheStickyActivated: decision.cacheStickyActivated },
+  });
 }
 
 /** 96 random bits, base64url, after a prefix that says what the key is: unguessable, and unique for a session's life. */

@@ -15,12 +15,13 @@ import { argsToInput, Sessions } from "./facade";
 import { objectsBackend } from "./objects/backend";
 import { configFor } from "./session/config";
 import { SessionError } from "./session/errors";
+import type { Actor } from "./session/journal";
 import { toSessionError } from "./unexpected";
 
 /** Runs one operation for an RPC caller: configuration is read per call, so an invalid var fails the call, not the binding. */
-async function callOver(env: Env, scope: { namespace: unknown } | undefined, name: CommandName, args: unknown[]): Promise<unknown> {
+async function callOver(env: Env, scope: { namespace: unknown } | undefined, name: CommandName, args: unknown[], actor: Actor): Promise<unknown> {
   try {
-    const scoped = new Sessions(objectsBackend(env), configFor(env), scope);
+    const scoped = new Sessions(objectsBackend(env), configFor(env), scope, actor);
     return await scoped.call(name, argsToInput(name, args), true);
   } catch (err) {
     const e = toSessionError(err);
@@ -28,7 +29,10 @@ async function callOver(env: Env, scope: { namespace: unknown } | undefined, nam
   }
 }
 
-const namesFor = (grant: "api" | "admin") => commandNames.filter((name) => commands[name].grant === grant);
+/** The operations a grant allows: the admin grant allows every one. */
+const namesFor = (grant: "api" | "admin") => commandNames.filter((name) => grant === "admin" || commands[name].grant === "api");
+/** The per-session operations a grant allows, for a tenant's scope. */
+const perSessionFor = (grant: "api" | "admin") => namesFor(grant).filter((name) => commands[name].kind !== "admin");
 
 export interface SessionScope extends ApiFor<"api"> {}
 
@@ -46,7 +50,7 @@ export class SessionScope extends RpcTarget {
   }
 
   static {
-    defineOperations(SessionScope.prototype, namesFor("api"), (self, name, args) => callOver(self.#env, self.#scope, name, args));
+    defineOperations(SessionScope.prototype, perSessionFor("api"), (self, name, args) => callOver(self.#env, self.#scope, name, args, "api"));
   }
 }
 
@@ -59,15 +63,43 @@ export class SessionService extends WorkerEntrypoint<Env> {
   }
 
   static {
-    defineOperations(SessionService.prototype, namesFor("api"), (self, name, args) => callOver(self.env, undefined, name, args));
+    defineOperations(SessionService.prototype, namesFor("api"), (self, name, args) => callOver(self.env, undefined, name, args, "api"));
+  }
+}
+
+type PerSessionAdmin = Omit<ApiFor<"admin">, "getStats" | "clearAll">;
+export interface AdminScope extends PerSessionAdmin {}
+
+/** An operator's per-session operations on one tenant's sessions. */
+export class AdminScope extends RpcTarget {
+  readonly #env: Env;
+  readonly #scope: { namespace: unknown };
+
+  constructor(env: Env, namespace: unknown) {
+    super();
+    this.#env = env;
+    this.#scope = { namespace };
+  }
+
+  static {
+    defineOperations(AdminScope.prototype, perSessionFor("admin"), (self, name, args) => callOver(self.#env, self.#scope, name, args, "admin"));
   }
 }
 
 export interface SessionAdmin extends ApiFor<"admin"> {}
 
-/** Stats and clear-all across every tenant: the admin token's routes, for operators' Workers only. */
+/**
+ * The operator's front door: every operation, stats and clear-all across every tenant
+ * and the operator actions (pause, resume, pin) included, journaled with the actor
+ * "admin". For operators' Workers only.
+ */
 export class SessionAdmin extends WorkerEntrypoint<Env> {
+  /** Every per-session call through the returned scope works on `namespace`'s sessions only. */
+  forNamespace(namespace: string): AdminScope {
+    return new AdminScope(this.env, namespace);
+  }
+
   static {
-    defineOperations(SessionAdmin.prototype, namesFor("admin"), (self, name, args) => callOver(self.env, undefined, name, args));
+    defineOperations(SessionAdmin.prototype, namesFor("admin"), (self, name, args) => callOver(self.env, undefined, name, args, "admin"));
   }
 }

@@ -6,6 +6,8 @@
  * are not in wrangler.toml at all. src/session/config.ts parses every one.
  */
 
+import type { LifecycleMessage } from "./session/lifecycle";
+
 /** A var as it may arrive: a string, or the TOML value wrangler.toml gives it. */
 export type VarValue = string | number | boolean | object;
 
@@ -37,4 +39,6 @@ export type Env = Omit<WranglerEnv, VarName> & { readonly [K in VarName]?: VarVa
   /** Secrets: tokens compare as strings; any other type counts as not configured. */
   readonly SESSION_API_TOKEN?: string;
   readonly SESSION_ADMIN_TOKEN?: string;
+  /** Optional Queue producer for lifecycle messages (docs/events.md); without it none are sent. */
+  readonly SESSION_EVENTS?: Queue<LifecycleMessage>;
 };

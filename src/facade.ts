@@ -6,7 +6,8 @@
  * the session to its tenant, and turn the rule's result into the answer.
  * Past this point values are typed and trusted.
  */
-import { commandNames, commands, defineOperations, type Api, type CommandName, type SessionCommandName } from "./commands";
+import { commandNames, commands, defineOperations, type Api, type CommandName, type JournalCommandName, type SessionCommandName } from "./commands";
+import type { Actor } from "./session/journal";
 import { planResolve, type ResolveResult } from "./requests/resolve-input";
 import { parseInput } from "./schemas";
 import type { Config } from "./session/config";
@@ -21,7 +22,9 @@ export interface Backend {
    * Runs a per-session command's rule on the session stored under `key`; the input is
    * validated. An in-memory back end answers synchronously, which saves a promise hop.
    */
-  run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown;
+  run(key: string, name: SessionCommandName | "resolve", input: unknown, actor?: Actor): unknown;
+  /** Serves a journal command (its events, a live-feed ticket) for the session stored under `key`. */
+  journal(key: string, name: JournalCommandName, input: { id: string } & Record<string, unknown>): Promise<unknown>;
   getStats(options: { limit: number; cursor?: string | undefined }): Promise<Stats>;
   clearAll(): Promise<ClearProgress>;
 }
@@ -36,6 +39,8 @@ export class Sessions {
     private readonly backend: Backend,
     readonly config: Config,
     scope?: { namespace: unknown },
+    /** Who calls, journaled with the changes commands make: an operator's grant or a gateway's. */
+    private readonly actor: Actor = "api",
   ) {
     this.scope = scope;
   }
@@ -48,14 +53,14 @@ export class Sessions {
    */
   forNamespace(namespace: string): Sessions {
     if (this.scope !== undefined) throw new TypeError("this facade is already scoped to a tenant");
-    return new Sessions(this.backend, this.config, { namespace });
+    return new Sessions(this.backend, this.config, { namespace }, this.actor);
   }
 
   /**
    * The object name and registry key of a session: the ID itself when unscoped, or the tenant's
    * namespace and the ID joined by a separator no validated ID contains, so the two never meet.
    */
-  private keyOf(sessionId: string): string {
+  keyOf(sessionId: string): string {
     if (this.scope !== undefined) return namespacedKey(validateNamespace(this.scope.namespace, this.config.namespaceHeader), sessionId);
     if (this.config.namespaceHeader !== undefined) {
       throw invalidRequest(this.config.namespaceHeader, "header is required: sessions are scoped by tenant (SESSION_NAMESPACE_HEADER)");
@@ -94,11 +99,16 @@ export class Sessions {
           const value = command.present(result as never, parsed.id, this.config);
           return answer ? answerOf(name, value) : value;
         };
-        const result = this.backend.run(this.keyOf(parsed.id), name as SessionCommandName, parsed);
+        const result = this.backend.run(this.keyOf(parsed.id), name as SessionCommandName, parsed, this.actor);
         return result instanceof Promise ? result.then(finish) : Promise.resolve(finish(result));
       }
       case "resolve":
         return this.resolveParsed(parseInput(command.input, input));
+      case "journal": {
+        const parsed = parseInput(command.input, input) as { id: string };
+        if (!this.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
+        return this.backend.journal(this.keyOf(parsed.id), name as JournalCommandName, parsed);
+      }
       case "local":
         return (command.run as (input: unknown) => Promise<unknown>)(parseInput(command.input, input));
       case "admin": {

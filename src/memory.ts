@@ -3,10 +3,12 @@
  * over an in-memory map instead of Durable Objects. Node gateways can embed
  * it; the parity and model-based tests compare it with the objects.
  */
-import { stepOf, type SessionCommandName } from "./commands";
+import { journalOf, stepOf, type JournalCommandName, type SessionCommandName } from "./commands";
 import { Sessions, type Backend } from "./facade";
 import { defaultConfig, type Config } from "./session/config";
 import { isExpired } from "./session/entry";
+import { SessionError } from "./session/errors";
+import { JOURNAL_LIMIT, type Actor, type JournalEvent } from "./session/journal";
 import { cacheStats, compareIds, sessionInfo, tally, toCounts, topCounts, type RegistryRow, type Stats } from "./session/stats";
 import type { Entry } from "./session/types";
 import { decodeCursor, encodeCursor, importKey } from "./stats-cursor";
@@ -29,14 +31,33 @@ class MemoryBackend implements Backend {
 
   constructor(private readonly config: Config) {}
 
-  run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown {
+  /** Each session's journal, as the objects keep it: the last JOURNAL_LIMIT events, numbered on across incarnations. */
+  readonly journals = new Map<string, { next: number; events: JournalEvent[] }>();
+
+  run(key: string, name: SessionCommandName | "resolve", input: unknown, actor?: Actor): unknown {
     const stored = this.entries.get(key);
-    const { step } = stepOf(name, stored, input, Date.now(), this.config);
+    const now = Date.now();
+    const { live, step } = stepOf(name, stored, input, now, this.config);
     if (step.next !== stored) {
       if (step.next) this.entries.set(key, step.next);
       else this.entries.delete(key);
+      const drafts = journalOf(name, actor, stored, live, step.next, step.result, input, this.config);
+      if (drafts.length > 0) {
+        let journal = this.journals.get(key);
+        if (!journal) this.journals.set(key, (journal = { next: now, events: [] }));
+        for (const draft of drafts) journal.events.push({ seq: journal.next++, at: now, ...draft } as JournalEvent);
+        if (journal.events.length > JOURNAL_LIMIT) journal.events.splice(0, journal.events.length - JOURNAL_LIMIT);
+      }
+      // In memory a journal goes with its session, so a long-lived store holds none for sessions past.
+      if (!step.next) this.journals.delete(key);
     }
     return step.result;
+  }
+
+  async journal(key: string, name: JournalCommandName, input: { id: string } & Record<string, unknown>): Promise<unknown> {
+    if (name === "liveTicket") throw new SessionError("not_found", "the in-memory store has no live feed; read the journal with getEvents");
+    const after = input.after as number;
+    return { events: (this.journals.get(key)?.events ?? []).filter((e) => e.seq > after) };
   }
 
   /** Reference `GetStats`, paged and totalled as the registry does, over the live entries. */
@@ -74,6 +95,7 @@ class MemoryBackend implements Backend {
     let cleared = 0;
     for (const e of this.entries.values()) if (!isExpired(e, now, this.config.timeoutMs)) cleared++;
     this.entries.clear();
+    this.journals.clear();
     return { cleared, pending: 0 };
   }
 }
@@ -102,6 +124,7 @@ export class MemoryStore extends Sessions {
     for (const [key, e] of this.#backend.entries) {
       if (isExpired(e, now, this.config.timeoutMs)) {
         this.#backend.entries.delete(key);
+        this.#backend.journals.delete(key);
         removed++;
       }
     }

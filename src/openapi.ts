@@ -21,16 +21,17 @@ function errorCodes(name: CommandName): ErrorCode[] {
   const command = commandOf(name);
   const codes: ErrorCode[] = ["unauthorized", "auth_not_configured", "config_invalid", "internal_error"];
   const fields = requestFields(name);
-  const perSession = command.kind === "session" || command.kind === "resolve";
+  const perSession = command.kind === "session" || command.kind === "resolve" || command.kind === "journal";
   // A session's route also reads the tenant header when SESSION_NAMESPACE_HEADER is set.
   if (fields.length > 0 || perSession) codes.push("invalid_request");
   if (fields.length > 0 && (command.http?.method === "POST" || command.http?.method === "PUT")) codes.push("invalid_json", "payload_too_large");
-  if (command.grant === "admin") codes.push("forbidden", "registry_unavailable");
+  if (command.grant === "admin") codes.push("forbidden");
+  if (command.kind === "admin") codes.push("registry_unavailable");
   if (name === "getStats") codes.push("invalid_cursor");
   // The registry learns of a session's change after the answer, so a session operation never waits on it.
   if (perSession) codes.push("invalid_session_id");
   // Resolve with sessions disabled answers without a session, not with an error.
-  if (command.kind === "session") codes.push("sessions_disabled");
+  if (command.kind === "session" || command.kind === "journal") codes.push("sessions_disabled");
   if (command.kind === "session" && !command.http?.anyId) codes.push("session_not_found");
   codes.push(...(command.errors ?? []));
   return [...new Set(codes)];

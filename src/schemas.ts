@@ -168,7 +168,39 @@ export const sessionView = z.object({
   deployment: z.string().nullable().meta({ description: "the pinned deployment; null for none" }),
   inputTokens: z.number().meta({ description: "input tokens reported with settle and cost, cached ones included; 0 when none were" }),
   cachedInputTokens: z.number().meta({ description: "of those, the ones read from the provider's prompt cache" }),
+  paused: z.boolean().meta({ description: "an operator paused the session: resolve answers 423 session_paused" }),
+  adminPinned: z.boolean().meta({ description: "an operator pinned the model and tier (PUT /v1/sessions/{id}/pin)" }),
 });
+
+/** A journal cursor: the seq of the last event seen; 0 or absent for all. */
+export const seqCursor = z
+  .int({ error: "must be a non-negative integer (an event's seq)" })
+  .min(0, { error: "must be a non-negative integer (an event's seq)" })
+  .max(Number.MAX_SAFE_INTEGER, { error: "must be a non-negative integer (an event's seq)" })
+  .default(0)
+  .meta({ description: "the seq of the last event seen; events after it are answered" });
+
+/** One journal event; docs/http-api.md lists each type's fields. */
+export const journalEvent = z
+  .object({
+    seq: z.number().meta({ description: "strictly increasing per session ID" }),
+    at: z.number().meta({ description: "unix ms" }),
+    type: z.enum([
+      "created",
+      "model_changed",
+      "escalated",
+      "cache_sticky",
+      "budget_threshold",
+      "paused",
+      "resumed",
+      "pinned",
+      "unpinned",
+      "budget_changed",
+      "ended",
+    ]),
+    actor: z.enum(["admin", "api"]).optional().meta({ description: "who asked, for a change a command made: an operator (admin) or a gateway (api)" }),
+  })
+  .loose();
 
 export const sessionCost = z.object({ sessionCostMicros: z.number(), costUSD: z.number() });
 

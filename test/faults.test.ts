@@ -8,7 +8,7 @@ import { configFor } from "../src/session/config";
 import { RETRY_JITTER, RETRY_MAX_DELAY_MS, RETRY_MIN_DELAY_MS, retryDelayMs } from "../src/session/retry";
 import { shardOf } from "../src/session/stats";
 import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
-import { registryHas, rowOf, storedState, stubOf } from "./support/objects";
+import { expectEnded, registryHas, rowOf, storedState, stubOf } from "./support/objects";
 import { registryCaughtUp } from "./support/converge";
 import { freshId } from "./support/back-ends";
 import { clearFault, commitFault, registryFault, testClock } from "./support/worker";
@@ -82,7 +82,7 @@ describe("alarm faults", () => {
     // The platform retries a failed alarm; each retry is safe, however many arrive.
     await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
     await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
-    expect(await storedState(id)).toEqual({ kv: undefined, outbox: undefined, alarm: null });
+    expectEnded(await storedState(id));
     expect(await rowOf(id)).toBeNull();
   });
 
@@ -111,9 +111,19 @@ describe("a storage commit that fails after the call returned", () => {
     expect(await svc.getSession(id)).toEqual(before);
     // What is stored is the view without its ID and the figures the view derives.
     expect((await storedState(id)).kv!.entry).toEqual(
-      (({ id: _id, budgetMicros: _b, reservedMicros: _r, inFlight: _f, cacheKey: _k, deployment: _d, inputTokens: _i, cachedInputTokens: _c, ...e }) => e)(
-        before!,
-      ),
+      (({
+        id: _id,
+        budgetMicros: _b,
+        reservedMicros: _r,
+        inFlight: _f,
+        cacheKey: _k,
+        deployment: _d,
+        inputTokens: _i,
+        cachedInputTokens: _c,
+        paused: _p,
+        adminPinned: _a,
+        ...e
+      }) => e)(before!),
     );
     expect((await svc.touchSession(id))!.requestCount).toBe(before!.requestCount + 1);
   });
@@ -178,7 +188,7 @@ describe("expiry while the registry is down", () => {
 
     registryFault.mode = "none";
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
-    expect(await storedState(id)).toEqual({ kv: undefined, outbox: undefined, alarm: null });
+    expectEnded(await storedState(id));
     expect(await rowOf(id)).toBeNull();
   });
 });
@@ -220,7 +230,7 @@ describe("clear-all while sessions cannot be cleared", () => {
     const next = await alarmOf();
     expect(next === null || next - testClock.peek() > 60_000).toBe(true);
     for (const id of ids) {
-      expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
+      expectEnded(await storedState(id));
       expect(await registryHas(id)).toBe(false);
     }
   });

@@ -119,7 +119,14 @@ describe("GET /openapi.json", () => {
 
   it("protects stats and clear-all with the admin token, and every other /v1 operation with the API token", () => {
     const admin = operations.filter(isAdmin).map(label).sort();
-    expect(admin).toEqual(["DELETE /v1/sessions", "GET /v1/stats"]);
+    expect(admin).toEqual([
+      "DELETE /v1/sessions",
+      "DELETE /v1/sessions/{id}/pin",
+      "GET /v1/stats",
+      "POST /v1/sessions/{id}/pause",
+      "POST /v1/sessions/{id}/resume",
+      "PUT /v1/sessions/{id}/pin",
+    ]);
     for (const operation of operations.filter((o) => o.path.startsWith("/v1/"))) expect(needsToken(operation), label(operation)).toBe(true);
   });
 });

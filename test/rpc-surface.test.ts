@@ -49,11 +49,28 @@ describe("what the RPC entrypoints expose", () => {
     return JSON.stringify(await res.json());
   }
 
-  it("no facade internals and no admin op on SessionService; no per-session op on SessionAdmin", async () => {
-    for (const m of ["call", "dispatch", "invoke", "keyOf", "resolveParsed", "answerOf", "getStats", "clearAll", "env", "ctx", "backend", "config"]) {
+  it("no facade internals and no admin op on SessionService; no facade internals on SessionAdmin", async () => {
+    for (const m of [
+      "call",
+      "dispatch",
+      "invoke",
+      "keyOf",
+      "resolveParsed",
+      "answerOf",
+      "getStats",
+      "clearAll",
+      "pauseSession",
+      "resumeSession",
+      "pinSession",
+      "unpinSession",
+      "env",
+      "ctx",
+      "backend",
+      "config",
+    ]) {
       expect(await through(env.GATEWAY, m)).toMatch(/does not implement/);
     }
-    for (const m of ["call", "invoke", "forNamespace", "getSession", "setSession", "resolve", "clearSession", "run"]) {
+    for (const m of ["call", "invoke", "dispatch", "keyOf", "resolveParsed", "run", "env", "ctx", "backend", "config"]) {
       expect(await through(env.OPERATOR, m)).toMatch(/does not implement/);
     }
   });

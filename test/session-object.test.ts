@@ -2,10 +2,10 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { SessionObject } from "../src/objects/session-object";
+import { JOURNAL_RETENTION_MS, type SessionObject } from "../src/objects/session-object";
 import { shardFor } from "../src/objects/registry-client";
 import { configFor } from "../src/session/config";
-import { registryHas, storedState, stubOf } from "./support/objects";
+import { registryHas, storedKeys, storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/back-ends";
 import { registryCaughtUp } from "./support/converge";
 import { rpcFailure } from "./support/rpc";
@@ -63,6 +63,8 @@ describe("persistence", () => {
       deployment: _d,
       inputTokens: _i,
       cachedInputTokens: _c,
+      paused: _p,
+      adminPinned: _a,
       ...entry
     } = returned;
     expect(stored).toEqual({ id, entry, inc: expect.any(String), version: 0, reportedAt: returned.createdAt });
@@ -108,13 +110,17 @@ describe("alarm expiry", () => {
     const id = freshId("expire");
     await svc.setSession(id, "m", "SIMPLE");
     expect(await registryHas(id)).toBe(true);
+    const created = (await svc.getSession(id))!;
     testClock.advance(timeoutMs + 1);
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
-    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
+    // The session is gone; its journal stays a day after its deadline, to show how it ended.
+    const deadline = created.lastUsedAt + timeoutMs;
+    expect(await storedState(id)).toMatchObject({ kv: undefined, alarm: deadline + JOURNAL_RETENTION_MS, journal: { endedAt: deadline } });
     expect(await registryHas(id)).toBe(false);
     // Delivered again (at-least-once): still nothing, still no error.
     await runInDurableObject(stubOf(id), (obj: SessionObject) => obj.alarm());
-    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
+    expect(await storedState(id)).toMatchObject({ kv: undefined, alarm: deadline + JOURNAL_RETENTION_MS });
+    await expectDroppedAfterRetention(id);
   });
 
   it("deletes an expired entry on sight, before its alarm runs", async () => {
@@ -123,8 +129,9 @@ describe("alarm expiry", () => {
     testClock.advance(timeoutMs + 1);
     expect(await svc.getSession(id)).toBeNull();
     await registryCaughtUp();
-    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
+    expect(await storedState(id)).toMatchObject({ kv: undefined, journal: { endedAt: expect.any(Number) } });
     expect(await registryHas(id)).toBe(false);
+    await expectDroppedAfterRetention(id);
   });
 
   it("re-creates a fresh incarnation after expiry", async () => {
@@ -206,10 +213,21 @@ describe("clear", () => {
     await svc.clearSession(id);
     expect(await svc.getSession(id)).toBeNull();
     await registryCaughtUp();
-    expect(await storedState(id)).toEqual({ kv: undefined, alarm: null });
+    expect(await storedState(id)).toMatchObject({ kv: undefined, journal: { endedAt: expect.any(Number) } });
     expect(await registryHas(id)).toBe(false);
+    await expectDroppedAfterRetention(id);
   });
 });
+
+/** A day after its session ended, the object drops its journal and holds nothing, with no alarm left. */
+async function expectDroppedAfterRetention(id: string): Promise<void> {
+  const { alarm } = await storedState(id);
+  expect(alarm).toBeTypeOf("number");
+  testClock.advance(alarm! - testClock.peek());
+  expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
+  expect(await storedState(id)).toEqual({ kv: undefined, outbox: undefined, alarm: null, journal: undefined });
+  expect(await storedKeys(id)).toEqual([]);
+}
 
 describe("hot path cost", () => {
   it("does one storage write and no alarm write per request on an existing session, and no registry call", async () => {

@@ -1,6 +1,7 @@
 /** Bearer-token checks for /v1 routes. Tokens are compared in constant time and never logged. */
 import { SessionError } from "../session/errors";
 import type { Env } from "../env";
+import type { Actor } from "../session/journal";
 
 const encoder = new TextEncoder();
 
@@ -40,24 +41,27 @@ function configured(token: string | undefined): token is string {
   return typeof token === "string" && token !== "";
 }
 
-/** Ordinary /v1 routes: the API token. Fails closed when no token is configured. */
-export async function requireApiToken(request: Request, env: Env): Promise<void> {
+/**
+ * Ordinary /v1 routes: the API token, or the admin token (an operator may do whatever
+ * a gateway may). Answers who called, for the journal. Fails closed when no API token is configured.
+ */
+export async function requireApiToken(request: Request, env: Env): Promise<Actor> {
   if (!configured(env.SESSION_API_TOKEN)) {
     throw new SessionError("auth_not_configured", "SESSION_API_TOKEN is not configured; refusing all /v1 requests");
   }
   const token = bearer(request);
-  if (token === undefined || !(await constantTimeEqual(token, env.SESSION_API_TOKEN))) {
-    throw new SessionError("unauthorized", "missing or invalid bearer token");
-  }
+  if (token !== undefined && (await constantTimeEqual(token, env.SESSION_API_TOKEN))) return "api";
+  if (token !== undefined && configured(env.SESSION_ADMIN_TOKEN) && (await constantTimeEqual(token, env.SESSION_ADMIN_TOKEN))) return "admin";
+  throw new SessionError("unauthorized", "missing or invalid bearer token");
 }
 
 /** Admin routes: the admin token; the API token is recognised and refused with 403. */
-export async function requireAdminToken(request: Request, env: Env): Promise<void> {
+export async function requireAdminToken(request: Request, env: Env): Promise<Actor> {
   if (!configured(env.SESSION_ADMIN_TOKEN)) {
     throw new SessionError("auth_not_configured", "SESSION_ADMIN_TOKEN is not configured; refusing admin requests");
   }
   const token = bearer(request);
-  if (token !== undefined && (await constantTimeEqual(token, env.SESSION_ADMIN_TOKEN))) return;
+  if (token !== undefined && (await constantTimeEqual(token, env.SESSION_ADMIN_TOKEN))) return "admin";
   if (token !== undefined && configured(env.SESSION_API_TOKEN) && (await constantTimeEqual(token, env.SESSION_API_TOKEN))) {
     throw new SessionError("forbidden", "this route needs the admin token; the API token is not enough");
   }

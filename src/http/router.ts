@@ -15,9 +15,11 @@ import { SessionError, invalidRequest } from "../session/errors";
 import { requireAdminToken, requireApiToken } from "./auth";
 import { readJsonObject, RESOLVE_BODY_LIMIT } from "./body";
 import { errorResponse, mapError } from "./errors";
+import { liveFeed } from "./live";
+import type { Actor } from "../session/journal";
 
 /** A request on its way through a route's chain; the facade middleware sets `sessions`. */
-type SessionRequest = IRequest & { sessions: Sessions };
+type SessionRequest = IRequest & { sessions: Sessions; actor: Actor };
 type Args = [Env, ExecutionContext];
 
 /** The session collection's path; the segment after it is the session ID. */
@@ -53,15 +55,19 @@ function noStore(response: Response): Response {
  * The route's token, before anything reads configuration: an unauthenticated
  * caller gets 401 even while a var is invalid, and never sees a configuration value.
  */
-const withGrant: Record<Grant, RequestHandler<IRequest, Args>> = {
-  api: (request, env) => requireApiToken(request, env),
-  admin: (request, env) => requireAdminToken(request, env),
+const withGrant: Record<Grant, RequestHandler<SessionRequest, Args>> = {
+  api: async (request, env) => {
+    request.actor = await requireApiToken(request, env);
+  },
+  admin: async (request, env) => {
+    request.actor = await requireAdminToken(request, env);
+  },
 };
 
 /** The facade for this request, scoped to the tenant header when SESSION_NAMESPACE_HEADER is set. */
 function withSessions(request: SessionRequest, env: Env): void {
   const config = configFor(env);
-  const sessions = new Sessions(objectsBackend(env), config);
+  const sessions = new Sessions(objectsBackend(env), config, undefined, request.actor);
   const namespace = config.namespaceHeader === undefined ? null : request.headers.get(config.namespaceHeader);
   request.sessions = namespace === null ? sessions : sessions.forNamespace(namespace);
 }
@@ -128,6 +134,8 @@ const methodsByPath = new Map<string, HttpMethod[]>([
   ["/openapi.json", ["GET"]],
 ]);
 router.get("/health", () => json({ ok: true }));
+methodsByPath.set("/v1/sessions/:id/live", ["GET"]);
+router.get("/v1/sessions/:id/live", (request, env) => liveFeed(request, env, sessionIdParam(request)));
 router.get("/openapi.json", () => json(openApiDocument()));
 
 for (const [name, command] of Object.entries(commands) as [CommandName, (typeof commands)[CommandName]][]) {

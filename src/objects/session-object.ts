@@ -9,12 +9,21 @@
  * totals at most once a minute) is written in
  * the same storage transaction as the entry, and delivered after the answer,
  * again from the alarm with backoff until the shard takes it.
+ *
+ * The journal (src/session/journal.ts) is written in the same transaction as
+ * the step it describes, and streamed to the live feed's WebSockets
+ * (hibernation API: an idle watcher keeps no object in memory). Lifecycle
+ * messages for the SESSION_EVENTS queue are decided in that transaction too
+ * and sent from a second outbox, retried from the alarm until the queue takes them.
  */
 import { DurableObject } from "cloudflare:workers";
-import { stepOf, type SessionCommandName } from "../commands";
+import { journalOf, stepOf, type SessionCommandName } from "../commands";
 import type { Env } from "../env";
 import { configFor, type Config } from "../session/config";
 import { expiresAt, isExpired } from "../session/entry";
+import { expireReservations } from "../session/budget";
+import { endedAt, JOURNAL_LIMIT, type Actor, type EventDraft, type JournalEvent } from "../session/journal";
+import { endedMessage, refOf, thresholdMessage, type LifecycleMessage } from "../session/lifecycle";
 import { reportsUsage, type Delivery, type RowState } from "../session/registry";
 import { SessionError, type Refusal } from "../session/errors";
 import { effectsOf } from "../session/rules";
@@ -26,6 +35,34 @@ import { deliverTo, registryCall } from "./registry-client";
 const RECORD_KEY = "session";
 /** Present while the registry has not confirmed the session's current state. */
 const OUTBOX_KEY = "outbox";
+/** The journal's bounds: the next event's seq and the oldest kept; and when the last incarnation ended. */
+const JOURNAL_KEY = "journal";
+/** Each journal event under its own key: the prefix, then the seq, zero-padded so keys sort as numbers. */
+const EVENT_PREFIX = "ev:";
+/** Lifecycle messages decided and not yet taken by the SESSION_EVENTS queue. */
+const SENDS_KEY = "sends";
+/** How long a journal outlives its session's end: long enough to read how it ended. */
+export const JOURNAL_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** How long a live-feed ticket is good for, and how many one object holds at once (the oldest goes first). */
+export const TICKET_TTL_MS = 60_000;
+const MAX_TICKETS = 32;
+
+interface JournalMeta {
+  /** The next event's seq. A new journal starts at the time in ms, so a journal that was dropped and begun again numbers after the old one. */
+  next: number;
+  /** The oldest event kept. */
+  first: number;
+  /** When the last incarnation ended, while no later one has begun: the journal is dropped JOURNAL_RETENTION_MS after. */
+  endedAt?: number;
+}
+
+interface Sends {
+  /** Since when the queue has been behind: the retry backoff grows with it. */
+  since: number;
+  messages: LifecycleMessage[];
+}
+
+const eventKey = (seq: number) => EVENT_PREFIX + String(seq).padStart(16, "0");
 
 interface SessionRecord {
   id: string;
@@ -53,8 +90,14 @@ export interface ClearAnswer {
 export class SessionObject extends DurableObject<Env> {
   #record: SessionRecord | undefined;
   #outbox: Outbox | undefined;
+  #journal: JournalMeta | undefined;
+  #sends: Sends | undefined;
   /** The delivery under way, if any: one at a time, each carrying the state as it is when sent. */
   #delivering: Promise<void> | undefined;
+  /** The queue send under way, if any: one at a time. */
+  #sending: Promise<void> | undefined;
+  /** Live-feed tickets: held in memory only (a ticket lives a minute; a browser that loses one asks again). */
+  readonly #tickets = new Map<string, { sessionId: string; expiresAt: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -62,6 +105,10 @@ export class SessionObject extends DurableObject<Env> {
     // so an object that is only asked about a missing session stays empty.
     this.#record = ctx.storage.kv.get<SessionRecord>(RECORD_KEY);
     this.#outbox = ctx.storage.kv.get<Outbox>(OUTBOX_KEY);
+    this.#journal = ctx.storage.kv.get<JournalMeta>(JOURNAL_KEY);
+    this.#sends = ctx.storage.kv.get<Sends>(SENDS_KEY);
+    // Watchers' keep-alive pings are answered without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
   get #config(): Config {
@@ -88,20 +135,61 @@ export class SessionObject extends DurableObject<Env> {
     void this.ctx.storage.setAlarm(now + RETRY_MIN_DELAY_MS);
   }
 
-  #forget(): void {
-    this.ctx.storage.kv.delete(RECORD_KEY);
-    this.ctx.storage.kv.delete(OUTBOX_KEY);
-    void this.ctx.storage.deleteAlarm();
-    this.#record = undefined;
-    this.#outbox = undefined;
-  }
-
-  /** Ends the stored incarnation: the entry goes, and its end waits in the outbox. */
-  #end(record: SessionRecord, now: number): void {
+  /** Ends the stored incarnation: the entry goes, its end waits in the outbox, and the journal and queue hear of it. */
+  #end(record: SessionRecord, entry: Entry, reason: "expired" | "cleared", at: number, now: number, actor?: Actor): void {
     this.ctx.storage.kv.delete(RECORD_KEY);
     this.#record = undefined;
     const ended = { id: record.id, inc: record.inc ?? "", version: record.version ?? 0 };
     this.#queue({ since: this.#outbox?.since ?? now, ended }, now);
+    this.#append([{ type: "ended", reason, ...(actor === undefined ? {} : { actor }) }], at);
+    this.#decide([endedMessage(refOf(record.id, record.inc ?? ""), entry, reason, at)], now);
+  }
+
+  /**
+   * Appends events to the journal, in the caller's transaction, keeping the last
+   * JOURNAL_LIMIT, and streams them to the live feed's watchers.
+   */
+  #append(drafts: readonly EventDraft[], at: number): void {
+    if (drafts.length === 0) return;
+    const meta: JournalMeta = this.#journal ? { next: this.#journal.next, first: this.#journal.first } : { next: at, first: at };
+    const last = drafts[drafts.length - 1]!;
+    if (last.type === "ended") meta.endedAt = at;
+    const kv = this.ctx.storage.kv;
+    const sockets = this.ctx.getWebSockets();
+    for (const draft of drafts) {
+      const event = { seq: meta.next++, at, ...draft } as JournalEvent;
+      kv.put(eventKey(event.seq), event);
+      const text = JSON.stringify(event);
+      for (const ws of sockets) {
+        try {
+          ws.send(text);
+        } catch {
+          // A socket that is closing misses nothing it cannot catch up on with `after`.
+        }
+      }
+    }
+    while (meta.next - meta.first > JOURNAL_LIMIT) kv.delete(eventKey(meta.first++));
+    kv.put(JOURNAL_KEY, meta);
+    this.#journal = meta;
+  }
+
+  /** The journal's events after `after`, oldest first. A cursor past the journal's end is from a journal since dropped: all are answered. */
+  #eventsAfter(after: number): JournalEvent[] {
+    const meta = this.#journal;
+    if (!meta) return [];
+    const from = after >= meta.next ? meta.first : Math.max(after + 1, meta.first);
+    const events: JournalEvent[] = [];
+    for (const [, event] of this.ctx.storage.kv.list<JournalEvent>({ start: eventKey(from), end: eventKey(meta.next) })) events.push(event);
+    return events;
+  }
+
+  /** Records lifecycle messages for the queue, in the caller's transaction; without a SESSION_EVENTS binding there is nothing to send. */
+  #decide(messages: readonly LifecycleMessage[], now: number): void {
+    if (messages.length === 0 || this.env.SESSION_EVENTS === undefined) return;
+    const sends: Sends = { since: this.#sends?.since ?? now, messages: [...(this.#sends?.messages ?? []), ...messages] };
+    this.#sends = sends;
+    this.ctx.storage.kv.put(SENDS_KEY, sends);
+    void this.ctx.storage.setAlarm(now + RETRY_MIN_DELAY_MS);
   }
 
   /**
@@ -110,16 +198,16 @@ export class SessionObject extends DurableObject<Env> {
    * Synchronous up to the answer: input gates make each call atomic. A rule's
    * refusal is answered as a value (`Refusal`), which the back end throws again.
    */
-  run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown {
+  run(key: string, name: SessionCommandName | "resolve", input: unknown, actor?: Actor): unknown {
     try {
-      return this.#run(key, name, input);
+      return this.#run(key, name, input, actor);
     } catch (err) {
       if (err instanceof SessionError) return { refused: err.toBody() } satisfies Refusal;
       throw err;
     }
   }
 
-  #run(key: string, name: SessionCommandName | "resolve", input: unknown): unknown {
+  #run(key: string, name: SessionCommandName | "resolve", input: unknown, actor: Actor | undefined): unknown {
     const config = this.#config;
     const now = Date.now();
     const record = this.#record;
@@ -127,6 +215,7 @@ export class SessionObject extends DurableObject<Env> {
     const { live, step } = stepOf(name, stored, input, now, config);
     const fx = effectsOf(stored, live, step.next, now, config.timeoutMs);
     if (!fx.changed) return step.result;
+    const events = journalOf(name, actor, stored, live, fx.next, step.result, input, config);
     // A record stored before incarnations existed: its shard may hold no row or an old one,
     // so its first change is reported as if its model had changed. Token totals are reported
     // at most once a minute (USAGE_REPORT_INTERVAL_MS); in between they travel with the next report.
@@ -135,8 +224,19 @@ export class SessionObject extends DurableObject<Env> {
       (fx.next !== undefined && record !== undefined && record.inc === undefined) ||
       reportsUsage(stored, fx.next, record?.reportedAt, now);
 
+    // The incarnation that ends in this step: it had expired (a new one may begin), or the step ended it.
+    const ending = record !== undefined && (live === undefined || fx.next === undefined);
+    if (ending) {
+      const expired = live === undefined || name !== "clearSession";
+      const last = live ?? expireReservations(stored!, Infinity);
+      const at = expired ? endedAt(stored!, now, config.timeoutMs) : now;
+      this.#decide([endedMessage(refOf(record.id, record.inc ?? ""), last, expired ? "expired" : "cleared", at)], now);
+    }
     if (!fx.next) {
-      this.#end(record!, now);
+      this.ctx.storage.kv.delete(RECORD_KEY);
+      this.#record = undefined;
+      const ended = { id: record!.id, inc: record!.inc ?? "", version: record!.version ?? 0 };
+      this.#queue({ since: this.#outbox?.since ?? now, ended }, now);
     } else {
       // Versions go on across incarnations while the object remembers the last one, so a shard
       // orders a new incarnation after an old one whose delivery is still out.
@@ -145,12 +245,22 @@ export class SessionObject extends DurableObject<Env> {
       const next: SessionRecord = fx.created
         ? { id: key, entry: fx.next, inc: crypto.randomUUID(), version: last + 1, reportedAt }
         : { id: key, entry: fx.next, inc: record!.inc ?? "", version: (record!.version ?? 0) + (report ? 1 : 0), reportedAt };
-      // The hot path (no model or tier change) is this one write.
+      // The hot path (no model or tier change, nothing to journal) is this one write.
       this.ctx.storage.kv.put<SessionRecord>(RECORD_KEY, next);
       this.#record = next;
       if (report) this.#queue({ since: this.#outbox?.since ?? now }, now);
+      const thresholds = events.filter((e) => e.type === "budget_threshold");
+      if (thresholds.length > 0) {
+        const ref = refOf(key, next.inc ?? "");
+        this.#decide(
+          thresholds.map((e) => thresholdMessage(ref, e.percent, now, e.sessionCostMicros, e.budgetMicros)),
+          now,
+        );
+      }
     }
+    this.#append(events, now);
     if (report) void this.#deliver().catch(() => undefined);
+    if (this.#sends) void this.#send().catch(() => undefined);
     return step.result;
   }
 
@@ -170,9 +280,67 @@ export class SessionObject extends DurableObject<Env> {
       if (this.#outbox !== outbox) continue;
       this.#outbox = undefined;
       this.ctx.storage.kv.delete(OUTBOX_KEY);
-      if (this.#record) void this.ctx.storage.setAlarm(expiresAt(this.#record.entry, this.#config.timeoutMs) + 1);
-      else void this.ctx.storage.deleteAlarm();
+      this.#arm(Date.now());
     }
+  }
+
+  /** Sends the decided lifecycle messages, oldest first, one send at a time; rejects when the queue did not take one. */
+  #send(): Promise<void> {
+    this.#sending ??= this.#sendPending().finally(() => {
+      this.#sending = undefined;
+    });
+    return this.#sending;
+  }
+
+  async #sendPending(): Promise<void> {
+    const queue = this.env.SESSION_EVENTS;
+    for (let sends = this.#sends; sends && sends.messages.length > 0; sends = this.#sends) {
+      const message = sends.messages[0]!;
+      if (queue !== undefined) await queue.send(message, { contentType: "json" });
+      // Messages decided while the send was out stay; only the one sent goes.
+      const current = this.#sends!;
+      const rest = current.messages.filter((m) => m.messageId !== message.messageId);
+      if (rest.length === 0) {
+        this.#sends = undefined;
+        this.ctx.storage.kv.delete(SENDS_KEY);
+      } else {
+        this.#sends = { since: Date.now(), messages: rest };
+        this.ctx.storage.kv.put(SENDS_KEY, this.#sends);
+      }
+    }
+    this.#arm(Date.now());
+  }
+
+  /**
+   * Sets the alarm for what the object still has to do, or, with nothing left, drops its storage:
+   * the session's expiry, a retry while the registry or the queue is behind, or the journal's end.
+   */
+  #arm(now: number, retryAt?: number): void {
+    let at = Infinity;
+    if (this.#record) at = expiresAt(this.#record.entry, this.#config.timeoutMs) + 1;
+    if ((this.#outbox || this.#sends) && retryAt !== undefined) at = Math.min(at, retryAt);
+    else if (this.#outbox || this.#sends) return;
+    const journal = this.#journal;
+    if (!this.#record && journal?.endedAt !== undefined) {
+      const dropAt = journal.endedAt + JOURNAL_RETENTION_MS;
+      if (dropAt <= now && !this.#outbox && !this.#sends) return this.#dropAll();
+      at = Math.min(at, dropAt);
+    }
+    if (at === Infinity) {
+      if (!this.#record && !this.#outbox && !this.#sends && journal === undefined) this.#dropAll();
+      else void this.ctx.storage.deleteAlarm();
+      return;
+    }
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  /** Nothing left to keep: every key and the alarm go. */
+  #dropAll(): void {
+    void this.ctx.storage.deleteAll();
+    this.#record = undefined;
+    this.#outbox = undefined;
+    this.#journal = undefined;
+    this.#sends = undefined;
   }
 
   /** The row this session's shard should hold, or null when there is no live session. Read by reconciliation. */
@@ -186,47 +354,117 @@ export class SessionObject extends DurableObject<Env> {
    * Clear-all, driven by the registry shard, which drops the row itself. The
    * incarnation the shard held when the clear began (`inc`) is removed, as is
    * any created before that instant; a session created since survives, and the
-   * shard learns its row instead.
+   * shard learns its row instead. The journal and the queue hear of the end.
    */
   async clearBefore(clearStartedAt: number, inc: string): Promise<ClearAnswer> {
     const record = this.#record;
     if (record && (record.entry.createdAt < clearStartedAt || (record.inc ?? "") === inc)) {
-      const live = !isExpired(record.entry, Date.now(), this.#config.timeoutMs);
-      this.#forget();
+      const now = Date.now();
+      const live = !isExpired(record.entry, now, this.#config.timeoutMs);
+      const entry = expireReservations(record.entry, live ? now : Infinity);
+      const at = live ? now : endedAt(record.entry, now, this.#config.timeoutMs);
+      this.ctx.storage.kv.delete(RECORD_KEY);
+      this.ctx.storage.kv.delete(OUTBOX_KEY);
+      this.#record = undefined;
+      this.#outbox = undefined;
+      this.#append([{ type: "ended", reason: live ? "cleared" : "expired", actor: "admin" }], at);
+      this.#decide([endedMessage(refOf(record.id, record.inc ?? ""), entry, live ? "cleared" : "expired", at)], now);
+      this.#arm(now, now + RETRY_MIN_DELAY_MS);
+      if (this.#sends) void this.#send().catch(() => undefined);
       return { cleared: live, current: null };
     }
     return { cleared: false, current: this.describe() };
   }
 
+  /** The journal's events after `after` (a seq), oldest first. */
+  getEvents(after: number): { events: JournalEvent[] } {
+    return { events: this.#eventsAfter(after) };
+  }
+
+  /** A ticket for one browser connection to this session's live feed. */
+  liveTicket(sessionId: string): { ticket: string; expiresAt: number } {
+    const now = Date.now();
+    for (const [t, held] of this.#tickets) if (held.expiresAt < now) this.#tickets.delete(t);
+    while (this.#tickets.size >= MAX_TICKETS) this.#tickets.delete(this.#tickets.keys().next().value!);
+    const bytes = crypto.getRandomValues(new Uint8Array(18));
+    const secret = btoa(String.fromCharCode(...bytes))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_");
+    const expiresAt = now + TICKET_TTL_MS;
+    this.#tickets.set(secret, { sessionId, expiresAt });
+    // The object's ID leads the ticket, so the Worker routes a browser's connection without its tenant header.
+    return { ticket: `${this.ctx.id.toString()}.${secret}`, expiresAt };
+  }
+
+  /**
+   * The live feed: a WebSocket that gets the journal's events after the `after`
+   * cursor, then each new one as it is written. The Worker has checked the
+   * caller's token, or passes a ticket for this object to check (and spend).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const after = Number(request.headers.get("x-live-after") ?? "0");
+    const ticket = request.headers.get("x-live-ticket");
+    if (ticket !== null) {
+      const held = this.#tickets.get(ticket);
+      this.#tickets.delete(ticket);
+      if (!held || held.expiresAt < Date.now() || held.sessionId !== request.headers.get("x-live-session")) {
+        return Response.json(
+          { error: { code: "invalid_ticket", message: "the live-feed ticket is unknown, spent, expired or for another session" } },
+          { status: 401 },
+        );
+      }
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    for (const event of this.#eventsAfter(after)) server.send(JSON.stringify(event));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** Watchers only listen; anything they send but the keep-alive ping is ignored. */
+  override webSocketMessage(): void {}
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
   /**
    * Expiry and outbox retries. On wake, a session past its deadline ends; what
-   * the outbox holds is delivered, and while the registry does not take it the
-   * alarm comes back with backoff (the platform retries a failed alarm only six
-   * times). A session used since is re-armed for its new deadline instead of
-   * being re-armed on every touch. Alarms are delivered at least once, so every
-   * branch is safe to repeat.
+   * the outboxes hold is delivered and sent, and while the registry or the queue
+   * does not take it the alarm comes back with backoff (the platform retries a
+   * failed alarm only six times). A session used since is re-armed for its new
+   * deadline instead of being re-armed on every touch. Alarms are delivered at
+   * least once, so every branch is safe to repeat.
    */
   override async alarm(): Promise<void> {
     await this.#delivering?.catch(() => undefined);
+    await this.#sending?.catch(() => undefined);
     const timeoutMs = this.#config.timeoutMs;
     const now = Date.now();
-    if (this.#record && isExpired(this.#record.entry, now, timeoutMs)) this.#end(this.#record, now);
+    const record = this.#record;
+    if (record && isExpired(record.entry, now, timeoutMs)) {
+      this.#end(record, expireReservations(record.entry, Infinity), "expired", endedAt(record.entry, now, timeoutMs), now);
+    }
+    let since: number | undefined;
     if (this.#outbox) {
       try {
-        // A delivery that lands sets the alarm for the deadline itself, or deletes it.
         await this.#deliver();
-        return;
       } catch {
-        if (this.#outbox) {
-          const retryAt = now + retryDelayMs(now - this.#outbox.since, Math.random());
-          // +1 ms: the deadline itself is not yet expired, and a setAlarm(now) made inside alarm() is dropped locally.
-          const deadline = this.#record ? expiresAt(this.#record.entry, timeoutMs) + 1 : Infinity;
-          await this.ctx.storage.setAlarm(Math.min(retryAt, deadline));
-          return;
-        }
+        since = this.#outbox?.since;
       }
     }
-    if (this.#record) await this.ctx.storage.setAlarm(expiresAt(this.#record.entry, timeoutMs) + 1);
-    else this.#forget();
+    if (this.#sends) {
+      try {
+        await this.#send();
+      } catch {
+        if (this.#sends) since = Math.min(since ?? Infinity, this.#sends.since);
+      }
+    }
+    // +1 ms in #arm: the deadline itself is not yet expired, and a setAlarm(now) made inside alarm() is dropped locally.
+    this.#arm(now, since === undefined ? undefined : now + retryDelayMs(now - since, Math.random()));
   }
 }

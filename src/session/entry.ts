@@ -31,12 +31,30 @@ export function expiresAt(entry: Entry, timeoutMs: number): number {
   return deadline;
 }
 
+/** Optional fields, copied only when present: a stored entry carries no key for a feature it never used. */
+const OPTIONAL_FIELDS = [
+  "reservations",
+  "closed",
+  "budgetMicros",
+  "rate",
+  "sticky",
+  "deployment",
+  "cacheKey",
+  "inputTokens",
+  "cachedInputTokens",
+  "paused",
+  "adminPinned",
+  "alerted",
+  "models",
+  "escalations",
+] as const satisfies readonly (keyof Entry)[];
+
 /**
  * A field-by-field copy. The hot operations copy an entry on every request; an
  * object literal of fixed shape is several times faster than a spread.
  */
 function copyOf(e: Entry): Entry {
-  return {
+  const next: Entry = {
     model: e.model,
     tier: e.tier,
     createdAt: e.createdAt,
@@ -47,16 +65,12 @@ function copyOf(e: Entry): Entry {
     escalated: e.escalated,
     userExplicit: e.userExplicit,
     sessionCostMicros: e.sessionCostMicros,
-    reservations: e.reservations,
-    closed: e.closed,
-    budgetMicros: e.budgetMicros,
-    rate: e.rate,
-    sticky: e.sticky,
-    deployment: e.deployment,
-    cacheKey: e.cacheKey,
-    inputTokens: e.inputTokens,
-    cachedInputTokens: e.cachedInputTokens,
   };
+  for (let i = 0; i < OPTIONAL_FIELDS.length; i++) {
+    const field = OPTIONAL_FIELDS[i]!;
+    if (e[field] !== undefined) (next as unknown as Record<string, unknown>)[field] = e[field];
+  }
+  return next;
 }
 
 export function createEntry(model: string, tier: Tier, userExplicit: boolean, now: number): Entry {
@@ -92,9 +106,25 @@ export function applySet(entry: Entry | undefined, model: string, tier: Tier, us
  */
 function moveModel(next: Entry, model: string): void {
   if (next.model === model) return;
+  next.models = modelsUsed(next, model);
   next.model = model;
   next.deployment = undefined;
   next.sticky = undefined;
+}
+
+/** Distinct models a session remembers having used, for its end-of-session summary. */
+export const MAX_MODELS_USED = 32;
+
+/** The models used, `model` added: in order of first use, at most MAX_MODELS_USED (the first ones kept). */
+function modelsUsed(entry: Entry, model: string): string[] | undefined {
+  const used = entry.models ?? [entry.model];
+  if (used.includes(model) || used.length >= MAX_MODELS_USED) return entry.models;
+  return [...used, model];
+}
+
+/** The models a session has used, in order of first use. */
+export function modelsOf(entry: Entry): string[] {
+  return entry.models ?? [entry.model];
 }
 
 /**
@@ -107,6 +137,23 @@ export function applyUpgrade(entry: Entry, model: string, tier: RoutedTier, now:
   const next = applyTouch(entry, now);
   moveModel(next, model);
   next.tier = tier;
+  return next;
+}
+
+/** An operator's pin: the model and tier are forced, and held until the pin is lifted. Not activity: the idle time runs on. */
+export function applyPin(entry: Entry, model: string, tier: Tier): Entry {
+  const next = copyOf(entry);
+  moveModel(next, model);
+  next.tier = tier;
+  next.adminPinned = true;
+  return next;
+}
+
+/** A copy with one optional field set, or removed when `value` is undefined. */
+export function withField<K extends (typeof OPTIONAL_FIELDS)[number]>(entry: Entry, field: K, value: Entry[K]): Entry {
+  const next = copyOf(entry);
+  if (value === undefined) delete next[field];
+  else next[field] = value;
   return next;
 }
 
@@ -133,12 +180,13 @@ export function applyRecordHash(entry: Entry, hash: string): Entry {
  * Beyond the reference, the model follows the tier when TIER_MODELS names it.
  */
 export function applyEscalate(entry: Entry, tierModels: Partial<Record<RoutedTier, string>>): Entry {
-  if (entry.userExplicit) return entry;
+  if (entry.userExplicit || entry.adminPinned) return entry;
   const tier = nextTier(entry.tier);
   const next = copyOf(entry);
   next.tier = tier;
   moveModel(next, tierModels[tier] ?? entry.model);
   next.escalated = true;
+  if (tier !== entry.tier) next.escalations = (entry.escalations ?? 0) + 1;
   return next;
 }
 
@@ -208,5 +256,7 @@ export function viewOf(id: string, entry: Entry, defaultBudget: number | undefin
     deployment: entry.deployment ?? null,
     inputTokens: entry.inputTokens ?? 0,
     cachedInputTokens: entry.cachedInputTokens ?? 0,
+    paused: entry.paused !== undefined,
+    adminPinned: entry.adminPinned === true,
   };
 }

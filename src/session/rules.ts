@@ -12,6 +12,7 @@ import { admit, expireReservations, hold, settleReservation, takeToken, type Res
 import {
   applyAddCost,
   applyEscalate,
+  applyPin,
   applyRecordHash,
   applySet,
   applyTouch,
@@ -22,7 +23,9 @@ import {
   expiresAt,
   isExpired,
   reservedOf,
+  withField,
 } from "./entry";
+import { SessionError } from "./errors";
 import type { Entry, RoutedTier, SessionCost, SettleResult, Tier, Usage } from "./types";
 
 export interface RuleContext {
@@ -98,6 +101,7 @@ export type NoInput = Record<string, never>;
 export const getSession: Rule<NoInput, Entry | null> = (live) => unchanged(live, live ?? null);
 
 export const setSession: Rule<{ model: string; tier: Tier; userExplicit: boolean }, Entry> = (live, { model, tier, userExplicit }, { now }) => {
+  if (live?.adminPinned && live.model !== model) throw pinnedError(live);
   const next = applySet(live, model, tier, userExplicit, now);
   return { next, result: next };
 };
@@ -162,12 +166,52 @@ export const setBudget: Rule<{ budgetMicros: number | null }, Entry | null> = (l
   return { next, result: next };
 };
 
+function pinnedError(live: Entry): SessionError {
+  return new SessionError("session_pinned", "an operator pinned this session's model; it moves only when the pin is lifted", {
+    model: live.model,
+    tier: live.tier,
+  });
+}
+
+/** An operator stops a session's resolves (423 `session_paused`) without ending it; settles, costs and reads go on. */
+export const pauseSession: Rule<NoInput, Entry | null> = (live, _input, { now }) => {
+  if (!live) return unchanged(live, null);
+  if (live.paused !== undefined) return unchanged(live, live);
+  const next = withField(live, "paused", now);
+  return { next, result: next };
+};
+
+export const resumeSession: Rule<NoInput, Entry | null> = (live) => {
+  if (!live) return unchanged(live, null);
+  if (live.paused === undefined) return unchanged(live, live);
+  const next = withField(live, "paused", undefined);
+  return { next, result: next };
+};
+
+/** An operator forces the model and tier; resolve, setSession and escalation keep them until `unpinSession`. */
+export const pinSession: Rule<{ model: string; tier: Tier }, Entry | null> = (live, { model, tier }) => {
+  if (!live) return unchanged(live, null);
+  if (live.adminPinned && live.model === model && live.tier === tier) return unchanged(live, live);
+  const next = applyPin(live, model, tier);
+  return { next, result: next };
+};
+
+export const unpinSession: Rule<NoInput, Entry | null> = (live) => {
+  if (!live) return unchanged(live, null);
+  if (live.adminPinned === undefined) return unchanged(live, live);
+  const next = withField(live, "adminPinned", undefined);
+  return { next, result: next };
+};
+
 /**
  * The whole session decision for one gateway request, in one step: rate,
  * pin or upgrade, loop check and escalation, then the budget (in-flight cap,
  * reservation, cost). A refused request throws and records nothing.
  */
 export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now, config, newKey }) => {
+  if (live?.paused !== undefined) {
+    throw new SessionError("session_paused", "an operator paused this session; resolve answers 423 until it is resumed", { pausedAt: live.paused });
+  }
   const rate = config.ratePerMin === undefined ? undefined : takeToken(live?.rate, now, config.ratePerMin);
 
   const { choice } = req;
@@ -175,7 +219,10 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
   // A warm prompt cache is worth more than a routed upgrade: while it lasts, the model stays.
   const wasSticky = live !== undefined && stickyAt(live.sticky, live.lastUsedAt, now, ttls);
   let next: Entry;
-  if (choice.kind === "explicit") {
+  if (live?.adminPinned) {
+    // An operator's pin outranks the gateway's choice, explicit or routed.
+    next = applyTouch(live, now);
+  } else if (choice.kind === "explicit") {
     next = applySet(live, choice.model, "", true, now);
   } else if (!live) {
     next = applySet(undefined, choice.model, choice.tier, false, now);
@@ -192,7 +239,7 @@ export const resolve: Rule<ResolveRequest, ResolveDecision> = (live, req, { now,
   if (req.hash !== undefined && req.failover === undefined) {
     const before = next.strikes;
     next = applyRecordHash(next, req.hash);
-    if (next.strikes > before && next.strikes >= config.strikeThreshold && !next.userExplicit) {
+    if (next.strikes > before && next.strikes >= config.strikeThreshold && !next.userExplicit && !next.adminPinned) {
       next = applyEscalate(next, config.tierModels);
       escalated = true;
     }

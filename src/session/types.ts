@@ -38,6 +38,16 @@ export interface Entry {
   inputTokens?: number;
   /** Of those, the ones the provider read from its prompt cache; absent: 0. */
   cachedInputTokens?: number;
+  /** unix ms when an operator paused the session: resolve answers 423 until it is resumed. */
+  paused?: number;
+  /** An operator forced the model and tier: resolve, setSession and escalation keep them until the pin is lifted. */
+  adminPinned?: true;
+  /** The highest budget threshold (50, 80, 100 percent of spend) already announced: each fires once per incarnation. */
+  alerted?: number;
+  /** Every model the session has used, in order of first use, when it used more than one; absent: only `model`. */
+  models?: string[];
+  /** How many times the session moved up a tier by escalation. */
+  escalations?: number;
 }
 
 /** One call's input tokens, as a settle or a cost reports them: all of them, and how many of those came from the provider's prompt cache. */
@@ -87,6 +97,10 @@ export interface SessionView extends Pick<
   inputTokens: number;
   /** Of those, the ones read from the provider's prompt cache. */
   cachedInputTokens: number;
+  /** An operator paused the session: resolve answers 423 `session_paused`. */
+  paused: boolean;
+  /** An operator pinned the model and tier. */
+  adminPinned: boolean;
 }
 
 export interface SessionCost {

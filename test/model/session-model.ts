@@ -192,6 +192,9 @@ export class SessionModel {
       deployment: null,
       inputTokens: tokens,
       cachedInputTokens: cached,
+      // Issue 16: histories hold no operator actions.
+      paused: false,
+      adminPinned: false,
     };
   }
 

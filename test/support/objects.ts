@@ -1,3 +1,5 @@
+import { expect } from "vitest";
+import { JOURNAL_RETENTION_MS } from "../../src/objects/session-object";
 /** Direct looks at what the objects hold: a session object's storage and alarm, and its registry row. */
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -13,7 +15,15 @@ export async function storedState(target: string | DurableObjectId) {
     kv: state.storage.kv.get<{ id: string; entry: Entry; inc: string; version: number }>("session"),
     outbox: state.storage.kv.get<{ since: number; ended?: { inc: string } }>("outbox"),
     alarm: await state.storage.getAlarm(),
+    /** The journal's bounds while it is kept (src/objects/session-object.ts). */
+    journal: state.storage.kv.get<{ next: number; first: number; endedAt?: number }>("journal"),
   }));
+}
+
+/** Every key the object holds: an object with nothing to keep holds none. */
+export async function storedKeys(target: string | DurableObjectId): Promise<string[]> {
+  const stub = typeof target === "string" ? stubOf(target) : env.SESSIONS.get(target);
+  return runInDurableObject(stub, async (_obj, state) => [...state.storage.kv.list()].map(([key]) => key));
 }
 
 export async function registryHas(id: string): Promise<boolean> {
@@ -38,4 +48,24 @@ export async function asPreviousVersion(id: string): Promise<void> {
     state.storage.kv.put("session", { id: record.id, entry: record.entry });
   });
   await evictDurableObject(stubOf(id));
+}
+
+/**
+ * What an object holds once its session has ended and the registry has heard: no
+ * entry and no outbox; only the journal, with the alarm that drops it a day later
+ * (JOURNAL_RETENTION_MS).
+ */
+export function ended(): Record<string, unknown> {
+  return {
+    kv: undefined,
+    outbox: undefined,
+    journal: expect.objectContaining({ endedAt: expect.any(Number) }),
+    alarm: expect.any(Number),
+  };
+}
+
+/** `ended()`, with the alarm exactly a day after the end. */
+export function expectEnded(state: Awaited<ReturnType<typeof storedState>>): void {
+  expect(state).toEqual(ended());
+  expect(state.alarm).toBe(state.journal!.endedAt! + JOURNAL_RETENTION_MS);
 }

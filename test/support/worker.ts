@@ -12,6 +12,7 @@ import type { Env } from "../../src/env";
 import { RegistryObject as ProductionRegistryObject } from "../../src/objects/registry-object";
 import { SessionObject as ProductionSessionObject, type ClearAnswer } from "../../src/objects/session-object";
 import type { Delivery } from "../../src/session/registry";
+import type { LifecycleMessage } from "../../src/session/lifecycle";
 
 export { default, SessionAdmin, SessionService } from "../../src/index";
 
@@ -142,6 +143,38 @@ export function holdDeliveries(): { release: () => void } {
   };
 }
 
+/**
+ * What the SESSION_EVENTS queue does with a session's send: take it, fail it,
+ * or take it and then reset the sender before it can record the send
+ * ("reset-after"), or reset the sender before the queue takes it ("reset-before").
+ * `accepted` lists every message the queue took, in order, copies included.
+ */
+export const queueFault = {
+  mode: "none" as "none" | "throw" | "reset-after" | "reset-before",
+  /** How many sends the fault applies to; then sends go through. */
+  count: Infinity,
+  accepted: [] as LifecycleMessage[],
+};
+
+/** The queue binding as the objects see it: the real producer, behind `queueFault`. */
+function faultyQueue(queue: Queue<LifecycleMessage> | undefined, ctx: DurableObjectState): Queue<LifecycleMessage> | undefined {
+  if (queue === undefined) return undefined;
+  return Object.create(queue, {
+    send: {
+      value: async (message: LifecycleMessage, options?: QueueSendOptions) => {
+        const mode = queueFault.count > 0 ? queueFault.mode : "none";
+        if (mode !== "none") queueFault.count--;
+        if (mode === "throw") throw new Error("injected queue failure");
+        if (mode === "reset-before") ctx.abort("injected reset before the send");
+        const answer = await queue.send(message, options);
+        queueFault.accepted.push(structuredClone(message));
+        if (mode === "reset-after") ctx.abort("injected reset after the send");
+        return answer;
+      },
+    },
+  });
+}
+
 export class SessionObject extends ProductionSessionObject {
   constructor(ctx: DurableObjectState, env: Env) {
     // Before the production constructor, so what it writes and arms is seen too.
@@ -167,7 +200,7 @@ export class SessionObject extends ProductionSessionObject {
         configurable: true,
       });
     }
-    super(ctx, env);
+    super(ctx, Object.create(env, { SESSION_EVENTS: { value: faultyQueue(env.SESSION_EVENTS, ctx), enumerable: true } }) as Env);
   }
 
   /** A reset from outside, as an eviction, a deploy or a crash does. */
