@@ -9,6 +9,7 @@ import type { IRequest } from "itty-router";
 import type { Env } from "../env";
 import { Sessions } from "../facade";
 import { objectsBackend } from "../objects/backend";
+import type { SessionObject } from "../objects/session-object";
 import { parseInput, seqCursor } from "../schemas";
 import { configFor } from "../session/config";
 import { SessionError } from "../session/errors";
@@ -41,7 +42,7 @@ export async function liveFeed(request: IRequest, env: Env, sessionId: string): 
     throw new SessionError("upgrade_required", "this route is a WebSocket: send Upgrade: websocket");
   }
   const headers = new Headers({ upgrade: "websocket", "x-live-after": String(after), "x-live-session": sessionId });
-  let stub: DurableObjectStub<import("../objects/session-object").SessionObject>;
+  let stub: DurableObjectStub<SessionObject>;
   if (ticket !== undefined) {
     const match = TICKET.exec(ticket);
     let id: DurableObjectId | undefined;
