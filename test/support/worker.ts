@@ -165,7 +165,8 @@ function faultyQueue(queue: Queue<LifecycleMessage> | undefined, ctx: DurableObj
         const mode = queueFault.count > 0 ? queueFault.mode : "none";
         if (mode !== "none") queueFault.count--;
         if (mode === "throw") throw new Error("injected queue failure");
-        if (mode === "reset-before") ctx.abort("injected reset before the send");
+        // After the step's commit (the send starts inside the step), before the queue takes the message.
+        if (mode === "reset-before") await new Promise((r) => setTimeout(r, 1)).then(() => ctx.abort("injected reset before the send"));
         const answer = await queue.send(message, options);
         queueFault.accepted.push(structuredClone(message));
         if (mode === "reset-after") ctx.abort("injected reset after the send");
