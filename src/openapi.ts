@@ -102,6 +102,37 @@ function operation(name: CommandName): Json {
   };
 }
 
+/** The live feed: a WebSocket, so outside the command table; described here by hand. */
+function liveFeed(): Json {
+  const codes: ErrorCode[] = [
+    "invalid_request",
+    "invalid_session_id",
+    "unauthorized",
+    "invalid_ticket",
+    "upgrade_required",
+    "sessions_disabled",
+    "auth_not_configured",
+  ];
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(STATUS_OF[code], [...(byStatus.get(STATUS_OF[code]) ?? []), code]);
+  const errors: Json = {};
+  for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
+    errors[status] = { description: `error: ${list.join(", ")}`, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };
+  }
+  return {
+    operationId: "liveFeed",
+    summary:
+      "The session's journal as a WebSocket (Upgrade: websocket): each text frame is one event as JSON, first those after `after`, then each new one. Browsers authenticate with `ticket` (POST /v1/sessions/{id}/live-ticket) instead of the header.",
+    security: [{ apiToken: [] }],
+    parameters: [
+      { name: "id", in: "path", required: true, schema: { type: "string" } },
+      { name: "after", in: "query", required: false, schema: { type: "integer", minimum: 0 }, description: "the seq of the last event seen" },
+      { name: "ticket", in: "query", required: false, schema: { type: "string" }, description: "a live-feed ticket: single use, valid 60 s" },
+    ],
+    responses: { 101: { description: "switching to the WebSocket protocol" }, ...errors },
+  };
+}
+
 function build(): Json {
   const paths: Record<string, Json> = {
     "/health": { get: { operationId: "health", summary: "Liveness", security: [], responses: { 200: { description: "up" } } } },
@@ -114,6 +145,7 @@ function build(): Json {
     if (!http) continue;
     paths[http.path] = { ...paths[http.path], [http.method.toLowerCase()]: operation(name) };
   }
+  paths["/v1/sessions/{id}/live"] = { get: liveFeed() };
   return {
     openapi: "3.1.0",
     info: {

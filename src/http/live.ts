@@ -28,6 +28,8 @@ function single(request: IRequest, field: string): string | undefined {
 }
 
 export async function liveFeed(request: IRequest, env: Env, sessionId: string): Promise<Response> {
+  // As on every route, the token before anything else; a browser shows a ticket instead, which the session's object checks.
+  if (request.query.ticket === undefined) await requireApiToken(request, env);
   const problem = sessionIdProblem(sessionId);
   if (problem !== undefined) throw new SessionError("invalid_session_id", problem);
   const afterText = single(request, "after");
@@ -55,7 +57,6 @@ export async function liveFeed(request: IRequest, env: Env, sessionId: string): 
     headers.set("x-live-ticket", match![2]!);
     stub = env.SESSIONS.get(id);
   } else {
-    await requireApiToken(request, env);
     const config = configFor(env);
     const namespace = config.namespaceHeader === undefined ? null : request.headers.get(config.namespaceHeader);
     const base = new Sessions(objectsBackend(env), config);
