@@ -121,7 +121,7 @@ describe("cost", () => {
 describe("stats merge", () => {
   it("merges shard pages in ID order and stops at the limit", async () => {
     const { mergeSorted } = await import("../src/session/stats");
-    const row = (id: string) => ({ id, model: "m", tier: "SIMPLE" as const, createdAt: 0 });
+    const row = (id: string) => ({ id, model: "m", tier: "SIMPLE" as const, createdAt: 0, sessionCostMicros: 0, strikes: 0, requestCount: 0, paused: false });
     const merged = mergeSorted([[row("a"), row("d")], [], [row("b"), row("c"), row("e")]], 4);
     expect(merged.map((r) => r.id)).toEqual(["a", "b", "c", "d"]);
     expect(mergeSorted([[row("a")], [row("b")]], 10).map((r) => r.id)).toEqual(["a", "b"]);
