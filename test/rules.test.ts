@@ -155,6 +155,17 @@ describe("registry effects: every model or tier change reaches the registry", ()
     }
   });
 
+  it("upserts when an operator pauses or resumes the session: stats show it at once, not with the next usage report", () => {
+    const e = createEntry("m", "SIMPLE", false, T0);
+    const paused: Entry = { ...e, paused: T0 + 5 };
+    expect(effectsOf(e, e, paused, T0 + 5, TIMEOUT).registry).toEqual({ kind: "upsert", entry: paused });
+    const resumed: Entry = { ...paused };
+    delete resumed.paused;
+    expect(effectsOf(paused, paused, resumed, T0 + 9, TIMEOUT).registry).toEqual({ kind: "upsert", entry: resumed });
+    // A step on a paused session that leaves it paused (a read of its cost, a hash) stays silent.
+    expect(effectsOf(paused, paused, applyRecordHash(paused, "h"), T0 + 6, TIMEOUT).registry).toBeUndefined();
+  });
+
   it("reports a deadline that moves earlier (a settle closing the reservation that kept an idle session alive), and ends a session the step left expired", () => {
     const day = 24 * 60 * 60 * 1000;
     const e = { ...createEntry("m", "SIMPLE", false, T0), reservations: [{ id: "r", micros: 5, expiresAt: T0 + day }] };
