@@ -241,9 +241,7 @@ describe("a shard written before rows carried cost, strikes, requests and paused
     const page = await shard.page(null, 10, true);
     expect(page.count).toBe(1);
     expect([page.inputTokens, page.cachedInputTokens, page.spendMicros]).toEqual([500, 100, 0]);
-    expect(page.rows).toEqual([
-      { id, model: "kimi-k2.5", tier: "MEDIUM", createdAt: now, sessionCostMicros: 0, strikes: 0, requestCount: 0, paused: false },
-    ]);
+    expect(page.rows).toEqual([{ id, model: "kimi-k2.5", tier: "MEDIUM", createdAt: now, sessionCostMicros: 0, strikes: 0, requestCount: 0, paused: false }]);
     const columns = await runInDurableObject(shard, (_obj, state) =>
       state.storage.sql
         .exec<{ name: string }>("SELECT name FROM pragma_table_info('sessions')")

@@ -253,18 +253,16 @@ export class RegistryObject extends DurableObject<Env> {
       after === null
         ? this.#sql.exec<RowRecord>(`SELECT ${shown} FROM sessions WHERE expires_at >= ? ORDER BY id LIMIT ?`, now, limit)
         : this.#sql.exec<RowRecord>(`SELECT ${shown} FROM sessions WHERE id > ? AND expires_at >= ? ORDER BY id LIMIT ?`, after, now, limit);
-    const rows = cursor.toArray().map(
-      (r): RegistryRow => ({
-        id: r.id,
-        model: r.model,
-        tier: r.tier as Tier,
-        createdAt: r.created_at,
-        sessionCostMicros: r.session_cost_micros,
-        strikes: r.strikes,
-        requestCount: r.request_count,
-        paused: r.paused !== 0,
-      }),
-    );
+    const rows = cursor.toArray().map((r): RegistryRow => ({
+      id: r.id,
+      model: r.model,
+      tier: r.tier as Tier,
+      createdAt: r.created_at,
+      sessionCostMicros: r.session_cost_micros,
+      strikes: r.strikes,
+      requestCount: r.request_count,
+      paused: r.paused !== 0,
+    }));
     return { count, byModel, byTier, inputTokens: tokens.input, cachedInputTokens: tokens.cached, spendMicros: tokens.spend, rows };
   }
 

@@ -73,7 +73,14 @@ type StatsRow = { sessionCostMicros?: unknown; strikes?: unknown; requestCount?:
  * trail the sessions by design (docs/http-api.md "Stats and clear-all"; test/registry-rows.test.ts).
  */
 export function statsView<Row extends StatsRow>(
-  { count, sessions, byModel, byTier, cache, spendMicros }: { count: number; sessions: Row[]; byModel: unknown; byTier: unknown; cache: unknown; spendMicros: unknown },
+  {
+    count,
+    sessions,
+    byModel,
+    byTier,
+    cache,
+    spendMicros,
+  }: { count: number; sessions: Row[]; byModel: unknown; byTier: unknown; cache: unknown; spendMicros: unknown },
   usage: boolean,
 ) {
   if (usage) return { count, sessions, byModel, byTier, cache, spendMicros };
