@@ -62,7 +62,7 @@ describe("registry over HTTP", () => {
     }
     assert.ok(first.byModel["kimi-k2.5"] >= 12 && first.byModel["gemini-2.5-flash"] >= 13);
     assert.ok(first.byTier.MEDIUM >= 12 && first.byTier.SIMPLE >= 13);
-    for (const s of sessions) assert.ok(!ids.includes(s.id), "no full IDs in stats");
+    for (const s of sessions) assert.ok(!ids.includes(s.id), "`id` is truncated");
   });
 
   it("a model change shows in stats; clear removes the row", async () => {

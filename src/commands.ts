@@ -113,6 +113,8 @@ const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
 const view = (entry: Entry | null, id: string, config: Config): SessionView | null => entry && viewOf(id, entry, config.budgetMicros);
 const id = z.object({ id: s.sessionId });
 const cleared = z.object({ cleared: z.number().meta({ description: "sessions cleared by this call" }) });
+/** Stats rows carry a session's usage as its last report to the registry said it (src/session/registry.ts `USAGE_REPORT_INTERVAL_MS`). */
+const lagging = (what: string) => `${what}, as the session last reported it: may trail the session's own by up to a minute, like the token totals`;
 const clearProgress = cleared.extend({
   pending: z.number().meta({ description: "sessions the shards' alarms are still clearing (202 when above 0)" }),
 });
@@ -449,7 +451,20 @@ export const commands = {
     ),
     output: z.object({
       count: z.number(),
-      sessions: z.array(z.object({ id: z.string(), tenant: z.string().optional(), model: z.string(), age: z.number() })),
+      sessions: z.array(
+        z.object({
+          id: z.string().meta({ description: "the first 8 code points of the session ID, plus ... when longer (reference GetStats)" }),
+          sessionId: z.string().meta({ description: "the session ID in full, without the tenant: what the per-session routes take" }),
+          tenant: z.string().optional().meta({ description: "the namespace of a tenant-scoped session, in full" }),
+          model: z.string(),
+          tier: s.tier,
+          age: z.number().meta({ description: "whole seconds since createdAt" }),
+          sessionCostMicros: z.number().meta({ description: lagging("the session's cost in micro-USD") }),
+          strikes: z.number().meta({ description: lagging("the session's loop-detection strikes") }),
+          requestCount: z.number().meta({ description: lagging("the session's requestCount") }),
+          paused: z.boolean().meta({ description: "whether an operator has paused the session: reported with the change itself, not held back like usage" }),
+        }),
+      ),
       byModel: z.record(z.string(), z.number()),
       byTier: z.record(z.string(), z.number()),
       cache: z
@@ -462,6 +477,10 @@ export const commands = {
           description:
             "input tokens reported with settle and cost, summed over the live sessions; may trail the sessions' own totals (docs/http-api.md, Cache accounting)",
         }),
+      spendMicros: z.number().meta({
+        description:
+          "sessionCostMicros summed over the live sessions; like each row's cost, may trail the sessions' own by up to a minute (docs/http-api.md, Stats and clear-all)",
+      }),
       nextCursor: z.string().optional(),
     }),
     http: { method: "GET", path: "/v1/stats" },

@@ -6,6 +6,7 @@
 import { journalOf, stepOf, type JournalCommandName, type SessionCommandName } from "./commands";
 import { Sessions, type Backend } from "./facade";
 import { defaultConfig, type Config } from "./session/config";
+import { expireReservations } from "./session/budget";
 import { isExpired } from "./session/entry";
 import { SessionError } from "./session/errors";
 import { JOURNAL_LIMIT, type Actor, type JournalEvent } from "./session/journal";
@@ -67,11 +68,15 @@ class MemoryBackend implements Backend {
     const rows: RegistryRow[] = [];
     let inputTokens = 0;
     let cachedInputTokens = 0;
+    let spendMicros = 0;
     for (const [id, e] of this.entries) {
       if (isExpired(e, now, this.config.timeoutMs)) continue;
-      rows.push({ id, model: e.model, tier: e.tier, createdAt: e.createdAt });
+      // The cost as a read shows it: expired reservations charged.
+      const { model, tier, createdAt, sessionCostMicros, strikes, requestCount } = expireReservations(e, now);
+      rows.push({ id, model, tier, createdAt, sessionCostMicros, strikes, requestCount, paused: e.paused !== undefined });
       inputTokens += e.inputTokens ?? 0;
       cachedInputTokens += e.cachedInputTokens ?? 0;
+      spendMicros += sessionCostMicros;
     }
     rows.sort((a, b) => compareIds(a.id, b.id));
     const byModel = topCounts(tally(rows.map((r) => [r.model, 1] as const)));
@@ -84,6 +89,7 @@ class MemoryBackend implements Backend {
       byModel,
       byTier,
       cache: cacheStats(inputTokens, cachedInputTokens),
+      spendMicros,
     };
     if (from >= 0 && from + limit < rows.length) stats.nextCursor = await encodeCursor(page[page.length - 1]!.id, await this.#cursorKey, now);
     return stats;

@@ -6,10 +6,11 @@
  * in-memory map (MemoryStore). Compared, result by result:
  * - every call's result or error code;
  * - every session read back at the end (hidden state: hashes, strikes, cost);
- * - stats (count, byModel, byTier, and the sessions list with truncated IDs and
- *   ages; the cache totals too for MemoryStore, whose stats are exact, while the
- *   registry's trail by design: test/cache-usage.test.ts) and how many sessions
- *   clear-all removes.
+ * - stats (count, byModel, byTier, and the sessions list with truncated and full
+ *   IDs, tiers, ages and paused; each row's cost, strikes and request count and
+ *   the cache and spend totals too for MemoryStore, whose stats are exact, while
+ *   the registry's trail by design: test/cache-usage.test.ts,
+ *   test/registry-rows.test.ts) and how many sessions clear-all removes.
  *
  * A third set of histories adds faults (registry outages, commits that fail and
  * reset the object) and compares stats after the documented convergence time.
@@ -237,7 +238,7 @@ interface Trace {
   cleared: Outcome;
 }
 
-/** What a target shows after a history: reads, then stats (with the cache totals when `cache`) and clear-all once due sessions have expired. */
+/** What a target shows after a history: reads, then stats (with the usage figures and totals when `cache`) and clear-all once due sessions have expired. */
 async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[], cache: boolean, faulty = false): Promise<Trace> {
   if (faulty && !("model" in port)) {
     // Everything reachable again: the documented convergence time passes (the model reads the same clock).
@@ -246,10 +247,7 @@ async function finish(port: Target, ids: string[], steps: (Outcome | undefined)[
   }
   const readBack = await Promise.all(ids.map((id) => outcome(() => port.getSession(id))));
   if (!("model" in port)) await settle(port, ids);
-  const stats = await outcome(async () => {
-    const all = await port.getStats();
-    return cache ? { ...statsView(all), cache: all.cache } : statsView(all);
-  });
+  const stats = await outcome(async () => statsView(await port.getStats(), cache));
   return { steps, readBack, stats, cleared: await outcome(async () => (await port.clearAll()).cleared) };
 }
 

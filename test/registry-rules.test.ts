@@ -5,7 +5,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkAt, CHECK_LEAD_MS, decideUpsert, type RowState } from "../src/session/registry";
+import { checkAt, CHECK_LEAD_MS, decideUpsert, reportsUsage, type RowState } from "../src/session/registry";
+import type { Entry } from "../src/session/types";
 
 type Delivery = { kind: "upsert"; row: RowState } | { kind: "remove"; inc: string };
 
@@ -110,5 +111,44 @@ describe("when a shard checks a row", () => {
     expect(checkAt(100_000, 0)).toBe(100_000 - CHECK_LEAD_MS);
     expect(checkAt(100_000, 100_000 - CHECK_LEAD_MS)).toBe(100_001);
     expect(checkAt(100_000, 200_000)).toBe(200_000);
+  });
+});
+
+describe("when a session reports its usage", () => {
+  /** docs/http-api.md "Stats and clear-all": at most once a minute, a change of token totals, cost, strikes or request count. */
+  const MINUTE = 60_000;
+  const e: Entry = {
+    model: "m",
+    tier: "SIMPLE",
+    createdAt: 0,
+    lastUsedAt: 0,
+    requestCount: 1,
+    recentHashes: [],
+    strikes: 0,
+    escalated: false,
+    userExplicit: false,
+    sessionCostMicros: 0,
+  };
+  const changes: [string, Entry][] = [
+    ["cost", { ...e, sessionCostMicros: 5 }],
+    ["strikes", { ...e, strikes: 1 }],
+    ["requests", { ...e, requestCount: 2 }],
+    ["input tokens", { ...e, inputTokens: 10 }],
+    ["cached input tokens", { ...e, cachedInputTokens: 3 }],
+  ];
+
+  it("reports a change of any figure once its last report is a minute old, and never sooner", () => {
+    for (const [name, after] of changes) {
+      expect(reportsUsage(e, after, 0, MINUTE), name).toBe(true);
+      expect(reportsUsage(e, after, undefined, 1), name).toBe(true);
+      expect(reportsUsage(e, after, 0, MINUTE - 1), name).toBe(false);
+    }
+  });
+
+  it("reports nothing when no figure moved (absent tokens read as 0), or with no entry before or after", () => {
+    expect(reportsUsage(e, { ...e, inputTokens: 0, cachedInputTokens: 0 }, 0, MINUTE)).toBe(false);
+    expect(reportsUsage(e, { ...e, lastUsedAt: 5, recentHashes: ["h"] }, 0, MINUTE)).toBe(false);
+    expect(reportsUsage(undefined, e, 0, MINUTE)).toBe(false);
+    expect(reportsUsage(e, undefined, 0, MINUTE)).toBe(false);
   });
 });

@@ -53,19 +53,22 @@ describe("stats", () => {
 
     testClock.offsetMs += start + 10_999 - testClock.now();
     const stats = await facadeFor(env).getStats();
+    const fresh = { sessionCostMicros: 0, strikes: 0, requestCount: 1, paused: false };
     expect(stats).toEqual({
       count: 5,
+      // The full ID and tier too; a new session has made one request, with no strikes and no cost.
       sessions: [
-        { id: "alpha-se...", model: "kimi-k2.5", age: 9 },
-        { id: "b", model: "mine", age: 6 },
-        { id: "mid-size...", model: "gemini-3.1-pro", age: 7 },
-        { id: "short", model: "kimi-k2.5", age: 8 },
-        { id: "zeta-ses...", model: "gemini-2.5-flash", age: 10 },
+        { id: "alpha-se...", sessionId: "alpha-session-2", model: "kimi-k2.5", tier: "MEDIUM", age: 9, ...fresh },
+        { id: "b", sessionId: "b", model: "mine", tier: "", age: 6, ...fresh },
+        { id: "mid-size...", sessionId: "mid-sized-3", model: "gemini-3.1-pro", tier: "COMPLEX", age: 7, ...fresh },
+        { id: "short", sessionId: "short", model: "kimi-k2.5", tier: "MEDIUM", age: 8, ...fresh },
+        { id: "zeta-ses...", sessionId: "zeta-session-1", model: "gemini-2.5-flash", tier: "SIMPLE", age: 10, ...fresh },
       ],
       byModel: { "gemini-2.5-flash": 1, "kimi-k2.5": 2, "gemini-3.1-pro": 1, mine: 1 },
       byTier: { SIMPLE: 1, MEDIUM: 2, COMPLEX: 1, "": 1 },
       // No session reported usage.
       cache: { inputTokens: 0, cachedInputTokens: 0, hitRatio: null },
+      spendMicros: 0,
     });
     // Exactly eight characters stay, and an eight-character ID is shown whole.
     await svc.setSession("12345678", "m", "SIMPLE");

@@ -74,19 +74,20 @@ async function delivered(id: string): Promise<void> {
 describe("reconciliation's authoritative take races newer deliveries", () => {
   /**
    * Two sessions of one shard, both in use (their deadlines move on, their rows'
-   * hints do not: the hot path tells nobody), are due for a check in the same
-   * pass. `slow` answers slowly, so the pass takes the other's answer only after
-   * both settle. Answers once the shard waits on `slow`.
+   * hints do not: a touch within a minute of the last report tells nobody), are
+   * due for a check in the same pass. `slow` answers slowly, so the pass takes the
+   * other's answer only after both settle. Answers once the shard waits on `slow`.
    */
   async function checkUnderWay(prefix: string) {
     const [other, slow, k] = sameShardIds(prefix);
     await svc.setSession(other, "gemini-2.5-flash", "SIMPLE");
     await svc.setSession(slow, "gemini-2.5-flash", "SIMPLE");
     await registryCaughtUp();
-    testClock.advance(28 * MINUTE);
+    testClock.advance(MINUTE - 1_000);
     await svc.touchSession(other);
     await svc.touchSession(slow);
-    testClock.advance(MINUTE + 1_000); // both rows are now due for their check
+    // Both rows are now due for their check, a minute before the deadline they hold (creation + 30 minutes).
+    testClock.advance(28 * MINUTE + 2_000);
     const { entered } = slowDescribeOf(slow);
     const pass = runDurableObjectAlarm(shardStub(k));
     await entered; // the shard has asked both sessions and waits for the slow one

@@ -121,7 +121,7 @@ describe("cost", () => {
 describe("stats merge", () => {
   it("merges shard pages in ID order and stops at the limit", async () => {
     const { mergeSorted } = await import("../src/session/stats");
-    const row = (id: string) => ({ id, model: "m", tier: "SIMPLE" as const, createdAt: 0 });
+    const row = (id: string) => ({ id, model: "m", tier: "SIMPLE" as const, createdAt: 0, sessionCostMicros: 0, strikes: 0, requestCount: 0, paused: false });
     const merged = mergeSorted([[row("a"), row("d")], [], [row("b"), row("c"), row("e")]], 4);
     expect(merged.map((r) => r.id)).toEqual(["a", "b", "c", "d"]);
     expect(mergeSorted([[row("a")], [row("b")]], 10).map((r) => r.id)).toEqual(["a", "b"]);
@@ -153,6 +153,17 @@ describe("registry effects: every model or tier change reaches the registry", ()
     for (const next of [applyTouch(e, T0 + 1), applyRecordHash(e, "h"), applyAddCost(e, 5), applyEscalate(e, tierModels)]) {
       expect(effectsOf(e, e, next, T0, TIMEOUT)).toMatchObject({ changed: true, registry: undefined });
     }
+  });
+
+  it("upserts when an operator pauses or resumes the session: stats show it at once, not with the next usage report", () => {
+    const e = createEntry("m", "SIMPLE", false, T0);
+    const paused: Entry = { ...e, paused: T0 + 5 };
+    expect(effectsOf(e, e, paused, T0 + 5, TIMEOUT).registry).toEqual({ kind: "upsert", entry: paused });
+    const resumed: Entry = { ...paused };
+    delete resumed.paused;
+    expect(effectsOf(paused, paused, resumed, T0 + 9, TIMEOUT).registry).toEqual({ kind: "upsert", entry: resumed });
+    // A step on a paused session that leaves it paused (a read of its cost, a hash) stays silent.
+    expect(effectsOf(paused, paused, applyRecordHash(paused, "h"), T0 + 6, TIMEOUT).registry).toBeUndefined();
   });
 
   it("reports a deadline that moves earlier (a settle closing the reservation that kept an idle session alive), and ends a session the step left expired", () => {

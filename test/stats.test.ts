@@ -199,7 +199,7 @@ describe("stats paging across shards", () => {
     for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
     return x.length - y.length;
   }
-  const row = (id: string): RegistryRow => ({ id, model: "m", tier: "SIMPLE", createdAt: 0 });
+  const row = (id: string): RegistryRow => ({ id, model: "m", tier: "SIMPLE", createdAt: 0, sessionCostMicros: 0, strikes: 0, requestCount: 0, paused: false });
   /** One shard's answer: up to `n` of its rows after `after`, in ID order. */
   const shardPage = (rows: RegistryRow[], after: string | undefined, n: number) =>
     rows.filter((r) => after === undefined || byteOrder(r.id, after) > 0).slice(0, n);
@@ -310,7 +310,8 @@ describe("firstShare", () => {
 });
 
 describe("shardsToRefill", () => {
-  const rows = (...ids: string[]) => ids.map((id): RegistryRow => ({ id, model: "m", tier: "SIMPLE", createdAt: 0 }));
+  const rows = (...ids: string[]) =>
+    ids.map((id): RegistryRow => ({ id, model: "m", tier: "SIMPLE", createdAt: 0, sessionCostMicros: 0, strikes: 0, requestCount: 0, paused: false }));
 
   it("asks nothing again when the first round asked for whole pages, or no shard returned a full share", () => {
     expect(shardsToRefill([rows("a", "b", "c"), rows("d", "e", "f")], 3, 2)).toEqual([]);
@@ -376,7 +377,9 @@ describe("mergeSorted", () => {
         fc.integer({ min: 0, max: 70 }),
         (ids, k, picks, limit) => {
           const lists: RegistryRow[][] = Array.from({ length: k }, () => []);
-          ids.forEach((id, i) => lists[picks[i]! % k]!.push({ id, model: "m", tier: "SIMPLE", createdAt: i }));
+          ids.forEach((id, i) =>
+            lists[picks[i]! % k]!.push({ id, model: "m", tier: "SIMPLE", createdAt: i, sessionCostMicros: 0, strikes: 0, requestCount: 0, paused: false }),
+          );
           for (const list of lists) list.sort((a, b) => byCodePoint(a.id, b.id));
           const before = JSON.stringify(lists);
           const merged = mergeSorted(lists, limit);
@@ -392,7 +395,9 @@ describe("mergeSorted", () => {
   });
 
   it("answers nothing for a limit of 0 or no lists", () => {
-    expect(mergeSorted([[{ id: "a", model: "m", tier: "SIMPLE", createdAt: 0 }]], 0)).toEqual([]);
+    expect(mergeSorted([[{ id: "a", model: "m", tier: "SIMPLE", createdAt: 0, sessionCostMicros: 0, strikes: 0, requestCount: 0, paused: false }]], 0)).toEqual(
+      [],
+    );
     expect(mergeSorted([], 5)).toEqual([]);
   });
 });

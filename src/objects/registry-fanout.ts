@@ -87,7 +87,15 @@ export async function getStats(env: Env, { limit, cursor }: { limit: number; cur
   const shown = rows.slice(0, limit);
   const inputTokens = pages.totals.reduce((sum, page) => sum + page.inputTokens, 0);
   const cachedInputTokens = pages.totals.reduce((sum, page) => sum + page.cachedInputTokens, 0);
-  const stats: Stats = { count, sessions: shown.map((r) => sessionInfo(r, now)), byModel, byTier, cache: cacheStats(inputTokens, cachedInputTokens) };
+  const spendMicros = pages.totals.reduce((sum, page) => sum + page.spendMicros, 0);
+  const stats: Stats = {
+    count,
+    sessions: shown.map((r) => sessionInfo(r, now)),
+    byModel,
+    byTier,
+    cache: cacheStats(inputTokens, cachedInputTokens),
+    spendMicros,
+  };
   if (rows.length > limit) stats.nextCursor = await encodeCursor(shown[shown.length - 1]!.id, await cursorKey(env), now);
   return stats;
 }

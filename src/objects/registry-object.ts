@@ -35,9 +35,10 @@ export interface ShardPage {
   count: number;
   byModel: [string, number][];
   byTier: [string, number][];
-  /** The token totals of the rows counted. */
+  /** The token totals and the spend of the rows counted. */
   inputTokens: number;
   cachedInputTokens: number;
+  spendMicros: number;
   /** Up to `limit` rows with id > after, in id order. */
   rows: RegistryRow[];
 }
@@ -51,6 +52,10 @@ interface RowRecord extends Record<string, SqlStorageValue> {
   version: number;
   expires_at: number;
   failing_since: number;
+  session_cost_micros: number;
+  strikes: number;
+  request_count: number;
+  paused: number;
 }
 
 const COLUMNS = `
@@ -64,6 +69,12 @@ const COLUMNS = `
 const USAGE_COLUMNS = `
   input_tokens INTEGER NOT NULL DEFAULT 0,
   cached_input_tokens INTEGER NOT NULL DEFAULT 0`;
+/** What an operator's view shows of a row, added after the token totals: a shard that lacks them gains them in place. */
+const ACTIVITY_COLUMNS = `
+  session_cost_micros INTEGER NOT NULL DEFAULT 0,
+  strikes INTEGER NOT NULL DEFAULT 0,
+  request_count INTEGER NOT NULL DEFAULT 0,
+  paused INTEGER NOT NULL DEFAULT 0`;
 
 export class RegistryObject extends DurableObject<Env> {
   readonly #sql: SqlStorage;
@@ -76,12 +87,14 @@ export class RegistryObject extends DurableObject<Env> {
     const exists = this.#sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'").toArray().length > 0;
     if (!exists) {
       this.#sql.exec(`CREATE TABLE sessions (
-        id TEXT PRIMARY KEY, model TEXT NOT NULL, tier TEXT NOT NULL, created_at INTEGER NOT NULL, ${COLUMNS}, ${USAGE_COLUMNS}
+        id TEXT PRIMARY KEY, model TEXT NOT NULL, tier TEXT NOT NULL, created_at INTEGER NOT NULL, ${COLUMNS}, ${USAGE_COLUMNS}, ${ACTIVITY_COLUMNS}
       ) WITHOUT ROWID`);
     } else {
       if (!this.#hasColumn("inc")) this.#upgrade();
       // Rows of a release before token totals: 0 is exact, since sessions of that release had none to report.
       if (!this.#hasColumn("input_tokens")) this.#addColumns(USAGE_COLUMNS);
+      // Rows of a release before these: 0 until the session's next report or check, which carries them.
+      if (!this.#hasColumn("session_cost_micros")) this.#addColumns(ACTIVITY_COLUMNS);
     }
     this.#sql.exec("CREATE INDEX IF NOT EXISTS sessions_by_check ON sessions (check_at)");
     this.#sql.exec("CREATE INDEX IF NOT EXISTS sessions_by_created ON sessions (created_at, id)");
@@ -160,11 +173,15 @@ export class RegistryObject extends DurableObject<Env> {
       const check = checkAt(expires, now);
       this.#sql.exec(
         `UPDATE sessions SET expires_at = ?, check_at = ?, failing_since = 0,
-           input_tokens = MAX(input_tokens, ?), cached_input_tokens = MAX(cached_input_tokens, ?) WHERE id = ?`,
+           input_tokens = MAX(input_tokens, ?), cached_input_tokens = MAX(cached_input_tokens, ?),
+           session_cost_micros = MAX(session_cost_micros, ?), strikes = MAX(strikes, ?), request_count = MAX(request_count, ?) WHERE id = ?`,
         expires,
         check,
         row.inputTokens ?? 0,
         row.cachedInputTokens ?? 0,
+        row.sessionCostMicros ?? 0,
+        row.strikes ?? 0,
+        row.requestCount ?? 0,
         row.id,
       );
       this.#wakeBy(check);
@@ -173,11 +190,13 @@ export class RegistryObject extends DurableObject<Env> {
     if (decision.kind === "replace") this.#retire(row.id, decision.retire, now);
     const check = checkAt(row.expiresAt, now);
     this.#sql.exec(
-      `INSERT INTO sessions (id, model, tier, created_at, inc, version, expires_at, check_at, failing_since, input_tokens, cached_input_tokens)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+      `INSERT INTO sessions (id, model, tier, created_at, inc, version, expires_at, check_at, failing_since, input_tokens, cached_input_tokens,
+         session_cost_micros, strikes, request_count, paused)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET model = excluded.model, tier = excluded.tier, created_at = excluded.created_at, inc = excluded.inc,
          version = excluded.version, expires_at = excluded.expires_at, check_at = excluded.check_at, failing_since = 0,
          input_tokens = excluded.input_tokens, cached_input_tokens = excluded.cached_input_tokens,
+         session_cost_micros = excluded.session_cost_micros, strikes = excluded.strikes, request_count = excluded.request_count, paused = excluded.paused,
          doomed = CASE WHEN sessions.inc = excluded.inc THEN sessions.doomed ELSE 0 END`,
       row.id,
       row.model,
@@ -189,6 +208,10 @@ export class RegistryObject extends DurableObject<Env> {
       check,
       row.inputTokens ?? 0,
       row.cachedInputTokens ?? 0,
+      row.sessionCostMicros ?? 0,
+      row.strikes ?? 0,
+      row.requestCount ?? 0,
+      row.paused ? 1 : 0,
     );
     this.#wakeBy(check);
     // A session created before a clear-all began, whose row lands only now: the clear removes it too.
@@ -217,20 +240,30 @@ export class RegistryObject extends DurableObject<Env> {
     // TOTAL, not SUM: a float that never overflows, where SUM of many safe-integer totals could pass 2^63 and fail the read.
     const tokens = withTotals
       ? this.#sql
-          .exec<{ input: number; cached: number }>(
-            "SELECT TOTAL(input_tokens) AS input, TOTAL(cached_input_tokens) AS cached FROM sessions WHERE expires_at >= ?",
+          .exec<{ input: number; cached: number; spend: number }>(
+            "SELECT TOTAL(input_tokens) AS input, TOTAL(cached_input_tokens) AS cached, TOTAL(session_cost_micros) AS spend FROM sessions WHERE expires_at >= ?",
             now,
           )
           .one()
-      : { input: 0, cached: 0 };
+      : { input: 0, cached: 0, spend: 0 };
     const byModel = topPairs(tally(totals.map((r) => [r.model, r.n] as const)), MAX_SHARD_MODEL_TOTALS);
     const byTier = [...tally(totals.map((r) => [r.tier, r.n] as const))];
+    const shown = "id, model, tier, created_at, session_cost_micros, strikes, request_count, paused";
     const cursor =
       after === null
-        ? this.#sql.exec<RowRecord>("SELECT id, model, tier, created_at FROM sessions WHERE expires_at >= ? ORDER BY id LIMIT ?", now, limit)
-        : this.#sql.exec<RowRecord>("SELECT id, model, tier, created_at FROM sessions WHERE id > ? AND expires_at >= ? ORDER BY id LIMIT ?", after, now, limit);
-    const rows = cursor.toArray().map((r) => ({ id: r.id, model: r.model, tier: r.tier as Tier, createdAt: r.created_at }));
-    return { count, byModel, byTier, inputTokens: tokens.input, cachedInputTokens: tokens.cached, rows };
+        ? this.#sql.exec<RowRecord>(`SELECT ${shown} FROM sessions WHERE expires_at >= ? ORDER BY id LIMIT ?`, now, limit)
+        : this.#sql.exec<RowRecord>(`SELECT ${shown} FROM sessions WHERE id > ? AND expires_at >= ? ORDER BY id LIMIT ?`, after, now, limit);
+    const rows = cursor.toArray().map((r): RegistryRow => ({
+      id: r.id,
+      model: r.model,
+      tier: r.tier as Tier,
+      createdAt: r.created_at,
+      sessionCostMicros: r.session_cost_micros,
+      strikes: r.strikes,
+      requestCount: r.request_count,
+      paused: r.paused !== 0,
+    }));
+    return { count, byModel, byTier, inputTokens: tokens.input, cachedInputTokens: tokens.cached, spendMicros: tokens.spend, rows };
   }
 
   /**

@@ -5,8 +5,9 @@
  * class only sequences I/O.
  *
  * The registry is told through an outbox: a change the registry must learn
- * (creation, a model or tier change, the end of an incarnation, and token
- * totals at most once a minute) is written in
+ * (creation, a model or tier change, a pause or resume, the end of an
+ * incarnation; usage, that is tokens, cost, strikes and requests, at most once
+ * a minute) is written in
  * the same storage transaction as the entry, and delivered after the answer,
  * again from the alarm with backoff until the shard takes it.
  *
@@ -24,7 +25,7 @@ import { expiresAt, isExpired } from "../session/entry";
 import { expireReservations } from "../session/budget";
 import { endedAt, JOURNAL_LIMIT, type Actor, type EventDraft, type JournalEvent } from "../session/journal";
 import { endedMessage, refOf, thresholdMessage, type LifecycleMessage } from "../session/lifecycle";
-import { reportsUsage, type Delivery, type RowState } from "../session/registry";
+import { reportsUsage, rowOf, type Delivery, type RowState } from "../session/registry";
 import { SessionError, type Refusal } from "../session/errors";
 import { effectsOf } from "../session/rules";
 import { RETRY_MIN_DELAY_MS, retryDelayMs } from "../session/retry";
@@ -116,9 +117,7 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   #row(record: SessionRecord): RowState {
-    const { model, tier, createdAt, inputTokens = 0, cachedInputTokens = 0 } = record.entry;
-    const deadline = expiresAt(record.entry, this.#config.timeoutMs);
-    return { id: record.id, inc: record.inc ?? "", createdAt, version: record.version ?? 0, model, tier, expiresAt: deadline, inputTokens, cachedInputTokens };
+    return rowOf(record.id, record.inc ?? "", record.version ?? 0, record.entry, this.#config.timeoutMs, Date.now());
   }
 
   /** The effect to deliver now: the current row, or else the end of the last incarnation. */

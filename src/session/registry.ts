@@ -3,6 +3,8 @@
  * pure rules a shard applies to it. A session is the truth; a shard row is a
  * versioned copy of it that deliveries, reconciliation and clear-all keep true.
  */
+import { expireReservations } from "./budget";
+import { expiresAt } from "./entry";
 import type { Entry, Tier } from "./types";
 
 /** What a session's shard row should say: sent by the session (outbox delivery) or read from it (reconciliation). */
@@ -14,7 +16,7 @@ export interface RowState {
   createdAt: number;
   /**
    * Counts the session object's creations and the changes it reports (model or tier, an
-   * earlier deadline, token totals), across incarnations for as long as the object
+   * earlier deadline, a pause or resume, usage), across incarnations for as long as the object
    * remembers the last one: a later version always wins.
    */
   version: number;
@@ -28,6 +30,38 @@ export interface RowState {
    */
   inputTokens?: number;
   cachedInputTokens?: number;
+  /**
+   * The session's cost, strikes and request count when this was sent (absent from a session
+   * of an earlier release: 0), reported with the token totals. Strikes and requests only grow
+   * within an incarnation; the cost does too, but for a late settle of an expired reservation,
+   * which a later report or check carries.
+   */
+  sessionCostMicros?: number;
+  strikes?: number;
+  requestCount?: number;
+  /** Whether an operator has paused the session (absent: not paused). A change is reported at once, with a new version. */
+  paused?: boolean;
+}
+
+/** The row a session's shard should hold for `entry`, at `now`: its cost as a read shows it, with expired reservations charged. */
+export function rowOf(id: string, inc: string, version: number, entry: Entry, timeoutMs: number, now: number): RowState {
+  const { model, tier, createdAt, inputTokens = 0, cachedInputTokens = 0, strikes, requestCount, paused } = entry;
+  const { sessionCostMicros } = expireReservations(entry, now);
+  return {
+    id,
+    inc,
+    createdAt,
+    version,
+    model,
+    tier,
+    expiresAt: expiresAt(entry, timeoutMs),
+    inputTokens,
+    cachedInputTokens,
+    sessionCostMicros,
+    strikes,
+    requestCount,
+    paused: paused !== undefined,
+  };
 }
 
 /** One effect from a session's outbox: its row as it is now, or the end of an incarnation. */
@@ -46,7 +80,7 @@ export type UpsertDecision =
   | { kind: "insert" }
   /** Same incarnation, later version: take everything. */
   | { kind: "update" }
-  /** Same incarnation and version: only the deadline and the token totals may have moved on (each only grows: the larger wins). */
+  /** Same incarnation and version: only the deadline and the reported totals (tokens, cost, strikes, requests) may have moved on (each only grows: the larger wins). */
   | { kind: "refresh" }
   /** A later incarnation: it replaces the row, and the row's incarnation is over. */
   | { kind: "replace"; retire: string }
@@ -78,17 +112,24 @@ export function decideUpsert(held: HeldRow | undefined, retired: boolean, incomi
 }
 
 /**
- * A session reports a change of its token totals to its shard at most this often, so
- * that settles and costs with usage stay off the registry: a change within this long of
- * its last report travels with its next report, or its shard's next check of its row.
+ * A session reports a change of its usage (token totals, cost, strikes, request count) to
+ * its shard at most this often, so that resolves, settles and costs stay off the registry:
+ * a change within this long of its last report travels with its next report, or its
+ * shard's next check of its row.
  */
 export const USAGE_REPORT_INTERVAL_MS = 60_000;
 
-/** Whether a step that changed the entry from `before` to `after` reports its token totals: they moved, and the last report is old enough. */
+/** Whether a step that changed the entry from `before` to `after` reports its usage: a figure moved, and the last report is old enough. */
 export function reportsUsage(before: Entry | undefined, after: Entry | undefined, lastReportAt: number | undefined, now: number): boolean {
   if (!before || !after) return false;
-  const moved = (after.inputTokens ?? 0) !== (before.inputTokens ?? 0) || (after.cachedInputTokens ?? 0) !== (before.cachedInputTokens ?? 0);
-  return moved && (lastReportAt === undefined || now - lastReportAt >= USAGE_REPORT_INTERVAL_MS);
+  if (lastReportAt !== undefined && now - lastReportAt < USAGE_REPORT_INTERVAL_MS) return false;
+  return (
+    (after.inputTokens ?? 0) !== (before.inputTokens ?? 0) ||
+    (after.cachedInputTokens ?? 0) !== (before.cachedInputTokens ?? 0) ||
+    after.sessionCostMicros !== before.sessionCostMicros ||
+    after.strikes !== before.strikes ||
+    after.requestCount !== before.requestCount
+  );
 }
 
 /** How long before a row's deadline hint its shard asks the session whether it is still in use. */

@@ -325,9 +325,10 @@ export function liveEntry(stored: Entry | undefined, now: number, timeoutMs: num
 /**
  * Effects of a step that saw `live` (the stored entry unless expired) and
  * produced `next`. The registry hears of creation, a model or tier change
- * (its rows feed byModel and byTier) and removal; never of touches, hashes or
- * cost, so the hot path stays one storage write. (Token totals are reported by
- * the session object, at most once a minute: `reportsUsage`, src/session/registry.ts.)
+ * (its rows feed byModel and byTier), a pause or resume, and removal; never of
+ * touches, hashes or cost, so the hot path stays one storage write. (Token totals,
+ * cost, strikes and request count are reported by the session object, at most once
+ * a minute: `reportsUsage`, src/session/registry.ts.)
  */
 export function effectsOf(stored: Entry | undefined, live: Entry | undefined, next: Entry | undefined, now: number, timeoutMs: number): Effects {
   if (next === stored) return { next, changed: false, created: false, registry: undefined };
@@ -338,6 +339,8 @@ export function effectsOf(stored: Entry | undefined, live: Entry | undefined, ne
   const moved = created || live.model !== next.model || live.tier !== next.tier;
   // The registry's row holds the deadline as a hint that only checks move later: an earlier one must be told.
   const sooner = !created && expiresAt(next, timeoutMs) < expiresAt(live, timeoutMs);
-  const registry = moved || sooner ? ({ kind: "upsert", entry: next } as const) : undefined;
+  // Whether it is paused shows in stats, where an operator acts on it: told at once, not with the next report.
+  const paused = !created && (live.paused !== undefined) !== (next.paused !== undefined);
+  const registry = moved || sooner || paused ? ({ kind: "upsert", entry: next } as const) : undefined;
   return { next, changed: true, created, registry };
 }

@@ -7,15 +7,31 @@ export interface RegistryRow {
   model: string;
   tier: Tier;
   createdAt: number;
+  sessionCostMicros: number;
+  strikes: number;
+  requestCount: number;
+  paused: boolean;
 }
 
-/** Reference `SessionInfo`: a truncated ID, the model and the age in whole seconds; plus the tenant of a scoped session. */
+/**
+ * Reference `SessionInfo`: a truncated ID, the model and the age in whole seconds; plus the tenant
+ * of a scoped session, and what an operator acts on: the full ID, the tier, cost, strikes,
+ * requests and whether it is paused.
+ */
 export interface SessionInfo {
+  /** The first 8 code points of the session ID, plus "..." when longer (reference behaviour). */
   id: string;
+  /** The session ID in full, without the tenant: what the per-session routes take. */
+  sessionId: string;
   /** Present only for a tenant-scoped session, so an unscoped ID "acme:c1" never reads like tenant acme's "c1". */
   tenant?: string;
   model: string;
+  tier: Tier;
   age: number;
+  sessionCostMicros: number;
+  strikes: number;
+  requestCount: number;
+  paused: boolean;
 }
 
 /** Input tokens reported with settle and cost, summed over the live sessions, and the share read from prompt caches. */
@@ -32,6 +48,8 @@ export interface Stats {
   byModel: Record<string, number>;
   byTier: Record<string, number>;
   cache: CacheStats;
+  /** sessionCostMicros summed over the live sessions. */
+  spendMicros: number;
   nextCursor?: string;
 }
 
@@ -64,12 +82,14 @@ export function namespacedKey(namespace: string, sessionId: string): string {
   return namespace + NAMESPACE_SEPARATOR + sessionId;
 }
 
-/** A registry row as stats shows it: the ID truncated, and a scoped session's tenant whole in its own field. */
+/** A registry row as stats shows it: the ID truncated and whole, and a scoped session's tenant whole in its own field. */
 export function sessionInfo(row: RegistryRow, now: number): SessionInfo {
   const age = Math.max(0, Math.floor((now - row.createdAt) / 1000));
   const cut = row.id.indexOf(NAMESPACE_SEPARATOR);
-  if (cut < 0) return { id: truncateId(row.id), model: row.model, age };
-  return { id: truncateId(row.id.slice(cut + 1)), tenant: row.id.slice(0, cut), model: row.model, age };
+  const sessionId = cut < 0 ? row.id : row.id.slice(cut + 1);
+  const { model, tier, sessionCostMicros, strikes, requestCount, paused } = row;
+  const shown = { id: truncateId(sessionId), sessionId, model, tier, age, sessionCostMicros, strikes, requestCount, paused };
+  return cut < 0 ? shown : { ...shown, tenant: row.id.slice(0, cut) };
 }
 
 /** Code point order is UTF-8 byte order, which is SQLite's BINARY collation: shards and merge agree. */

@@ -71,15 +71,18 @@ describe("the model follows the documented examples (docs/http-api.md)", () => {
     model.set("😀😀😀😀😀😀😀😀😀", "kimi-k2.5", "MEDIUM");
     model.set("conv-42", "gemini-3.1-pro", "COMPLEX");
     now = 40_999;
+    /** docs/http-api.md "Entries and costs": a new session has made 1 request, has no strikes and no cost. */
+    const fresh = { sessionCostMicros: 0, strikes: 0, requestCount: 1, paused: false };
     expect(model.stats()).toEqual({
       count: 2,
       sessions: [
-        { id: "conv-42", model: "gemini-3.1-pro", age: 40 },
-        { id: "😀😀😀😀😀😀😀😀...", model: "kimi-k2.5", age: 40 },
+        { id: "conv-42", sessionId: "conv-42", model: "gemini-3.1-pro", tier: "COMPLEX", age: 40, ...fresh },
+        { id: "😀😀😀😀😀😀😀😀...", sessionId: "😀😀😀😀😀😀😀😀😀", model: "kimi-k2.5", tier: "MEDIUM", age: 40, ...fresh },
       ],
       byModel: { "kimi-k2.5": 1, "gemini-3.1-pro": 1 },
       byTier: { MEDIUM: 1, COMPLEX: 1 },
       cache: { inputTokens: 0, cachedInputTokens: 0, hitRatio: null },
+      spendMicros: 0,
     });
   });
 });

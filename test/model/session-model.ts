@@ -120,13 +120,28 @@ export interface ModelDecision {
   cacheKey: string;
 }
 
+/** docs/http-api.md "Stats and clear-all": one row of the sessions list. */
+export interface ModelStatsRow {
+  id: string;
+  sessionId: string;
+  model: string;
+  tier: Tier;
+  age: number;
+  sessionCostMicros: number;
+  strikes: number;
+  requestCount: number;
+  paused: boolean;
+}
+
 export interface ModelStats {
   count: number;
-  sessions: { id: string; model: string; age: number }[];
+  sessions: ModelStatsRow[];
   byModel: Record<string, number>;
   byTier: Record<string, number>;
   /** Issue 15: the token totals of the live sessions and cached / input, null when input is 0. */
   cache: { inputTokens: number; cachedInputTokens: number; hitRatio: number | null };
+  /** Issue 16: sessionCostMicros summed over the live sessions. */
+  spendMicros: number;
 }
 
 const rank = (tier: Tier): number => (tier === "" ? EMPTY_TIER_RANK : TIER_ORDER.indexOf(tier));
@@ -475,11 +490,13 @@ export class SessionModel {
     const tiers: Record<string, number> = {};
     let inputTokens = 0;
     let cachedInputTokens = 0;
+    let spendMicros = 0;
     for (const { e } of rows) {
       models.set(e.model, (models.get(e.model) ?? 0) + 1);
       define(tiers, e.tier, (tiers[e.tier] ?? 0) + 1);
       inputTokens += e.tokens;
       cachedInputTokens += e.cached;
+      spendMicros += e.sessionCostMicros;
     }
     const ranked = [...models].filter(([m]) => m !== OTHER).sort(([a, m], [b, n]) => n - m || byCodePoints(a, b));
     const byModel: Record<string, number> = {};
@@ -488,10 +505,22 @@ export class SessionModel {
     if (other > 0) define(byModel, OTHER, other);
     return {
       count: rows.length,
-      sessions: rows.map(({ id, e }) => ({ id: shownId(id), model: e.model, age: Math.floor((now - e.createdAt) / 1000) })),
+      // Issue 16: the full ID, the tier, cost, strikes, requests, and paused (the model has no pause: false).
+      sessions: rows.map(({ id, e }) => ({
+        id: shownId(id),
+        sessionId: id,
+        model: e.model,
+        tier: e.tier,
+        age: Math.floor((now - e.createdAt) / 1000),
+        sessionCostMicros: e.sessionCostMicros,
+        strikes: e.strikes,
+        requestCount: e.requestCount,
+        paused: false,
+      })),
       byModel,
       byTier: tiers,
       cache: { inputTokens, cachedInputTokens, hitRatio: inputTokens > 0 ? cachedInputTokens / inputTokens : null },
+      spendMicros,
     };
   }
 

@@ -64,9 +64,28 @@ export async function settle(sessions: Sessions, ids: readonly string[]): Promis
   await registryCaughtUp();
 }
 
-/** count, sessions, byModel and byTier (pagination is left to the registry tests). */
-export function statsView({ count, sessions, byModel, byTier }: { count: number; sessions: unknown; byModel: unknown; byTier: unknown }) {
-  return { count, sessions, byModel, byTier };
+type StatsRow = { sessionCostMicros?: unknown; strikes?: unknown; requestCount?: unknown };
+
+/**
+ * count, sessions, byModel and byTier (pagination is left to the registry tests). With `usage`
+ * (a back end whose stats are exact: MemoryStore) also each row's cost, strikes and request count,
+ * and the totals `cache` and `spendMicros`; without it those are left out, since the registry's
+ * trail the sessions by design (docs/http-api.md "Stats and clear-all"; test/registry-rows.test.ts).
+ */
+export function statsView<Row extends StatsRow>(
+  {
+    count,
+    sessions,
+    byModel,
+    byTier,
+    cache,
+    spendMicros,
+  }: { count: number; sessions: Row[]; byModel: unknown; byTier: unknown; cache: unknown; spendMicros: unknown },
+  usage: boolean,
+) {
+  if (usage) return { count, sessions, byModel, byTier, cache, spendMicros };
+  const rows = sessions.map(({ sessionCostMicros: _cost, strikes: _strikes, requestCount: _requests, ...row }) => row);
+  return { count, sessions: rows, byModel, byTier };
 }
 
 export type Outcome = { ok: unknown } | { error: string };
