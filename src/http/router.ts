@@ -14,6 +14,7 @@ import { configFor } from "../session/config";
 import { SessionError, invalidRequest } from "../session/errors";
 import { requireAdminToken, requireApiToken } from "./auth";
 import { readJsonObject, RESOLVE_BODY_LIMIT } from "./body";
+import { mountDashboard } from "./dashboard";
 import { errorResponse, mapError } from "./errors";
 import { liveFeed } from "./live";
 import type { Actor } from "../session/journal";
@@ -137,6 +138,7 @@ router.get("/health", () => json({ ok: true }));
 methodsByPath.set("/v1/sessions/:id/live", ["GET"]);
 router.get("/v1/sessions/:id/live", (request, env) => liveFeed(request, env, sessionIdParam(request)));
 router.get("/openapi.json", () => json(openApiDocument()));
+mountDashboard(router);
 
 for (const [name, command] of Object.entries(commands) as [CommandName, (typeof commands)[CommandName]][]) {
   if (!("http" in command) || command.http === undefined) continue;
