@@ -216,9 +216,9 @@
     const cache = stats.cache || {};
     $("total-cache").textContent = percent(cache.hitRatio);
     $("total-cache-tokens").textContent =
-      typeof cache.inputTokens === "number"
+      typeof cache.inputTokens === "number" && cache.inputTokens > 0
         ? `${(cache.cachedInputTokens ?? 0).toLocaleString("en-US")} of ${cache.inputTokens.toLocaleString("en-US")} input tokens`
-        : "input tokens: –";
+        : "no usage reported yet";
 
     if (spend !== null) {
       state.samples.push({ at: Date.now(), micros: spend });
@@ -394,6 +394,8 @@
     $("timeline").replaceChildren();
     $("action-end-confirm").hidden = true;
     $("budget-input").value = "";
+    $("pin-model").value = "";
+    $("pin-tier").value = "SIMPLE";
     renderView(undefined);
     for (const tr of document.querySelectorAll("#sessions-body tr")) {
       tr.classList.toggle("selected", tr.dataset.sessionId === id && (tr.dataset.tenant || undefined) === state.open.tenant);
@@ -451,6 +453,10 @@
     $("action-resume").disabled = !live || !v.paused;
     $("action-end").disabled = !live;
     $("action-budget").disabled = !live;
+    $("action-pin").disabled = !live;
+    $("action-unpin").disabled = !live || !v.adminPinned;
+    // The current model as a placeholder: Pin with the field empty pins it as it is.
+    $("pin-model").placeholder = live ? v.model : "";
     const budgetInput = $("budget-input");
     if (live && document.activeElement !== budgetInput && budgetInput.value === "" && typeof v.budgetMicros === "number") {
       budgetInput.value = ((v.budgetMicros * 2) / 1e6).toFixed(2);
@@ -495,6 +501,17 @@
     }
     act("Budget", "PUT", "/budget", { budgetMicros: Math.round(usdValue * 1e6) });
   });
+
+  $("pin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const model = $("pin-model").value.trim() || $("pin-model").placeholder;
+    if (model === "") {
+      $("detail-error").textContent = "Pin: give a model name.";
+      return;
+    }
+    act("Pin", "PUT", "/pin", { model, tier: $("pin-tier").value });
+  });
+  $("action-unpin").addEventListener("click", () => act("Unpin", "DELETE", "/pin"));
 
   // ---- the live timeline -----------------------------------------------------------------
 
