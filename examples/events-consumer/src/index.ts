@@ -5,7 +5,7 @@
  * folder tells how to wire and deploy it.
  */
 import { type Claim, MessageDedupe } from "./dedupe";
-import { alertOf, isAlert, parseMessage, type LifecycleMessage } from "./messages";
+import { alertOf, dedupeKeyOf, isAlert, parseMessage, type LifecycleMessage } from "./messages";
 
 export { MessageDedupe };
 
@@ -44,10 +44,11 @@ async function handle(message: Message<unknown>, env: Env): Promise<void> {
     message.ack();
     return;
   }
-  const dedupe = dedupeFor(env, parsed.messageId);
+  const key = dedupeKeyOf(parsed);
+  const dedupe = dedupeFor(env, key);
   let claim: Claim;
   try {
-    claim = await dedupe.claim(parsed.messageId);
+    claim = await dedupe.claim(key);
   } catch (err) {
     console.warn(`events-consumer: dedupe unavailable for ${parsed.messageId}, retrying: ${String(err)}`);
     message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
@@ -64,12 +65,12 @@ async function handle(message: Message<unknown>, env: Env): Promise<void> {
   } catch (err) {
     console.warn(`events-consumer: alert for ${parsed.messageId} failed, retrying: ${String(err)}`);
     // If the release is lost too, the claim's lease runs out before the retry is likely to arrive.
-    await dedupe.release(parsed.messageId, claim.token).catch(() => undefined);
+    await dedupe.release(key, claim.token).catch(() => undefined);
     message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
     return;
   }
   try {
-    await dedupe.complete(parsed.messageId);
+    await dedupe.complete(key);
   } catch (err) {
     // The alert went out: acknowledging is right. A copy arriving after the lease could alert again.
     console.warn(`events-consumer: could not record ${parsed.messageId} as done: ${String(err)}`);
@@ -95,9 +96,9 @@ async function alert(message: LifecycleMessage, env: Env): Promise<void> {
   if (!response.ok) throw new Error(`webhook answered ${response.status}`);
 }
 
-/** The dedupe object that holds `messageId`'s row: by FNV-1a of the ID, over DEDUPE_SHARDS. */
-export function dedupeFor(env: Env, messageId: string): DurableObjectStub<MessageDedupe> {
+/** The dedupe object that holds a message's row: by FNV-1a of its dedupe key (dedupeKeyOf), over DEDUPE_SHARDS. */
+export function dedupeFor(env: Env, key: string): DurableObjectStub<MessageDedupe> {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < messageId.length; i++) hash = Math.imul(hash ^ messageId.charCodeAt(i), 0x01000193);
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
   return env.DEDUPE.get(env.DEDUPE.idFromName(`shard-${(hash >>> 0) % DEDUPE_SHARDS}`));
 }

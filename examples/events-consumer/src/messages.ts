@@ -19,7 +19,8 @@ export function parseMessage(body: unknown): LifecycleMessage | { invalid: strin
   if (!isObject(body)) return { invalid: "the body is not a JSON object" };
   const bad = (field: string) => ({ invalid: `${String(body.type)}: ${field} is missing or malformed` });
   if (body.type !== "session.ended" && body.type !== "session.budget_threshold") return { invalid: "type is not session.ended or session.budget_threshold" };
-  for (const field of ["messageId", "sessionId", "incarnation"]) if (!isText(body[field])) return bad(field);
+  for (const field of ["messageId", "sessionId"]) if (!isText(body[field])) return bad(field);
+  if (typeof body.incarnation !== "string") return bad("incarnation");
   if (body.tenant !== null && !isText(body.tenant)) return bad("tenant");
   if (body.type === "session.ended") {
     if (body.reason !== "expired" && body.reason !== "cleared") return bad("reason");
@@ -35,6 +36,14 @@ export function parseMessage(body: unknown): LifecycleMessage | { invalid: strin
   if (typeof body.percent !== "number" || !(body.percent > 0 && body.percent <= 100)) return bad("percent");
   for (const field of ["at", "sessionCostMicros", "budgetMicros"]) if (!isCount(body[field])) return bad(field);
   return body as unknown as SessionBudgetThreshold;
+}
+
+/**
+ * The key copies share: the messageId. A session stored by a release without incarnations has
+ * `incarnation` "" and messageIds shared with every such session, so there the session names it too.
+ */
+export function dedupeKeyOf(message: LifecycleMessage): string {
+  return message.incarnation === "" ? JSON.stringify([message.tenant, message.sessionId, message.messageId]) : message.messageId;
 }
 
 /** The messages this consumer acts on: a session's end, and its spend reaching 80 or 100 percent of its budget. */
