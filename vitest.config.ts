@@ -62,7 +62,7 @@ export default defineConfig({
           // Lifecycle messages (docs/events.md) go to a local queue; test/support/worker.ts records what it takes.
           queueProducers: { SESSION_EVENTS: { queueName: "session-events" } },
         },
-        ["test/pacing/**", "test/limits/**"],
+        ["test/pacing/**", "test/limits/**", "test/consumer/**"],
       ),
       // A clear-all pass of 2 ms over batches of 2 rows: with the test clock ticking, one batch a pass.
       // Graceful budgets, a cap of 3 reservations in flight, 6 resolves a minute, and reservations that outlive a 1-minute idle timeout.
@@ -77,6 +77,23 @@ export default defineConfig({
         },
       }),
       workerProject(`${PROJECT}-pacing`, ["test/pacing/**/*.test.ts"], { bindings: { ...baseBindings, CLEAR_BUDGET_MS: "2", CLEAR_BATCH_SIZE: "2" } }),
+      // The example lifecycle-queue consumer (examples/events-consumer) under its own config. Its outbound
+      // fetches, the alert webhook included, all go to a recording Worker the test reads over WEBHOOK_LOG.
+      defineProject({
+        plugins: [
+          cloudflareTest({
+            main: "./examples/events-consumer/src/index.ts",
+            wrangler: { configPath: "./examples/events-consumer/wrangler.toml" },
+            miniflare: {
+              bindings: { ALERT_WEBHOOK_URL: "https://alerts.example.test/hook" },
+              workers: [{ name: "webhook-recorder", modules: true, scriptPath: "./test/fixtures/webhook-recorder.js", compatibilityDate: COMPATIBILITY_DATE }],
+              outboundService: "webhook-recorder",
+              serviceBindings: { WEBHOOK_LOG: "webhook-recorder" },
+            },
+          }),
+        ],
+        test: { name: `${PROJECT}-consumer`, include: ["test/consumer/**/*.test.ts"], testTimeout: 60_000 },
+      }),
     ],
   },
 });
