@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { LifecycleMessage } from "../src/session/lifecycle";
 import { freshId } from "./support/back-ends";
 import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
-import { stubOf } from "./support/objects";
+import { asPreviousVersion, stubOf } from "./support/objects";
 import { commitFault, queueFault, testClock } from "./support/worker";
 import { env } from "cloudflare:workers";
 import { registryCaughtUp } from "./support/converge";
@@ -227,6 +227,23 @@ describe("exactly once under faults", () => {
       "session.budget_threshold",
       "session.budget_threshold",
       "session.ended",
+    ]);
+  });
+});
+
+describe("a session stored before incarnations", () => {
+  it("names its decisions by its ID: two such sessions' messages never share a messageId", async () => {
+    const [a, b] = [freshId("legacy-a"), freshId("legacy-b")];
+    for (const id of [a, b]) {
+      await resolve(id, "a");
+      await registryCaughtUp();
+      await asPreviousVersion(id);
+      await call("DELETE", sessionPath(id));
+    }
+    const messages = [...(await sent(a, 1)), ...(await sent(b, 1))];
+    expect(messages.map((m) => [m.incarnation, m.messageId])).toEqual([
+      ["", `${JSON.stringify([null, a])}:ended`],
+      ["", `${JSON.stringify([null, b])}:ended`],
     ]);
   });
 });

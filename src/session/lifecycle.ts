@@ -52,12 +52,22 @@ export function refOf(key: string, incarnation: string): SessionRef {
   return cut < 0 ? { sessionId: key, tenant: null, incarnation } : { sessionId: key.slice(cut + 1), tenant: key.slice(0, cut), incarnation };
 }
 
+/**
+ * The ID of one decision. An incarnation's ID is a random UUID, unique across
+ * sessions; a session last stored by a release without incarnations has none
+ * until it ends, so its decisions are named by its tenant and ID instead (such
+ * a session ends once: the next incarnation has a UUID).
+ */
+function messageIdOf(ref: SessionRef, decision: string): string {
+  return ref.incarnation !== "" ? `${ref.incarnation}:${decision}` : `${JSON.stringify([ref.tenant, ref.sessionId])}:${decision}`;
+}
+
 export function endedMessage(ref: SessionRef, entry: Entry, reason: "expired" | "cleared", endedAt: number): SessionEnded {
   const input = entry.inputTokens ?? 0;
   const cached = entry.cachedInputTokens ?? 0;
   return {
     type: "session.ended",
-    messageId: `${ref.incarnation}:ended`,
+    messageId: messageIdOf(ref, "ended"),
     ...ref,
     reason,
     createdAt: entry.createdAt,
@@ -72,5 +82,5 @@ export function endedMessage(ref: SessionRef, entry: Entry, reason: "expired" | 
 }
 
 export function thresholdMessage(ref: SessionRef, percent: number, at: number, sessionCostMicros: number, budgetMicros: number): SessionBudgetThreshold {
-  return { type: "session.budget_threshold", messageId: `${ref.incarnation}:budget:${percent}`, ...ref, percent, at, sessionCostMicros, budgetMicros };
+  return { type: "session.budget_threshold", messageId: messageIdOf(ref, `budget:${percent}`), ...ref, percent, at, sessionCostMicros, budgetMicros };
 }

@@ -207,19 +207,6 @@ describe("copies of a messageId act once", () => {
     expect(await alerts()).toHaveLength(1);
   });
 
-  it('sessions stored before incarnations (incarnation "", messageId ":ended"): one alert per session, copies dropped', async () => {
-    // docs/events.md: such messageIds are not unique among those sessions.
-    const legacy = (sessionId: string, tenant: string | null): SessionEnded => ({ ...ended(), incarnation: "", messageId: ":ended", sessionId, tenant });
-    const [a, b, c] = [legacy("legacy-a", null), legacy("legacy-b", null), legacy("legacy-a", "acme")];
-    expectAllAcked(await deliver([a, b, c, structuredClone(a)]));
-    expectAllAcked(await deliver([structuredClone(b), structuredClone(c)]));
-    expect((await alerts()).map((x) => [x.tenant, x.sessionId])).toEqual([
-      [null, "legacy-a"],
-      [null, "legacy-b"],
-      ["acme", "legacy-a"],
-    ]);
-  });
-
   it("the same session's other messages are not copies", async () => {
     const inc = incarnation();
     expectAllAcked(await deliver([threshold(80, inc), threshold(100, inc), ended(inc)]));

@@ -5,7 +5,7 @@
  * folder tells how to wire and deploy it.
  */
 import { type Claim, MessageDedupe } from "./dedupe";
-import { alertOf, dedupeKeyOf, isAlert, parseMessage, type LifecycleMessage } from "./messages";
+import { alertOf, isAlert, parseMessage, type LifecycleMessage } from "./messages";
 
 export { MessageDedupe };
 
@@ -44,7 +44,8 @@ async function handle(message: Message<unknown>, env: Env): Promise<void> {
     message.ack();
     return;
   }
-  const key = dedupeKeyOf(parsed);
+  // Copies share their messageId, and no other message has it.
+  const key = parsed.messageId;
   const dedupe = dedupeFor(env, key);
   let claim: Claim;
   try {
@@ -96,7 +97,7 @@ async function alert(message: LifecycleMessage, env: Env): Promise<void> {
   if (!response.ok) throw new Error(`webhook answered ${response.status}`);
 }
 
-/** The dedupe object that holds a message's row: by FNV-1a of its dedupe key (dedupeKeyOf), over DEDUPE_SHARDS. */
+/** The dedupe object that holds a message's row: by FNV-1a of its messageId, over DEDUPE_SHARDS. */
 export function dedupeFor(env: Env, key: string): DurableObjectStub<MessageDedupe> {
   let hash = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);

@@ -38,14 +38,6 @@ export function parseMessage(body: unknown): LifecycleMessage | { invalid: strin
   return body as unknown as SessionBudgetThreshold;
 }
 
-/**
- * The key copies share: the messageId. A session stored by a release without incarnations has
- * `incarnation` "" and messageIds shared with every such session, so there the session names it too.
- */
-export function dedupeKeyOf(message: LifecycleMessage): string {
-  return message.incarnation === "" ? JSON.stringify([message.tenant, message.sessionId, message.messageId]) : message.messageId;
-}
-
 /** The messages this consumer acts on: a session's end, and its spend reaching 80 or 100 percent of its budget. */
 export function isAlert(message: LifecycleMessage): boolean {
   return message.type === "session.ended" || message.percent >= 80;
