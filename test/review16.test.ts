@@ -242,3 +242,92 @@ describe("the live feed under a failed commit", () => {
     w.close();
   });
 });
+
+describe("live-feed tickets", () => {
+  // DEFECT: a session ID may have leading or trailing spaces (docs/http-api.md, Session IDs: only control,
+  // format and lone-surrogate characters are refused), and the token route watches it. But the Worker hands
+  // the object the path's ID in a header (x-live-session), and header values lose their leading and trailing
+  // whitespace, so the object's check "ticket for this session" never matches: every ticket for such a
+  // session answers 401 invalid_ticket, and the dashboard can never show its live timeline.
+  it("a ticket works for a session whose ID has leading and trailing spaces", async () => {
+    const id = ` padded ${crypto.randomUUID()} `;
+    expect((await resolve(id, "a")).status).toBe(200);
+    const withToken = await open(sessionPath(id, "/live"));
+    expect(withToken.status).toBe(101);
+    withToken.webSocket!.accept();
+    withToken.webSocket!.close();
+    const { ticket } = (await call("POST", sessionPath(id, "/live-ticket"))).json;
+    const res = await open(sessionPath(id, `/live?ticket=${encodeURIComponent(ticket)}`), {});
+    expect(res.status).toBe(101);
+    const w = watch(res);
+    await w.quiet();
+    expect(types(w.received)).toEqual(["created"]);
+    w.close();
+  });
+
+  // DEFECT (same cause): the path names " core" but a ticket for "core" is accepted on it (and opens
+  // "core"'s feed): the check that a ticket is used on its own session's route does not hold.
+  it("a ticket for one ID is refused on the route of the same ID with a leading space", async () => {
+    const core = `core-${crypto.randomUUID()}`;
+    await resolve(core, "a");
+    await resolve(` ${core}`, "a");
+    const { ticket } = (await call("POST", sessionPath(core, "/live-ticket"))).json;
+    expect((await open(sessionPath(` ${core}`, `/live?ticket=${encodeURIComponent(ticket)}`), {})).status).toBe(401);
+  });
+
+  it("a ticket obtained through a tenant's scope opens that tenant's feed only", async () => {
+    const id = freshId("tenant-ticket");
+    await exports.SessionService.forNamespace("acme").setSession(id, "acme-model", "SIMPLE");
+    await exports.SessionService.setSession(id, "plain-model", "SIMPLE");
+    const { ticket } = await exports.SessionAdmin.forNamespace("acme").liveTicket(id);
+    const w = watch(await open(sessionPath(id, `/live?ticket=${encodeURIComponent(ticket)}`), {}));
+    await w.quiet();
+    expect(w.received.map((e) => e.model)).toEqual(["acme-model"]);
+    w.close();
+    expect(await exports.SessionAdmin.forNamespace("other").pauseSession(id)).toBeNull();
+    expect((await exports.SessionAdmin.forNamespace("other").getEvents(id)).events).toEqual([]);
+  });
+});
+
+describe("a watcher and the operator actions", () => {
+  it("a watcher sees clear-all end the session, with the actor admin", async () => {
+    const id = freshId("watch-clearall");
+    await resolve(id, "a");
+    const w = watch(await open(sessionPath(id, "/live")));
+    await w.quiet();
+    const res = await call("DELETE", "/v1/sessions", admin);
+    expect([200, 202]).toContain(res.status);
+    await runDueAlarms();
+    await w.quiet();
+    expect(w.received.map((e) => [e.type, e.reason, e.actor])).toEqual([
+      ["created", undefined, undefined],
+      ["ended", "cleared", "admin"],
+    ]);
+    w.close();
+  });
+
+  it("a paused session's gateway can still settle: the reservation is released and the cost added", async () => {
+    const id = freshId("paused-settle");
+    const held = (await resolve(id, "a", SIMPLE, { reserveMicros: 5_000 })).json;
+    expect(held.reservationId).toEqual(expect.any(String));
+    await call("POST", sessionPath(id, "/pause"), admin);
+    expect((await resolve(id, "b")).status).toBe(423);
+    const settle = await call("POST", sessionPath(id, "/settle"), { body: { reservationId: held.reservationId, costMicros: 1_200 } });
+    expect(settle.status).toBe(200);
+    expect(settle.json).toMatchObject({ sessionCostMicros: 1_200, reservedMicros: 0 });
+    const failover = await resolve(id, "c", { ...SIMPLE, deployment: "eu" } as typeof SIMPLE, { failover: { deployment: "us" } });
+    expect(failover.status).toBe(423);
+  });
+
+  it("operator actions through the admin token on API routes are journaled with the actor admin", async () => {
+    const id = freshId("admin-on-api");
+    await call("PUT", sessionPath(id), { ...admin, body: SIMPLE });
+    await call("PUT", sessionPath(id, "/budget"), { ...admin, body: { budgetMicros: 10 } });
+    await call("DELETE", sessionPath(id), admin);
+    expect((await events(id)).map((e) => [e.type, e.actor])).toEqual([
+      ["created", "admin"],
+      ["budget_changed", "admin"],
+      ["ended", "admin"],
+    ]);
+  });
+});
