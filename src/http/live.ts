@@ -43,7 +43,8 @@ export async function liveFeed(request: IRequest, env: Env, sessionId: string): 
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     throw new SessionError("upgrade_required", "this route is a WebSocket: send Upgrade: websocket");
   }
-  const headers = new Headers({ upgrade: "websocket", "x-live-after": String(after), "x-live-session": sessionId });
+  // Percent-encoded: a header value loses leading and trailing spaces, which a session ID may have.
+  const headers = new Headers({ upgrade: "websocket", "x-live-after": String(after), "x-live-session": encodeURIComponent(sessionId) });
   let stub: DurableObjectStub<SessionObject>;
   if (ticket !== undefined) {
     const match = TICKET.exec(ticket);

@@ -406,7 +406,7 @@ export class SessionObject extends DurableObject<Env> {
     if (ticket !== null) {
       const held = this.#tickets.get(ticket);
       this.#tickets.delete(ticket);
-      if (!held || held.expiresAt < Date.now() || held.sessionId !== request.headers.get("x-live-session")) {
+      if (!held || held.expiresAt < Date.now() || encodeURIComponent(held.sessionId) !== request.headers.get("x-live-session")) {
         return Response.json(
           { error: { code: "invalid_ticket", message: "the live-feed ticket is unknown, spent, expired or for another session" } },
           { status: 401 },
