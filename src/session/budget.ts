@@ -140,8 +140,8 @@ export function admit(input: AdmitInput): Admission | undefined {
   const own = reserve === undefined ? undefined : amountFor(reserve, entry.tier, entry.userExplicit);
   if (fits(own)) return own === undefined ? undefined : safe({ tier: entry.tier, micros: own });
 
-  // A model picked explicitly is the user's: graceful mode never answers another.
-  if (mode === "graceful" && typeof reserve === "object" && entry.tier !== "" && !entry.userExplicit) {
+  // A model picked explicitly is the user's, and one an operator pinned is the operator's: graceful mode never answers another.
+  if (mode === "graceful" && typeof reserve === "object" && entry.tier !== "" && !entry.userExplicit && !entry.adminPinned) {
     for (let rank = tierRank(entry.tier) - 1; rank >= 0; rank--) {
       const tier = TIERS[rank]!;
       const model = input.tierModels[tier];

@@ -29,18 +29,16 @@ describe("operator actions under graceful budgets", () => {
     expect((await call("GET", sessionPath(id))).json).toMatchObject({ reservedMicros: 0, requestCount: 1 });
   });
 
-  // Suspicious, not claimed a defect: docs/http-api.md says a pinned session's resolve "answers the pinned
-  // model whatever the router or the caller asks"; graceful mode (neither) still answers a cheaper tier's
-  // model, as it does for a routed session, while it never does for a user-explicit one. This test records
-  // what the code does, so a change to either side is a decision.
-  it("graceful mode may answer a lower tier's model for an operator-pinned session (the pin itself is kept)", async () => {
+  // Decided after review: an operator's pin holds against graceful mode too, as a user's explicit pick does
+  // (docs/http-api.md, Operator actions): a reservation that does not fit is refused, not answered with a cheaper model.
+  it("graceful mode never answers another model for an operator-pinned session: 429, the pin kept", async () => {
     const id = freshId("graceful-pinned");
     await resolve(id);
     await call("PUT", sessionPath(id, "/pin"), { ...admin, body: COMPLEX });
     await call("PUT", sessionPath(id, "/budget"), { body: { budgetMicros: 50 } });
     const res = await resolve(id, { reserveMicros: PRICES });
-    expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ model: TIER_MODELS.MEDIUM, downgraded: true });
+    expect(res.status).toBe(429);
+    expect(res.json.error.code).toBe("session_budget_exceeded");
     expect((await call("GET", sessionPath(id))).json).toMatchObject({ model: COMPLEX.model, tier: "COMPLEX", adminPinned: true });
   });
 });
