@@ -570,7 +570,7 @@ export function journalOf(
   return eventsOf(stored, live, next, {
     name,
     budgetMicros,
-    decision: { escalated: decision.escalated, rebound: decision.rebound, explicit, cacheStickyActivated: decision.cacheStickyActivated },
+    decision: { rebound: decision.rebound, explicit, cacheStickyActivated: decision.cacheStickyActivated },
   });
 }
 

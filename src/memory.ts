@@ -32,7 +32,7 @@ class MemoryBackend implements Backend {
 
   constructor(private readonly config: Config) {}
 
-  /** Each session's journal, as the objects keep it: the last JOURNAL_LIMIT events, numbered on across incarnations. */
+  /** Each session's journal: the last JOURNAL_LIMIT events, as the objects keep them, dropped when the session ends (a session found expired by a request numbers on into its next incarnation). */
   readonly journals = new Map<string, { next: number; events: JournalEvent[] }>();
 
   run(key: string, name: SessionCommandName | "resolve", input: unknown, actor?: Actor): unknown {

@@ -27,7 +27,7 @@ const accepted = (id: string) => queueFault.accepted.filter((m) => m.sessionId =
 
 /** What the object still has to send. */
 async function pending(id: string): Promise<LifecycleMessage[]> {
-  return runInDurableObject(stubOf(id), async (_o, state) => state.storage.kv.get<{ messages: LifecycleMessage[] }>("sends")?.messages ?? []);
+  return runInDurableObject(stubOf(id), async (_o, state) => [...state.storage.kv.list<LifecycleMessage>({ prefix: "send:" })].map(([, m]) => m));
 }
 
 /** Waits, boundedly, for the sends the answer started to finish. */
@@ -245,5 +245,30 @@ describe("a session stored before incarnations", () => {
       ["", `${JSON.stringify([null, a])}:ended`],
       ["", `${JSON.stringify([null, b])}:ended`],
     ]);
+  });
+});
+
+describe("a long queue outage", () => {
+  it("keeps each waiting message under its own key, and sends them all, in order, once the queue is back", async () => {
+    const id = freshId("outage");
+    queueFault.mode = "throw";
+    for (let i = 0; i < 40; i++) {
+      await resolve(id, `round ${i}`);
+      await call("DELETE", sessionPath(id));
+    }
+    const waiting = await runInDurableObject(stubOf(id), async (_o, state) => ({
+      keys: [...state.storage.kv.list({ prefix: "send:" })].length,
+      meta: state.storage.kv.get<{ count: number }>("sends"),
+    }));
+    expect(waiting).toEqual({ keys: 40, meta: expect.objectContaining({ count: 40 }) });
+    queueFault.mode = "none";
+    testClock.advance(11 * 60_000);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
+    const messages = await sent(id, 40);
+    expect(messages).toHaveLength(40);
+    expect(new Set(messages.map((m) => m.incarnation)).size).toBe(40);
+    const ends = messages.map((m) => (m as { endedAt: number }).endedAt);
+    expect(ends).toEqual([...ends].sort((a, b) => a - b));
+    expect(await pending(id)).toEqual([]);
   });
 });

@@ -21,9 +21,9 @@ import { DurableObject } from "cloudflare:workers";
 import { journalOf, stepOf, type SessionCommandName } from "../commands";
 import type { Env } from "../env";
 import { configFor, type Config } from "../session/config";
-import { expiresAt, isExpired } from "../session/entry";
+import { budgetOf, expiresAt, isExpired } from "../session/entry";
 import { expireReservations } from "../session/budget";
-import { endedAt, JOURNAL_LIMIT, type Actor, type EventDraft, type JournalEvent } from "../session/journal";
+import { endedAt, JOURNAL_LIMIT, thresholdsAtEnd, type Actor, type EventDraft, type JournalEvent } from "../session/journal";
 import { endedMessage, refOf, thresholdMessage, type LifecycleMessage } from "../session/lifecycle";
 import { reportsUsage, rowOf, type Delivery, type RowState } from "../session/registry";
 import { SessionError, type Refusal } from "../session/errors";
@@ -40,8 +40,10 @@ const OUTBOX_KEY = "outbox";
 const JOURNAL_KEY = "journal";
 /** Each journal event under its own key: the prefix, then the seq, zero-padded so keys sort as numbers. */
 const EVENT_PREFIX = "ev:";
-/** Lifecycle messages decided and not yet taken by the SESSION_EVENTS queue. */
+/** While lifecycle messages wait for the SESSION_EVENTS queue: how many, and since when. */
 const SENDS_KEY = "sends";
+/** Each waiting message under its own key, in the order decided: no value grows with an outage. */
+const SEND_PREFIX = "send:";
 /** How long a journal outlives its session's end: long enough to read how it ended. */
 export const JOURNAL_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** How long a live-feed ticket is good for, and how many one object holds at once (the oldest goes first). */
@@ -60,10 +62,13 @@ interface JournalMeta {
 interface Sends {
   /** Since when the queue has been behind: the retry backoff grows with it. */
   since: number;
-  messages: LifecycleMessage[];
+  /** The next message's number, and how many wait. */
+  next: number;
+  count: number;
 }
 
 const eventKey = (seq: number) => EVENT_PREFIX + String(seq).padStart(16, "0");
+const sendKey = (n: number) => SEND_PREFIX + String(n).padStart(16, "0");
 
 interface SessionRecord {
   id: string;
@@ -134,14 +139,29 @@ export class SessionObject extends DurableObject<Env> {
     void this.ctx.storage.setAlarm(now + RETRY_MIN_DELAY_MS);
   }
 
-  /** Ends the stored incarnation: the entry goes, its end waits in the outbox, and the journal and queue hear of it. */
-  #end(record: SessionRecord, entry: Entry, reason: "expired" | "cleared", at: number, now: number, actor?: Actor): void {
+  /** Ends the stored incarnation by expiry: the entry goes, its end waits in the outbox, and the journal and queue hear of it. */
+  #end(record: SessionRecord, entry: Entry, at: number, now: number): void {
     this.ctx.storage.kv.delete(RECORD_KEY);
     this.#record = undefined;
     const ended = { id: record.id, inc: record.inc ?? "", version: record.version ?? 0 };
     this.#queue({ since: this.#outbox?.since ?? now, ended }, now);
-    this.#append([{ type: "ended", reason, ...(actor === undefined ? {} : { actor }) }], at);
-    this.#decide([endedMessage(refOf(record.id, record.inc ?? ""), entry, reason, at)], now);
+    this.#close(record, entry, "expired", at, now);
+  }
+
+  /**
+   * Journals and decides the end of the stored incarnation, whose last entry is
+   * `last`: the budget thresholds its end reached and no step announced (an
+   * expired reservation's charge, say), then its end.
+   */
+  #close(record: SessionRecord, last: Entry, reason: "expired" | "cleared", at: number, now: number, actor?: Actor): void {
+    const budget = budgetOf(last, this.#config.budgetMicros);
+    const thresholds = thresholdsAtEnd(last, budget, record.entry.alerted ?? 0);
+    const ref = refOf(record.id, record.inc ?? "");
+    this.#append([...thresholds, { type: "ended", reason, ...(actor === undefined ? {} : { actor }) }], at);
+    this.#decide(
+      [...thresholds.map((e) => thresholdMessage(ref, e.percent, at, e.sessionCostMicros, e.budgetMicros)), endedMessage(ref, last, reason, at)],
+      now,
+    );
   }
 
   /**
@@ -185,7 +205,11 @@ export class SessionObject extends DurableObject<Env> {
   /** Records lifecycle messages for the queue, in the caller's transaction; without a SESSION_EVENTS binding there is nothing to send. */
   #decide(messages: readonly LifecycleMessage[], now: number): void {
     if (messages.length === 0 || this.env.SESSION_EVENTS === undefined) return;
-    const sends: Sends = { since: this.#sends?.since ?? now, messages: [...(this.#sends?.messages ?? []), ...messages] };
+    const sends: Sends = this.#sends ? { ...this.#sends } : { since: now, next: 0, count: 0 };
+    for (const message of messages) {
+      this.ctx.storage.kv.put(sendKey(sends.next++), message);
+      sends.count++;
+    }
     this.#sends = sends;
     this.ctx.storage.kv.put(SENDS_KEY, sends);
     void this.ctx.storage.setAlarm(now + RETRY_MIN_DELAY_MS);
@@ -227,9 +251,10 @@ export class SessionObject extends DurableObject<Env> {
     const ending = record !== undefined && (live === undefined || fx.next === undefined);
     if (ending) {
       const expired = live === undefined || name !== "clearSession";
-      const last = live ?? expireReservations(stored!, Infinity);
+      // Its last entry: as stored with every reservation charged, or what the step made of it before its end.
+      const last = live === undefined ? expireReservations(stored!, Infinity) : (step.next ?? live);
       const at = expired ? endedAt(stored!, now, config.timeoutMs) : now;
-      this.#decide([endedMessage(refOf(record.id, record.inc ?? ""), last, expired ? "expired" : "cleared", at)], now);
+      this.#close(record, last, expired ? "expired" : "cleared", at, now, expired ? undefined : actor);
     }
     if (!fx.next) {
       this.ctx.storage.kv.delete(RECORD_KEY);
@@ -257,7 +282,8 @@ export class SessionObject extends DurableObject<Env> {
         );
       }
     }
-    this.#append(events, now);
+    // An end was journaled by #close, with the thresholds it reached.
+    this.#append(ending ? events.filter((e) => e.type !== "ended") : events, now);
     if (report) void this.#deliver().catch(() => undefined);
     if (this.#sends) void this.#send().catch(() => undefined);
     return step.result;
@@ -293,18 +319,24 @@ export class SessionObject extends DurableObject<Env> {
 
   async #sendPending(): Promise<void> {
     const queue = this.env.SESSION_EVENTS;
-    for (let sends = this.#sends; sends && sends.messages.length > 0; sends = this.#sends) {
-      const message = sends.messages[0]!;
+    while (this.#sends && this.#sends.count > 0) {
+      const [first] = this.ctx.storage.kv.list<LifecycleMessage>({ prefix: SEND_PREFIX, limit: 1 });
+      if (!first) {
+        this.#sends = undefined;
+        this.ctx.storage.kv.delete(SENDS_KEY);
+        break;
+      }
+      const [key, message] = first;
       if (queue !== undefined) await queue.send(message, { contentType: "json" });
       // Messages decided while the send was out stay; only the one sent goes.
-      const current = this.#sends!;
-      const rest = current.messages.filter((m) => m.messageId !== message.messageId);
-      if (rest.length === 0) {
+      this.ctx.storage.kv.delete(key);
+      const sends: Sends = { ...this.#sends, since: Date.now(), count: this.#sends.count - 1 };
+      if (sends.count === 0) {
         this.#sends = undefined;
         this.ctx.storage.kv.delete(SENDS_KEY);
       } else {
-        this.#sends = { since: Date.now(), messages: rest };
-        this.ctx.storage.kv.put(SENDS_KEY, this.#sends);
+        this.#sends = sends;
+        this.ctx.storage.kv.put(SENDS_KEY, sends);
       }
     }
     this.#arm(Date.now());
@@ -366,8 +398,7 @@ export class SessionObject extends DurableObject<Env> {
       this.ctx.storage.kv.delete(OUTBOX_KEY);
       this.#record = undefined;
       this.#outbox = undefined;
-      this.#append([{ type: "ended", reason: live ? "cleared" : "expired", actor: "admin" }], at);
-      this.#decide([endedMessage(refOf(record.id, record.inc ?? ""), entry, live ? "cleared" : "expired", at)], now);
+      this.#close(record, entry, live ? "cleared" : "expired", at, now, live ? "admin" : undefined);
       this.#arm(now, now + RETRY_MIN_DELAY_MS);
       if (this.#sends) void this.#send().catch(() => undefined);
       return { cleared: live, current: null };
@@ -446,7 +477,7 @@ export class SessionObject extends DurableObject<Env> {
     const now = Date.now();
     const record = this.#record;
     if (record && isExpired(record.entry, now, timeoutMs)) {
-      this.#end(record, expireReservations(record.entry, Infinity), "expired", endedAt(record.entry, now, timeoutMs), now);
+      this.#end(record, expireReservations(record.entry, Infinity), endedAt(record.entry, now, timeoutMs), now);
     }
     let since: number | undefined;
     if (this.#outbox) {

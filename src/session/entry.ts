@@ -186,7 +186,8 @@ export function applyEscalate(entry: Entry, tierModels: Partial<Record<RoutedTie
   next.tier = tier;
   moveModel(next, tierModels[tier] ?? entry.model);
   next.escalated = true;
-  if (tier !== entry.tier) next.escalations = (entry.escalations ?? 0) + 1;
+  // Counted when the escalation moved the session: at REASONING with its model already, it moves nothing.
+  if (tier !== entry.tier || next.model !== entry.model) next.escalations = (entry.escalations ?? 0) + 1;
   return next;
 }
 

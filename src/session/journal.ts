@@ -44,7 +44,7 @@ export type JournalEvent = EventDraft & { seq: number; at: number };
 export const BUDGET_THRESHOLDS = [50, 80, 100] as const;
 
 /** The highest threshold `spent` has reached of `budget`, or 0. */
-function thresholdOf(spent: number, budget: number | undefined): number {
+export function thresholdOf(spent: number, budget: number | undefined): number {
   if (budget === undefined || spent <= 0) return 0;
   let reached = 0;
   for (const percent of BUDGET_THRESHOLDS) if (spent * 100 >= percent * budget) reached = percent;
@@ -60,6 +60,22 @@ export function markThresholds(next: Entry, budget: number | undefined): Entry {
   return reached > (next.alerted ?? 0) ? { ...next, alerted: reached } : next;
 }
 
+/**
+ * The thresholds an incarnation reaches as it ends: its last entry (expired
+ * reservations charged) may have spent past one its steps never announced.
+ */
+export function thresholdsAtEnd(last: Entry, budget: number | undefined, announced: number): Array<Extract<EventDraft, { type: "budget_threshold" }>> {
+  const before = announced;
+  const reached = thresholdOf(last.sessionCostMicros, budget);
+  const events: Array<Extract<EventDraft, { type: "budget_threshold" }>> = [];
+  for (const percent of BUDGET_THRESHOLDS) {
+    if (percent > before && percent <= reached) {
+      events.push({ type: "budget_threshold", percent, sessionCostMicros: last.sessionCostMicros, budgetMicros: budget! });
+    }
+  }
+  return events;
+}
+
 /** What the journal needs of a step, beyond the entries. */
 export interface StepFacts {
   /** The command, or "resolve". */
@@ -68,7 +84,6 @@ export interface StepFacts {
   actor?: Actor | undefined;
   /** Resolve's decision, when the step was a resolve. */
   decision?: {
-    escalated: boolean;
     rebound: boolean;
     explicit: boolean;
     cacheStickyActivated?: { provider: string; ttlMs: number } | undefined;
@@ -112,7 +127,8 @@ export function eventsOf(stored: Entry | undefined, live: Entry | undefined, nex
 function changesOf(live: Entry, next: Entry, facts: StepFacts, by: { actor?: Actor }, events: EventDraft[]): void {
   if (live.paused === undefined && next.paused !== undefined) events.push({ type: "paused", ...by });
   if (live.paused !== undefined && next.paused === undefined) events.push({ type: "resumed", ...by });
-  const escalated = facts.name === "escalateSession" ? next.tier !== live.tier || next.model !== live.model : facts.decision?.escalated === true;
+  // An escalation that moved the session counts itself (`escalations`); one at the top tier with its model moves nothing.
+  const escalated = (next.escalations ?? 0) > (live.escalations ?? 0);
   if (escalated) events.push({ type: "escalated", strikes: next.strikes, model: next.model, tier: next.tier, ...by });
   if (live.model !== next.model || live.tier !== next.tier) {
     events.push({

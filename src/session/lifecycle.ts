@@ -28,7 +28,7 @@ export interface SessionEnded extends SessionRef {
   sessionCostMicros: number;
   /** Models used, in order of first use. */
   models: string[];
-  /** Times the session moved up a tier by escalation. */
+  /** Times an escalation moved the session (up a tier, or at the top tier to its model). */
   escalations: number;
   strikes: number;
   /** Input tokens reported with settle and cost; null when none were, so no hit ratio is known. */
