@@ -66,17 +66,18 @@ class MemoryBackend implements Backend {
     const now = Date.now();
     const after = cursor === undefined ? null : await decodeCursor(cursor, await this.#cursorKey, now);
     const rows: RegistryRow[] = [];
-    let inputTokens = 0;
-    let cachedInputTokens = 0;
-    let spendMicros = 0;
+    // Summed exactly (each figure is a safe integer, their sum may not be), so the totals do not depend on the map's order.
+    let inputTokens = 0n;
+    let cachedInputTokens = 0n;
+    let spendMicros = 0n;
     for (const [id, e] of this.entries) {
       if (isExpired(e, now, this.config.timeoutMs)) continue;
       // The cost as a read shows it: expired reservations charged.
       const { model, tier, createdAt, sessionCostMicros, strikes, requestCount } = expireReservations(e, now);
       rows.push({ id, model, tier, createdAt, sessionCostMicros, strikes, requestCount, paused: e.paused !== undefined });
-      inputTokens += e.inputTokens ?? 0;
-      cachedInputTokens += e.cachedInputTokens ?? 0;
-      spendMicros += sessionCostMicros;
+      inputTokens += BigInt(e.inputTokens ?? 0);
+      cachedInputTokens += BigInt(e.cachedInputTokens ?? 0);
+      spendMicros += BigInt(sessionCostMicros);
     }
     rows.sort((a, b) => compareIds(a.id, b.id));
     const byModel = topCounts(tally(rows.map((r) => [r.model, 1] as const)));
@@ -88,8 +89,8 @@ class MemoryBackend implements Backend {
       sessions: page.map((r) => sessionInfo(r, now)),
       byModel,
       byTier,
-      cache: cacheStats(inputTokens, cachedInputTokens),
-      spendMicros,
+      cache: cacheStats(Number(inputTokens), Number(cachedInputTokens)),
+      spendMicros: Number(spendMicros),
     };
     if (from >= 0 && from + limit < rows.length) stats.nextCursor = await encodeCursor(page[page.length - 1]!.id, await this.#cursorKey, now);
     return stats;

@@ -488,15 +488,16 @@ export class SessionModel {
       .sort((a, b) => byCodePoints(a.id, b.id));
     const models = new Map<string, number>();
     const tiers: Record<string, number> = {};
-    let inputTokens = 0;
-    let cachedInputTokens = 0;
-    let spendMicros = 0;
+    // Exact sums, rounded once: a total of safe integers need not be one.
+    let inputTokens = 0n;
+    let cachedInputTokens = 0n;
+    let spendMicros = 0n;
     for (const { e } of rows) {
       models.set(e.model, (models.get(e.model) ?? 0) + 1);
       define(tiers, e.tier, (tiers[e.tier] ?? 0) + 1);
-      inputTokens += e.tokens;
-      cachedInputTokens += e.cached;
-      spendMicros += e.sessionCostMicros;
+      inputTokens += BigInt(e.tokens);
+      cachedInputTokens += BigInt(e.cached);
+      spendMicros += BigInt(e.sessionCostMicros);
     }
     const ranked = [...models].filter(([m]) => m !== OTHER).sort(([a, m], [b, n]) => n - m || byCodePoints(a, b));
     const byModel: Record<string, number> = {};
@@ -519,8 +520,12 @@ export class SessionModel {
       })),
       byModel,
       byTier: tiers,
-      cache: { inputTokens, cachedInputTokens, hitRatio: inputTokens > 0 ? cachedInputTokens / inputTokens : null },
-      spendMicros,
+      cache: {
+        inputTokens: Number(inputTokens),
+        cachedInputTokens: Number(cachedInputTokens),
+        hitRatio: inputTokens > 0n ? Number(cachedInputTokens) / Number(inputTokens) : null,
+      },
+      spendMicros: Number(spendMicros),
     };
   }
 
