@@ -34,25 +34,33 @@ const namesFor = (grant: "api" | "admin") => commandNames.filter((name) => grant
 /** The per-session operations a grant allows, for a tenant's scope. */
 const perSessionFor = (grant: "api" | "admin") => namesFor(grant).filter((name) => commands[name].kind !== "admin");
 
+/**
+ * A tenant's scope: the per-session operations a grant allows, each working on
+ * `namespace`'s sessions only. `namespace` arrives over RPC as any value: each
+ * call validates it and fails with `invalid_request` if it is not a namespace.
+ */
+function scopeFor(grant: "api" | "admin") {
+  return class extends RpcTarget {
+    // `#`-private: Workers RPC exposes every method and accessor on the prototype, TypeScript's `private` included.
+    readonly #env: Env;
+    readonly #scope: { namespace: unknown };
+
+    constructor(env: Env, namespace: unknown) {
+      super();
+      this.#env = env;
+      this.#scope = { namespace };
+    }
+
+    static {
+      defineOperations(this.prototype, perSessionFor(grant), (self, name, args) => callOver(self.#env, self.#scope, name, args, grant));
+    }
+  };
+}
+
 export interface SessionScope extends ApiFor<"api"> {}
 
-/** The gateway's operations, optionally scoped to one tenant's namespace. */
-export class SessionScope extends RpcTarget {
-  // `#`-private: Workers RPC exposes every method and accessor on the prototype, TypeScript's `private` included.
-  readonly #env: Env;
-  readonly #scope: { namespace: unknown };
-
-  /** `namespace` arrives over RPC as any value: each call validates it and fails with `invalid_request` if it is not a namespace. */
-  constructor(env: Env, namespace: unknown) {
-    super();
-    this.#env = env;
-    this.#scope = { namespace };
-  }
-
-  static {
-    defineOperations(SessionScope.prototype, perSessionFor("api"), (self, name, args) => callOver(self.#env, self.#scope, name, args, "api"));
-  }
-}
+/** The gateway's operations, scoped to one tenant's namespace. */
+export class SessionScope extends scopeFor("api") {}
 
 export interface SessionService extends ApiFor<"api"> {}
 
@@ -71,20 +79,7 @@ type PerSessionAdmin = Omit<ApiFor<"admin">, "getStats" | "clearAll">;
 export interface AdminScope extends PerSessionAdmin {}
 
 /** An operator's per-session operations on one tenant's sessions. */
-export class AdminScope extends RpcTarget {
-  readonly #env: Env;
-  readonly #scope: { namespace: unknown };
-
-  constructor(env: Env, namespace: unknown) {
-    super();
-    this.#env = env;
-    this.#scope = { namespace };
-  }
-
-  static {
-    defineOperations(AdminScope.prototype, perSessionFor("admin"), (self, name, args) => callOver(self.#env, self.#scope, name, args, "admin"));
-  }
-}
+export class AdminScope extends scopeFor("admin") {}
 
 export interface SessionAdmin extends ApiFor<"admin"> {}
 

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { JOURNAL_RETENTION_MS, type SessionObject } from "../src/objects/session-object";
 import { shardFor } from "../src/objects/registry-client";
 import { configFor } from "../src/session/config";
-import { registryHas, storedKeys, storedState, stubOf } from "./support/objects";
+import { registryHas, storedEntryOf, storedKeys, storedState, stubOf } from "./support/objects";
 import { freshId } from "./support/back-ends";
 import { registryCaughtUp } from "./support/converge";
 import { rpcFailure } from "./support/rpc";
@@ -54,19 +54,7 @@ describe("persistence", () => {
     const { kv: stored } = await storedState(id);
     // The view adds its ID and the figures it derives (budget, what is reserved and in flight); a session PUT creates has no cache key,
     // deployment or token totals yet (the view shows 0 tokens). The record keeps when it last reported to the registry: its creation.
-    const {
-      id: _id,
-      budgetMicros: _b,
-      reservedMicros: _r,
-      inFlight: _f,
-      cacheKey: _k,
-      deployment: _d,
-      inputTokens: _i,
-      cachedInputTokens: _c,
-      paused: _p,
-      adminPinned: _a,
-      ...entry
-    } = returned;
+    const entry = storedEntryOf(returned);
     expect(stored).toEqual({ id, entry, inc: expect.any(String), version: 0, reportedAt: returned.createdAt });
   });
 

@@ -4,7 +4,7 @@ import { JOURNAL_RETENTION_MS } from "../../src/objects/session-object";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { shardFor } from "../../src/objects/registry-client";
-import type { Entry } from "../../src/session/types";
+import type { Entry, SessionView } from "../../src/session/types";
 
 export const stubOf = (id: string) => env.SESSIONS.get(env.SESSIONS.idFromName(id));
 
@@ -68,4 +68,22 @@ export function ended(): Record<string, unknown> {
 export function expectEnded(state: Awaited<ReturnType<typeof storedState>>): void {
   expect(state).toEqual(ended());
   expect(state.alarm).toBe(state.journal!.endedAt! + JOURNAL_RETENTION_MS);
+}
+
+/** A view as its record stores it: without its ID and the figures the view derives (budget, reservations, cache key and deployment, token totals, operator flags). */
+export function storedEntryOf(view: SessionView): Partial<Entry> {
+  const {
+    id: _id,
+    budgetMicros: _b,
+    reservedMicros: _r,
+    inFlight: _f,
+    cacheKey: _k,
+    deployment: _d,
+    inputTokens: _i,
+    cachedInputTokens: _c,
+    paused: _p,
+    adminPinned: _a,
+    ...entry
+  } = view;
+  return entry;
 }
