@@ -12,6 +12,7 @@ import { freshId } from "./support/back-ends";
 import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
 import { rpcFailure } from "./support/rpc";
 import { stubOf } from "./support/objects";
+import { registryCaughtUp } from "./support/converge";
 
 const SIMPLE = { model: "gemini-2.5-flash", tier: "SIMPLE" };
 const MEDIUM = { model: "kimi-k2.5", tier: "MEDIUM" };
@@ -63,9 +64,12 @@ describe("the journal", () => {
   it("a request that changes nothing notable adds no event and no storage key", async () => {
     const id = freshId("quiet");
     await resolve(id, "one");
+    // The creation's registry delivery may still hold its outbox key: let it land first.
+    await registryCaughtUp();
     const keys = async () => runInDurableObject(stubOf(id), async (_o, state) => [...state.storage.kv.list()].map(([k]) => k).sort());
     const before = await keys();
     for (let i = 0; i < 5; i++) await resolve(id, `distinct ${i}`);
+    await registryCaughtUp();
     expect(await keys()).toEqual(before);
     expect(types(await events(id))).toEqual(["created"]);
   });
