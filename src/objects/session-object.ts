@@ -24,7 +24,7 @@ import { configFor, type Config } from "../session/config";
 import { budgetOf, expiresAt, isExpired } from "../session/entry";
 import { expireReservations } from "../session/budget";
 import { endedAt, JOURNAL_LIMIT, thresholdsAtEnd, type Actor, type EventDraft, type JournalEvent } from "../session/journal";
-import { endedMessage, refOf, thresholdMessage, type LifecycleMessage } from "../session/lifecycle";
+import { endedMessage, refOf, thresholdMessages, type LifecycleMessage } from "../session/lifecycle";
 import { reportsUsage, rowOf, type Delivery, type RowState } from "../session/registry";
 import { SessionError, type Refusal } from "../session/errors";
 import { effectsOf } from "../session/rules";
@@ -139,13 +139,13 @@ export class SessionObject extends DurableObject<Env> {
     void this.ctx.storage.setAlarm(now + RETRY_MIN_DELAY_MS);
   }
 
-  /** Ends the stored incarnation by expiry: the entry goes, its end waits in the outbox, and the journal and queue hear of it. */
-  #end(record: SessionRecord, entry: Entry, at: number, now: number): void {
+  /** Ends the stored incarnation: the entry goes, its end waits in the outbox, and the journal and queue hear of it (`#close`). */
+  #end(record: SessionRecord, last: Entry, reason: "expired" | "cleared", at: number, now: number, actor?: Actor): void {
     this.ctx.storage.kv.delete(RECORD_KEY);
     this.#record = undefined;
     const ended = { id: record.id, inc: record.inc ?? "", version: record.version ?? 0 };
     this.#queue({ since: this.#outbox?.since ?? now, ended }, now);
-    this.#close(record, entry, "expired", at, now);
+    this.#close(record, last, reason, at, now, actor);
   }
 
   /**
@@ -158,10 +158,7 @@ export class SessionObject extends DurableObject<Env> {
     const thresholds = thresholdsAtEnd(last, budget, record.entry.alerted ?? 0);
     const ref = refOf(record.id, record.inc ?? "");
     this.#append([...thresholds, { type: "ended", reason, ...(actor === undefined ? {} : { actor }) }], at);
-    this.#decide(
-      [...thresholds.map((e) => thresholdMessage(ref, e.percent, at, e.sessionCostMicros, e.budgetMicros)), endedMessage(ref, last, reason, at)],
-      now,
-    );
+    this.#decide([...thresholdMessages(ref, thresholds, at), endedMessage(ref, last, reason, at)], now);
   }
 
   /**
@@ -202,7 +199,10 @@ export class SessionObject extends DurableObject<Env> {
     return events;
   }
 
-  /** Records lifecycle messages for the queue, in the caller's transaction; without a SESSION_EVENTS binding there is nothing to send. */
+  /**
+   * Records lifecycle messages for the queue, in the caller's transaction; without a SESSION_EVENTS
+   * binding there is nothing to send. The step that decided them starts sending them (`#send`).
+   */
   #decide(messages: readonly LifecycleMessage[], now: number): void {
     if (messages.length === 0 || this.env.SESSION_EVENTS === undefined) return;
     const sends: Sends = this.#sends ? { ...this.#sends } : { since: now, next: 0, count: 0 };
@@ -247,6 +247,7 @@ export class SessionObject extends DurableObject<Env> {
       (fx.next !== undefined && record !== undefined && record.inc === undefined) ||
       reportsUsage(stored, fx.next, record?.reportedAt, now);
 
+    const decidedBefore = this.#sends?.next;
     // The incarnation that ends in this step: it had expired (a new one may begin), or the step ended it.
     const ending = record !== undefined && (live === undefined || fx.next === undefined);
     if (ending) {
@@ -254,14 +255,12 @@ export class SessionObject extends DurableObject<Env> {
       // Its last entry: as stored with every reservation charged, or what the step made of it before its end.
       const last = live === undefined ? expireReservations(stored!, Infinity) : (step.next ?? live);
       const at = expired ? endedAt(stored!, now, config.timeoutMs) : now;
-      this.#close(record, last, expired ? "expired" : "cleared", at, now, expired ? undefined : actor);
+      const reason = expired ? "expired" : "cleared";
+      // A step that ends the session stores nothing after; one that found it expired goes on to its next incarnation.
+      if (fx.next === undefined) this.#end(record, last, reason, at, now, expired ? undefined : actor);
+      else this.#close(record, last, reason, at, now);
     }
-    if (!fx.next) {
-      this.ctx.storage.kv.delete(RECORD_KEY);
-      this.#record = undefined;
-      const ended = { id: record!.id, inc: record!.inc ?? "", version: record!.version ?? 0 };
-      this.#queue({ since: this.#outbox?.since ?? now, ended }, now);
-    } else {
+    if (fx.next) {
       // Versions go on across incarnations while the object remembers the last one, so a shard
       // orders a new incarnation after an old one whose delivery is still out.
       const last = Math.max(record?.version ?? -1, this.#outbox?.ended?.version ?? -1);
@@ -273,19 +272,12 @@ export class SessionObject extends DurableObject<Env> {
       this.ctx.storage.kv.put<SessionRecord>(RECORD_KEY, next);
       this.#record = next;
       if (report) this.#queue({ since: this.#outbox?.since ?? now }, now);
-      const thresholds = events.filter((e) => e.type === "budget_threshold");
-      if (thresholds.length > 0) {
-        const ref = refOf(key, next.inc ?? "");
-        this.#decide(
-          thresholds.map((e) => thresholdMessage(ref, e.percent, now, e.sessionCostMicros, e.budgetMicros)),
-          now,
-        );
-      }
+      this.#decide(thresholdMessages(refOf(key, next.inc ?? ""), events, now), now);
     }
     // An end was journaled by #close, with the thresholds it reached.
     this.#append(ending ? events.filter((e) => e.type !== "ended") : events, now);
     if (report) void this.#deliver().catch(() => undefined);
-    if (this.#sends) void this.#send().catch(() => undefined);
+    this.#sendDecided(decidedBefore);
     return step.result;
   }
 
@@ -309,6 +301,14 @@ export class SessionObject extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Starts sending when a step decided messages (the `next` number it saw before is `before`). Only
+   * then: while the queue refuses, messages decided earlier wait for the alarm's backoff, not for the next request.
+   */
+  #sendDecided(before: number | undefined): void {
+    if (this.#sends !== undefined && this.#sends.next !== before) void this.#send().catch(() => undefined);
+  }
+
   /** Sends the decided lifecycle messages, oldest first, one send at a time; rejects when the queue did not take one. */
   #send(): Promise<void> {
     this.#sending ??= this.#sendPending().finally(() => {
@@ -319,19 +319,16 @@ export class SessionObject extends DurableObject<Env> {
 
   async #sendPending(): Promise<void> {
     const queue = this.env.SESSION_EVENTS;
-    while (this.#sends && this.#sends.count > 0) {
+    while (this.#sends) {
       const [first] = this.ctx.storage.kv.list<LifecycleMessage>({ prefix: SEND_PREFIX, limit: 1 });
-      if (!first) {
-        this.#sends = undefined;
-        this.ctx.storage.kv.delete(SENDS_KEY);
-        break;
+      if (first) {
+        const [key, message] = first;
+        if (queue !== undefined) await queue.send(message, { contentType: "json" });
+        // Messages decided while the send was out stay; only the one sent goes.
+        this.ctx.storage.kv.delete(key);
       }
-      const [key, message] = first;
-      if (queue !== undefined) await queue.send(message, { contentType: "json" });
-      // Messages decided while the send was out stay; only the one sent goes.
-      this.ctx.storage.kv.delete(key);
-      const sends: Sends = { ...this.#sends, since: Date.now(), count: this.#sends.count - 1 };
-      if (sends.count === 0) {
+      const sends: Sends = { ...this.#sends, since: Date.now(), count: first ? this.#sends.count - 1 : 0 };
+      if (sends.count <= 0) {
         this.#sends = undefined;
         this.ctx.storage.kv.delete(SENDS_KEY);
       } else {
@@ -358,7 +355,8 @@ export class SessionObject extends DurableObject<Env> {
       at = Math.min(at, dropAt);
     }
     if (at === Infinity) {
-      if (!this.#record && !this.#outbox && !this.#sends && journal === undefined) this.#dropAll();
+      // Here there is no session, outbox or message left: with no journal either, nothing is.
+      if (journal === undefined) this.#dropAll();
       else void this.ctx.storage.deleteAlarm();
       return;
     }
@@ -398,9 +396,11 @@ export class SessionObject extends DurableObject<Env> {
       this.ctx.storage.kv.delete(OUTBOX_KEY);
       this.#record = undefined;
       this.#outbox = undefined;
+      const decidedBefore = this.#sends?.next;
       this.#close(record, entry, live ? "cleared" : "expired", at, now, live ? "admin" : undefined);
-      this.#arm(now, now + RETRY_MIN_DELAY_MS);
-      if (this.#sends) void this.#send().catch(() => undefined);
+      // With messages to send, #decide armed the alarm; otherwise it is the journal's end.
+      this.#arm(now);
+      this.#sendDecided(decidedBefore);
       return { cleared: live, current: null };
     }
     return { cleared: false, current: this.describe() };
@@ -477,7 +477,7 @@ export class SessionObject extends DurableObject<Env> {
     const now = Date.now();
     const record = this.#record;
     if (record && isExpired(record.entry, now, timeoutMs)) {
-      this.#end(record, expireReservations(record.entry, Infinity), endedAt(record.entry, now, timeoutMs), now);
+      this.#end(record, expireReservations(record.entry, Infinity), "expired", endedAt(record.entry, now, timeoutMs), now);
     }
     let since: number | undefined;
     if (this.#outbox) {

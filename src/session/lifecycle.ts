@@ -6,6 +6,7 @@
  * retried send may add.
  */
 import { modelsOf } from "./entry";
+import type { EventDraft } from "./journal";
 import { NAMESPACE_SEPARATOR } from "./stats";
 import type { Entry } from "./types";
 
@@ -81,6 +82,13 @@ export function endedMessage(ref: SessionRef, entry: Entry, reason: "expired" | 
   };
 }
 
-export function thresholdMessage(ref: SessionRef, percent: number, at: number, sessionCostMicros: number, budgetMicros: number): SessionBudgetThreshold {
-  return { type: "session.budget_threshold", messageId: messageIdOf(ref, `budget:${percent}`), ...ref, percent, at, sessionCostMicros, budgetMicros };
+/** The `session.budget_threshold` message of each `budget_threshold` event among `events`, decided at `at`. */
+export function thresholdMessages(ref: SessionRef, events: readonly EventDraft[], at: number): SessionBudgetThreshold[] {
+  const messages: SessionBudgetThreshold[] = [];
+  for (const e of events) {
+    if (e.type !== "budget_threshold") continue;
+    const { percent, sessionCostMicros, budgetMicros } = e;
+    messages.push({ type: "session.budget_threshold", messageId: messageIdOf(ref, `budget:${percent}`), ...ref, percent, at, sessionCostMicros, budgetMicros });
+  }
+  return messages;
 }
