@@ -7,14 +7,11 @@
  */
 import type { IRequest } from "itty-router";
 import type { Env } from "../env";
-import { Sessions } from "../facade";
-import { objectsBackend } from "../objects/backend";
+import type { Sessions } from "../facade";
 import type { SessionObject } from "../objects/session-object";
 import { parseInput, seqCursor } from "../schemas";
-import { configFor } from "../session/config";
 import { SessionError } from "../session/errors";
 import { sessionIdProblem } from "../session/validate";
-import { requireApiToken } from "./auth";
 import { z } from "zod";
 
 /** A ticket: the object's ID (64 hex digits), a dot, and the object's 24-character secret. */
@@ -27,9 +24,11 @@ function single(request: IRequest, field: string): string | undefined {
   return value;
 }
 
-export async function liveFeed(request: IRequest, env: Env, sessionId: string): Promise<Response> {
-  // As on every route, the token before anything else; a browser shows a ticket instead, which the session's object checks.
-  if (request.query.ticket === undefined) await requireApiToken(request, env);
+/**
+ * Opens the feed. `sessions` is the caller's facade when it showed a token (the router has
+ * checked it, before anything else); undefined when it shows a ticket, which the session's object checks.
+ */
+export async function liveFeed(request: IRequest, env: Env, sessionId: string, sessions: Sessions | undefined): Promise<Response> {
   const problem = sessionIdProblem(sessionId);
   if (problem !== undefined) throw new SessionError("invalid_session_id", problem);
   const afterText = single(request, "after");
@@ -46,8 +45,8 @@ export async function liveFeed(request: IRequest, env: Env, sessionId: string): 
   // Percent-encoded: a header value loses leading and trailing spaces, which a session ID may have.
   const headers = new Headers({ upgrade: "websocket", "x-live-after": String(after), "x-live-session": encodeURIComponent(sessionId) });
   let stub: DurableObjectStub<SessionObject>;
-  if (ticket !== undefined) {
-    const match = TICKET.exec(ticket);
+  if (sessions === undefined) {
+    const match = TICKET.exec(ticket ?? "");
     let id: DurableObjectId | undefined;
     try {
       id = match ? env.SESSIONS.idFromString(match[1]!) : undefined;
@@ -58,11 +57,7 @@ export async function liveFeed(request: IRequest, env: Env, sessionId: string): 
     headers.set("x-live-ticket", match![2]!);
     stub = env.SESSIONS.get(id);
   } else {
-    const config = configFor(env);
-    const namespace = config.namespaceHeader === undefined ? null : request.headers.get(config.namespaceHeader);
-    const base = new Sessions(objectsBackend(env), config);
-    const sessions = namespace === null ? base : base.forNamespace(namespace);
-    if (!config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
+    if (!sessions.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
     stub = env.SESSIONS.get(env.SESSIONS.idFromName(sessions.keyOf(sessionId)));
   }
   const answer = await stub.fetch("https://session/live", { headers });

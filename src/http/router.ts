@@ -136,7 +136,15 @@ const methodsByPath = new Map<string, HttpMethod[]>([
 ]);
 router.get("/health", () => json({ ok: true }));
 methodsByPath.set("/v1/sessions/:id/live", ["GET"]);
-router.get("/v1/sessions/:id/live", (request, env) => liveFeed(request, env, sessionIdParam(request)));
+router.get("/v1/sessions/:id/live", async (request, env, ctx) => {
+  // A token goes through the same chain as every route's; a browser's ticket is checked by the session's object.
+  const tokened = request.query.ticket === undefined;
+  if (tokened) {
+    await withGrant.api(request as SessionRequest, env, ctx);
+    withSessions(request as SessionRequest, env);
+  }
+  return liveFeed(request, env, sessionIdParam(request), tokened ? (request as SessionRequest).sessions : undefined);
+});
 router.get("/openapi.json", () => json(openApiDocument()));
 mountDashboard(router);
 
