@@ -64,15 +64,17 @@ export function markThresholds(next: Entry, budget: number | undefined): Entry {
  * The thresholds an incarnation reaches as it ends: its last entry (expired
  * reservations charged) may have spent past one its steps never announced.
  */
-export function thresholdsAtEnd(last: Entry, budget: number | undefined, announced: number): Array<Extract<EventDraft, { type: "budget_threshold" }>> {
-  const before = announced;
-  const reached = thresholdOf(last.sessionCostMicros, budget);
-  const events: Array<Extract<EventDraft, { type: "budget_threshold" }>> = [];
-  for (const percent of BUDGET_THRESHOLDS) {
-    if (percent > before && percent <= reached) {
-      events.push({ type: "budget_threshold", percent, sessionCostMicros: last.sessionCostMicros, budgetMicros: budget! });
-    }
-  }
+export function thresholdsAtEnd(last: Entry, budget: number | undefined, announced: number): ThresholdEvent[] {
+  return budget === undefined ? [] : thresholdEvents(announced, thresholdOf(last.sessionCostMicros, budget), last.sessionCostMicros, budget);
+}
+
+type ThresholdEvent = Extract<EventDraft, { type: "budget_threshold" }>;
+
+/** An event for each threshold above `before` up to `reached`, lowest first. */
+function thresholdEvents(before: number, reached: number, sessionCostMicros: number, budgetMicros: number): ThresholdEvent[] {
+  const events: ThresholdEvent[] = [];
+  for (const percent of BUDGET_THRESHOLDS)
+    if (percent > before && percent <= reached) events.push({ type: "budget_threshold", percent, sessionCostMicros, budgetMicros });
   return events;
 }
 
@@ -112,14 +114,8 @@ export function eventsOf(stored: Entry | undefined, live: Entry | undefined, nex
   }
   const sticky = facts.decision?.cacheStickyActivated;
   if (sticky !== undefined) events.push({ type: "cache_sticky", provider: sticky.provider, ttlMs: sticky.ttlMs });
-  const before = live?.alerted ?? 0;
-  const after = next.alerted ?? 0;
-  if (after > before && facts.budgetMicros !== undefined) {
-    for (const percent of BUDGET_THRESHOLDS) {
-      if (percent > before && percent <= after) {
-        events.push({ type: "budget_threshold", percent, sessionCostMicros: next.sessionCostMicros, budgetMicros: facts.budgetMicros });
-      }
-    }
+  if (facts.budgetMicros !== undefined) {
+    events.push(...thresholdEvents(live?.alerted ?? 0, next.alerted ?? 0, next.sessionCostMicros, facts.budgetMicros));
   }
   return events;
 }
