@@ -39,9 +39,12 @@ class MemoryBackend implements Backend {
     const stored = this.entries.get(key);
     const now = Date.now();
     const { live, step } = stepOf(name, stored, input, now, this.config);
-    if (step.next !== stored) {
-      if (step.next) this.entries.set(key, step.next);
-      else this.entries.delete(key);
+    if (step.next === undefined) {
+      // In memory a journal goes with its session, so a long-lived store holds none for sessions past.
+      this.entries.delete(key);
+      this.journals.delete(key);
+    } else if (step.next !== stored) {
+      this.entries.set(key, step.next);
       const drafts = journalOf(name, actor, stored, live, step.next, step.result, input, this.config);
       if (drafts.length > 0) {
         let journal = this.journals.get(key);
@@ -49,8 +52,6 @@ class MemoryBackend implements Backend {
         for (const draft of drafts) journal.events.push({ seq: journal.next++, at: now, ...draft } as JournalEvent);
         if (journal.events.length > JOURNAL_LIMIT) journal.events.splice(0, journal.events.length - JOURNAL_LIMIT);
       }
-      // In memory a journal goes with its session, so a long-lived store holds none for sessions past.
-      if (!step.next) this.journals.delete(key);
     }
     return step.result;
   }
