@@ -5,7 +5,7 @@
  * a single-use ticket that lasts a minute. Expected values come from that contract.
  */
 import { evictDurableObject } from "cloudflare:test";
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { freshId } from "./support/back-ends";
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
@@ -140,6 +140,27 @@ describe("the live feed", () => {
       expect(res.status).toBe(401);
       expect(((await res.json()) as any).error.code).toBe("invalid_ticket");
     }
+  });
+
+  it("a ticket issued before sessions were disabled opens nothing after: 404 sessions_disabled, as with a token", async () => {
+    const { router } = await import("../src/http/router");
+    const id = freshId("ticket-disabled");
+    await resolve(id, "a");
+    const { ticket } = await ticketFor(id);
+    const disabled = { ...env, SESSION_ENABLED: "false" };
+    const req = (headers: Record<string, string>, query = "") =>
+      new Request(`http://session.test${sessionPath(id, `/live${query}`)}`, { headers: { upgrade: "websocket", ...headers } });
+    for (const res of [
+      await router.fetch(req({}, `?ticket=${encodeURIComponent(ticket)}`), disabled, {} as ExecutionContext),
+      await router.fetch(req({ authorization: `Bearer ${API_TOKEN}` }), disabled, {} as ExecutionContext),
+    ]) {
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as any).error.code).toBe("sessions_disabled");
+    }
+    // Refused before the object saw it: the ticket is still good once sessions are back.
+    const w = watch(await open(sessionPath(id, `/live?ticket=${encodeURIComponent(ticket)}`), {}));
+    await w.next(1);
+    w.close();
   });
 
   it("the admin token can get a ticket too", async () => {

@@ -10,6 +10,7 @@ import type { Env } from "../env";
 import type { Sessions } from "../facade";
 import type { SessionObject } from "../objects/session-object";
 import { parseInput, seqCursor } from "../schemas";
+import { configFor } from "../session/config";
 import { SessionError } from "../session/errors";
 import { sessionIdProblem } from "../session/validate";
 import { z } from "zod";
@@ -42,6 +43,8 @@ export async function liveFeed(request: IRequest, env: Env, sessionId: string, s
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     throw new SessionError("upgrade_required", "this route is a WebSocket: send Upgrade: websocket");
   }
+  // Either way: a ticket issued before sessions were disabled opens nothing after.
+  if (!configFor(env).enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
   // Percent-encoded: a header value loses leading and trailing spaces, which a session ID may have.
   const headers = new Headers({ upgrade: "websocket", "x-live-after": String(after), "x-live-session": encodeURIComponent(sessionId) });
   let stub: DurableObjectStub<SessionObject>;
@@ -57,7 +60,6 @@ export async function liveFeed(request: IRequest, env: Env, sessionId: string, s
     headers.set("x-live-ticket", match![2]!);
     stub = env.SESSIONS.get(id);
   } else {
-    if (!sessions.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
     stub = env.SESSIONS.get(env.SESSIONS.idFromName(sessions.keyOf(sessionId)));
   }
   const answer = await stub.fetch("https://session/live", { headers });
