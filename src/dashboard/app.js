@@ -540,8 +540,8 @@
       ({ ticket } = await api("POST", sessionPath(open.id, "/live-ticket"), { tenant: open.tenant }));
     } catch (err) {
       if (generation !== state.generation || handleAuthError(err)) return;
-      liveStatus(err.code === "session_not_found" ? "no live session" : "offline", "error");
-      if (err.code !== "session_not_found") $("detail-error").textContent = `Live feed: ${err.message}`;
+      liveStatus("offline", "error");
+      $("detail-error").textContent = `Live feed: ${err.message}`;
       scheduleReconnect(generation);
       return;
     }
