@@ -37,14 +37,15 @@ describe("registry over HTTP", () => {
   });
 
   it("stats: count, truncated IDs sorted, age in whole seconds, byModel and byTier, paging exactly once", async () => {
+    // Files run one at a time: sessions earlier files left would expire (10 s idle) while this pages.
+    assert.equal((await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN })).status, 200);
     const ids = Array.from({ length: 25 }, (_, i) => uniqueId(i));
-    for (const [i, id] of ids.entries()) {
-      const res = await call("PUT", sessionPath(id), { body: { model: i % 2 ? "kimi-k2.5" : "gemini-2.5-flash", tier: i % 2 ? "MEDIUM" : "SIMPLE" } });
-      assert.equal(res.status, 200);
-    }
-    // Sessions other files left behind expire (10 s idle) while this pages, and a page read
-    // after an expiry no longer lists it. So the count is compared with the listing only over
-    // a walk during which the count did not move; paging must then list each row once.
+    const puts = await Promise.all(
+      ids.map((id, i) => call("PUT", sessionPath(id), { body: { model: i % 2 ? "kimi-k2.5" : "gemini-2.5-flash", tier: i % 2 ? "MEDIUM" : "SIMPLE" } })),
+    );
+    assert.deepEqual([...new Set(puts.map((r) => r.status))], [200]);
+    // A page read after a session expired no longer lists it, so the count is compared with the
+    // listing only over a walk during which the count did not move; paging must then list each row once.
     const { first, sessions } = await eventually(async () => {
       const all = await allStats(7);
       for (const id of ids)
@@ -96,7 +97,7 @@ describe("registry over HTTP", () => {
     // Files run one at a time: after this first clear, only the ten below exist.
     assert.equal((await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN })).status, 200);
     const ids = Array.from({ length: 10 }, (_, i) => uniqueId(`clear-${i}`));
-    for (const id of ids) await call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } });
+    await Promise.all(ids.map((id) => call("PUT", sessionPath(id), { body: { model: "m", tier: "SIMPLE" } })));
     // Counted once their rows have landed; the clear counts what the registry holds.
     await eventually(async () => assert.equal((await call("GET", "/v1/stats", { token: ADMIN_TOKEN })).json.count, 10));
     const res = await call("DELETE", "/v1/sessions", { token: ADMIN_TOKEN });
