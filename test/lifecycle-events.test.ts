@@ -30,9 +30,15 @@ async function pending(id: string): Promise<LifecycleMessage[]> {
   return runInDurableObject(stubOf(id), async (_o, state) => [...state.storage.kv.list<LifecycleMessage>({ prefix: "send:" })].map(([, m]) => m));
 }
 
+/** Waits, for at most 5 s, until the injected faults have reset an object `count` times in all. */
+async function resets(count: number): Promise<void> {
+  for (let i = 0; i < 500 && queueFault.resets < count; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(queueFault.resets).toBe(count);
+}
+
 /** Waits, boundedly, for the sends the answer started to finish. */
 async function sent(id: string, count: number): Promise<LifecycleMessage[]> {
-  for (let i = 0; i < 100 && accepted(id).length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && accepted(id).length < count; i++) await new Promise((r) => setTimeout(r, 10));
   return accepted(id);
 }
 
@@ -164,12 +170,13 @@ describe("exactly once under faults", () => {
   });
 
   it("reset just before the queue takes it: sent once after the reset", async () => {
+    const before = queueFault.resets;
     const id = freshId("reset-before");
     await resolve(id, "a");
     queueFault.mode = "reset-before";
     queueFault.count = 1;
     await call("DELETE", sessionPath(id));
-    await new Promise((r) => setTimeout(r, 20));
+    await resets(before + 1);
     expect(accepted(id)).toEqual([]);
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     expect(await sent(id, 1)).toHaveLength(1);
@@ -177,12 +184,13 @@ describe("exactly once under faults", () => {
   });
 
   it("reset after the queue took it, before the object recorded that: the copy carries the same messageId", async () => {
+    const before = queueFault.resets;
     const id = freshId("reset-after");
     await resolve(id, "a");
     queueFault.mode = "reset-after";
     queueFault.count = 1;
     await call("DELETE", sessionPath(id));
-    await new Promise((r) => setTimeout(r, 20));
+    await resets(before + 1);
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     const copies = await sent(id, 2);
     expect(copies).toHaveLength(2);

@@ -37,8 +37,9 @@ const types = (list: Array<{ type: string }>) => list.map((e) => e.type);
 /** The messages the queue took for one session, copies included. */
 const accepted = (id: string) => queueFault.accepted.filter((m) => m.sessionId === id);
 async function settled(id: string): Promise<LifecycleMessage[]> {
-  // The sends an answer starts run after it: give them a few turns.
-  for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 10));
+  // The sends an answer starts run after it: wait, for at most 5 s, until none is left waiting.
+  for (let i = 0; i < 500 && (await storedKeys(id)).some((k) => k.startsWith("send:")); i++) await new Promise((r) => setTimeout(r, 10));
+  expect((await storedKeys(id)).filter((k) => k.startsWith("send:")), "messages still waiting").toEqual([]);
   return accepted(id);
 }
 
@@ -54,8 +55,9 @@ function watch(res: Response) {
   ws.addEventListener("message", (m) => received.push(JSON.parse(m.data as string)));
   return {
     received,
-    async quiet() {
-      for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 10));
+    /** Waits, for at most 3 s, until `count` events have arrived; a test then checks which. */
+    async until(count: number) {
+      for (let i = 0; i < 300 && received.length < count; i++) await new Promise((r) => setTimeout(r, 10));
     },
     close: () => ws.close(1000, "done"),
   };
@@ -224,16 +226,16 @@ describe("the live feed under a failed commit", () => {
     await resolve(id, "a");
     await registryCaughtUp();
     const w = watch(await open(sessionPath(id, "/live")));
-    await w.quiet();
+    await w.until(1);
     expect(types(w.received)).toEqual(["created"]);
     commitFault.target = env.SESSIONS.idFromName(id);
     commitFault.count = 1;
     const failed = await call("PUT", sessionPath(id, "/budget"), { body: { budgetMicros: 5 } });
     expect(failed.status).toBe(500);
-    await w.quiet();
-    // The retried change, committed this time.
+    // The retried change, committed this time. The socket is ordered: an event of the failed
+    // commit, had it been sent, would arrive before this one.
     expect((await call("POST", sessionPath(id, "/pause"), admin)).status).toBe(200);
-    await w.quiet();
+    await w.until(2);
     const journal = await events(id);
     expect(types(journal)).toEqual(["created", "paused"]);
     const seqs = w.received.map((e) => e.seq);
@@ -260,7 +262,7 @@ describe("live-feed tickets", () => {
     const res = await open(sessionPath(id, `/live?ticket=${encodeURIComponent(ticket)}`), {});
     expect(res.status).toBe(101);
     const w = watch(res);
-    await w.quiet();
+    await w.until(1);
     expect(types(w.received)).toEqual(["created"]);
     w.close();
   });
@@ -281,7 +283,7 @@ describe("live-feed tickets", () => {
     await exports.SessionService.setSession(id, "plain-model", "SIMPLE");
     const { ticket } = await exports.SessionAdmin.forNamespace("acme").liveTicket(id);
     const w = watch(await open(sessionPath(id, `/live?ticket=${encodeURIComponent(ticket)}`), {}));
-    await w.quiet();
+    await w.until(1);
     expect(w.received.map((e) => e.model)).toEqual(["acme-model"]);
     w.close();
     expect(await exports.SessionAdmin.forNamespace("other").pauseSession(id)).toBeNull();
@@ -294,11 +296,11 @@ describe("a watcher and the operator actions", () => {
     const id = freshId("watch-clearall");
     await resolve(id, "a");
     const w = watch(await open(sessionPath(id, "/live")));
-    await w.quiet();
+    await w.until(1);
     const res = await call("DELETE", "/v1/sessions", admin);
     expect([200, 202]).toContain(res.status);
     await runDueAlarms();
-    await w.quiet();
+    await w.until(2);
     expect(w.received.map((e) => [e.type, e.reason, e.actor])).toEqual([
       ["created", undefined, undefined],
       ["ended", "cleared", "admin"],

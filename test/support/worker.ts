@@ -154,7 +154,14 @@ export const queueFault = {
   /** How many sends the fault applies to; then sends go through. */
   count: Infinity,
   accepted: [] as LifecycleMessage[],
+  /** How many resets the faults have made so far. */
+  resets: 0,
 };
+
+function reset(ctx: DurableObjectState, reason: string): void {
+  queueFault.resets++;
+  ctx.abort(reason);
+}
 
 /** The queue binding as the objects see it: the real producer, behind `queueFault`. */
 function faultyQueue(queue: Queue<LifecycleMessage> | undefined, ctx: DurableObjectState): Queue<LifecycleMessage> | undefined {
@@ -166,10 +173,10 @@ function faultyQueue(queue: Queue<LifecycleMessage> | undefined, ctx: DurableObj
         if (mode !== "none") queueFault.count--;
         if (mode === "throw") throw new Error("injected queue failure");
         // After the step's commit (the send starts inside the step), before the queue takes the message.
-        if (mode === "reset-before") await new Promise((r) => setTimeout(r, 1)).then(() => ctx.abort("injected reset before the send"));
+        if (mode === "reset-before") await new Promise((r) => setTimeout(r, 1)).then(() => reset(ctx, "injected reset before the send"));
         const answer = await queue.send(message, options);
         queueFault.accepted.push(structuredClone(message));
-        if (mode === "reset-after") ctx.abort("injected reset after the send");
+        if (mode === "reset-after") reset(ctx, "injected reset after the send");
         return answer;
       },
     },
