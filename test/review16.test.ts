@@ -39,7 +39,10 @@ const accepted = (id: string) => queueFault.accepted.filter((m) => m.sessionId =
 async function settled(id: string): Promise<LifecycleMessage[]> {
   // The sends an answer starts run after it: wait, for at most 5 s, until none is left waiting.
   for (let i = 0; i < 500 && (await storedKeys(id)).some((k) => k.startsWith("send:")); i++) await new Promise((r) => setTimeout(r, 10));
-  expect((await storedKeys(id)).filter((k) => k.startsWith("send:")), "messages still waiting").toEqual([]);
+  expect(
+    (await storedKeys(id)).filter((k) => k.startsWith("send:")),
+    "messages still waiting",
+  ).toEqual([]);
   return accepted(id);
 }
 
