@@ -6,12 +6,12 @@
  * test/support/worker.ts records what the queue took and injects failures
  * and resets between deciding a message and sending it.
  */
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import type { LifecycleMessage } from "../src/session/lifecycle";
 import { freshId } from "./support/back-ends";
 import { ADMIN_TOKEN, call, sessionPath } from "./support/http";
-import { asPreviousVersion, runAlarmOnceSet, stubOf } from "./support/objects";
+import { asPreviousVersion, stubOf } from "./support/objects";
 import { commitFault, queueFault, testClock } from "./support/worker";
 import { env } from "cloudflare:workers";
 import { registryCaughtUp } from "./support/converge";
@@ -95,7 +95,7 @@ describe("session.ended", () => {
     expect(last.json.escalated).toBe(true);
     const timeoutMs = 1_800_000;
     testClock.advance(timeoutMs + 1);
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     const [message] = await sent(id, 1);
     expect(message).toMatchObject({ type: "session.ended", reason: "expired", endedAt: (await lastUsed(id)) + timeoutMs, escalations: 1, cache: null });
     expect((message as { models: string[] }).models).toHaveLength(2);
@@ -150,11 +150,11 @@ describe("exactly once under faults", () => {
     expect(accepted(id)).toEqual([]);
     expect((await pending(id)).map((m) => m.type)).toEqual(["session.ended"]);
     // Still down at the first retry: it stays, and the alarm comes back.
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     expect(await pending(id)).toHaveLength(1);
     queueFault.mode = "none";
     testClock.advance(60_000);
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     expect(await sent(id, 1)).toHaveLength(1);
     expect(await pending(id)).toEqual([]);
     // More alarms (the platform delivers them at least once) send nothing again.
@@ -170,7 +170,7 @@ describe("exactly once under faults", () => {
     await call("DELETE", sessionPath(id));
     await new Promise((r) => setTimeout(r, 20));
     await evictDurableObject(stubOf(id));
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     expect(await sent(id, 1)).toHaveLength(1);
     expect(await pending(id)).toEqual([]);
   });
@@ -184,7 +184,7 @@ describe("exactly once under faults", () => {
     await call("DELETE", sessionPath(id));
     await resets(before + 1);
     expect(accepted(id)).toEqual([]);
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     expect(await sent(id, 1)).toHaveLength(1);
     expect(await pending(id)).toEqual([]);
   });
@@ -197,7 +197,7 @@ describe("exactly once under faults", () => {
     queueFault.count = 1;
     await call("DELETE", sessionPath(id));
     await resets(before + 1);
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     const copies = await sent(id, 2);
     expect(copies).toHaveLength(2);
     expect(copies[1]).toEqual(copies[0]);
@@ -235,7 +235,7 @@ describe("exactly once under faults", () => {
       "session.ended",
     ]);
     queueFault.mode = "none";
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     expect((await sent(id, 4)).map((m) => m.type)).toEqual([
       "session.budget_threshold",
       "session.budget_threshold",
@@ -277,7 +277,7 @@ describe("a long queue outage", () => {
     expect(waiting).toEqual({ keys: 40, meta: expect.objectContaining({ count: 40 }) });
     queueFault.mode = "none";
     testClock.advance(11 * 60_000);
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     const messages = await sent(id, 40);
     expect(messages).toHaveLength(40);
     expect(new Set(messages.map((m) => m.incarnation)).size).toBe(40);

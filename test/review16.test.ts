@@ -5,14 +5,14 @@
  * docs/events.md). Tests marked "DEFECT:" fail on the code they were written
  * against.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { LifecycleMessage } from "../src/session/lifecycle";
 import { freshId } from "./support/back-ends";
 import { registryCaughtUp, runDueAlarms } from "./support/converge";
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
-import { runAlarmOnceSet, stubOf, storedKeys } from "./support/objects";
+import { stubOf, storedKeys } from "./support/objects";
 import { commitFault, queueFault, testClock } from "./support/worker";
 
 const SIMPLE = { model: "gemini-2.5-flash", tier: "SIMPLE" };
@@ -146,7 +146,7 @@ describe("budget thresholds: every spend that reaches one announces it", () => {
     await call("PUT", sessionPath(id, "/budget"), { body: { budgetMicros: 1_000 } });
     await resolve(id, "b", SIMPLE, { reserveMicros: 900 });
     testClock.advance(TIMEOUT_MS + 1);
-    expect(await runAlarmOnceSet(id)).toBe(true);
+    expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     const messages = await settled(id);
     expect(messages.find((m) => m.type === "session.ended")).toMatchObject({ reason: "expired", sessionCostMicros: 900 });
     expect(messages.filter((m) => m.type === "session.budget_threshold").map((m) => (m as { percent: number }).percent)).toEqual([50, 80]);

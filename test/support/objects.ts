@@ -1,7 +1,7 @@
 import { expect } from "vitest";
 import { JOURNAL_RETENTION_MS } from "../../src/objects/session-object";
 /** Direct looks at what the objects hold: a session object's storage and alarm, and its registry row. */
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { shardFor } from "../../src/objects/registry-client";
 import type { Entry, SessionView } from "../../src/session/types";
@@ -18,19 +18,6 @@ export async function storedState(target: string | DurableObjectId) {
     /** The journal's bounds while it is kept (src/objects/session-object.ts). */
     journal: state.storage.kv.get<{ next: number; first: number; endedAt?: number }>("journal"),
   }));
-}
-
-/**
- * Runs the session object's alarm, waiting (at most 5 s) while none is set. The test clock stands
- * still while real time goes on, so a retry alarm armed before a test moved the clock comes due on
- * its own; while the platform runs it, the object has no alarm until it re-arms. False: none was set.
- */
-export async function runAlarmOnceSet(id: string): Promise<boolean> {
-  for (let i = 0; i < 500; i++) {
-    if (await runDurableObjectAlarm(stubOf(id))) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return false;
 }
 
 /** Every key the object holds: an object with nothing to keep holds none. */

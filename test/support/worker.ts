@@ -17,13 +17,16 @@ import type { LifecycleMessage } from "../../src/session/lifecycle";
 export { default, SessionAdmin, SessionService } from "../../src/index";
 
 /**
- * A virtual clock: starts at the real time and moves only when a test says so,
- * so the objects and a MemoryStore model read identical instants. With
+ * A virtual clock: starts a day ahead of the real time and moves only when a
+ * test says so, so the objects and a MemoryStore model read identical
+ * instants. The day ahead means no alarm an object arms comes due in real time
+ * while the tests run: the platform never runs one beside a test's own
+ * `runDurableObjectAlarm`, and tests run every alarm themselves. With
  * `tickMs` set, every read also moves it on, so two transitions never share an
  * instant and two incarnations of one session show different `createdAt`.
  */
 export const testClock = {
-  base: Date.now(),
+  base: Date.now() + 24 * 60 * 60_000,
   offsetMs: 0,
   tickMs: 0,
   now(): number {
