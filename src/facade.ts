@@ -11,7 +11,7 @@ import type { Actor } from "./session/journal";
 import { planResolve, type ResolveResult } from "./requests/resolve-input";
 import { parseInput } from "./schemas";
 import type { Config } from "./session/config";
-import { invalidRequest, SessionError } from "./session/errors";
+import { invalidRequest, sessionsDisabled } from "./session/errors";
 import type { ResolveDecision } from "./session/rules";
 import { namespacedKey, type ClearProgress, type Stats } from "./session/stats";
 import { sessionIdProblem, validateNamespace } from "./session/validate";
@@ -94,7 +94,7 @@ export class Sessions {
     switch (command.kind) {
       case "session": {
         const parsed = (ID_ONLY.has(name) && validIdOnly(input)) || (parseInput(command.input, input) as { id: string });
-        if (!this.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
+        if (!this.config.enabled) throw sessionsDisabled();
         const finish = (result: unknown) => {
           const value = command.present(result as never, parsed.id, this.config);
           return answer ? answerOf(name, value) : value;
@@ -106,7 +106,7 @@ export class Sessions {
         return this.resolveParsed(parseInput(command.input, input));
       case "journal": {
         const parsed = parseInput(command.input, input) as { id: string };
-        if (!this.config.enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
+        if (!this.config.enabled) throw sessionsDisabled();
         return this.backend.journal(this.keyOf(parsed.id), name as JournalCommandName, parsed);
       }
       case "local":

@@ -11,7 +11,7 @@ import type { Sessions } from "../facade";
 import type { SessionObject } from "../objects/session-object";
 import { parseInput, seqCursor } from "../schemas";
 import { configFor } from "../session/config";
-import { SessionError } from "../session/errors";
+import { SessionError, sessionsDisabled } from "../session/errors";
 import { sessionIdProblem } from "../session/validate";
 import { z } from "zod";
 
@@ -44,7 +44,7 @@ export async function liveFeed(request: IRequest, env: Env, sessionId: string, s
     throw new SessionError("upgrade_required", "this route is a WebSocket: send Upgrade: websocket");
   }
   // Either way: a ticket issued before sessions were disabled opens nothing after.
-  if (!configFor(env).enabled) throw new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
+  if (!configFor(env).enabled) throw sessionsDisabled();
   // Percent-encoded: a header value loses leading and trailing spaces, which a session ID may have.
   const headers = new Headers({ upgrade: "websocket", "x-live-after": String(after), "x-live-session": encodeURIComponent(sessionId) });
   let stub: DurableObjectStub<SessionObject>;

@@ -94,3 +94,8 @@ export function isRefusal(value: unknown): value is Refusal {
 export function invalidRequest(field: string, problem: string): SessionError {
   return new SessionError("invalid_request", `${field} ${problem}`, { field });
 }
+
+/** Every per-session operation's refusal while SESSION_ENABLED is false. */
+export function sessionsDisabled(): SessionError {
+  return new SessionError("sessions_disabled", "sessions are disabled (SESSION_ENABLED=false)");
+}

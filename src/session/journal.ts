@@ -44,7 +44,7 @@ export type JournalEvent = EventDraft & { seq: number; at: number };
 export const BUDGET_THRESHOLDS = [50, 80, 100] as const;
 
 /** The highest threshold `spent` has reached of `budget`, or 0. */
-export function thresholdOf(spent: number, budget: number | undefined): number {
+function thresholdOf(spent: number, budget: number | undefined): number {
   if (budget === undefined || spent <= 0) return 0;
   let reached = 0;
   for (const percent of BUDGET_THRESHOLDS) if (spent * 100 >= percent * budget) reached = percent;
