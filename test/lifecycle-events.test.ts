@@ -22,9 +22,6 @@ const MEDIUM = { model: "kimi-k2.5", tier: "MEDIUM" };
 const resolve = (id: string, content: string, routed = SIMPLE) =>
   call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content }] }, routed } });
 
-/** The messages the queue took for one session, copies included. */
-const accepted = (id: string) => queueFault.accepted.filter((m) => m.sessionId === id);
-
 /** What the object still has to send. */
 async function pending(id: string): Promise<LifecycleMessage[]> {
   return runInDurableObject(stubOf(id), async (_o, state) => [...state.storage.kv.list<LifecycleMessage>({ prefix: "send:" })].map(([, m]) => m));
@@ -38,19 +35,18 @@ async function resets(count: number): Promise<void> {
 
 /** Waits, for at most 5 s, for the sends the answer started to finish. */
 async function sent(id: string, count: number): Promise<LifecycleMessage[]> {
-  for (let i = 0; i < 500 && accepted(id).length < count; i++) await new Promise((r) => setTimeout(r, 10));
-  return accepted(id);
+  for (let i = 0; i < 500 && queueFault.acceptedFor(id).length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  return queueFault.acceptedFor(id);
 }
 
 /** The messages the queue took for the session after a second more, for checks that no copy follows. */
 async function sentAfterAWhile(id: string): Promise<LifecycleMessage[]> {
   await new Promise((r) => setTimeout(r, 1000));
-  return accepted(id);
+  return queueFault.acceptedFor(id);
 }
 
 afterEach(() => {
-  queueFault.mode = "none";
-  queueFault.count = Infinity;
+  queueFault.heal();
   commitFault.count = 0;
   commitFault.target = null;
 });
@@ -147,7 +143,7 @@ describe("exactly once under faults", () => {
     queueFault.mode = "throw";
     await call("DELETE", sessionPath(id));
     await new Promise((r) => setTimeout(r, 20));
-    expect(accepted(id)).toEqual([]);
+    expect(queueFault.acceptedFor(id)).toEqual([]);
     expect((await pending(id)).map((m) => m.type)).toEqual(["session.ended"]);
     // Still down at the first retry: it stays, and the alarm comes back.
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
@@ -159,7 +155,7 @@ describe("exactly once under faults", () => {
     expect(await pending(id)).toEqual([]);
     // More alarms (the platform delivers them at least once) send nothing again.
     await runInDurableObject(stubOf(id), (o) => o.alarm());
-    expect(accepted(id)).toHaveLength(1);
+    expect(queueFault.acceptedFor(id)).toHaveLength(1);
   });
 
   it("evicted between deciding and sending: the decision survives in storage and is sent once", async () => {
@@ -183,7 +179,7 @@ describe("exactly once under faults", () => {
     queueFault.count = 1;
     await call("DELETE", sessionPath(id));
     await resets(before + 1);
-    expect(accepted(id)).toEqual([]);
+    expect(queueFault.acceptedFor(id)).toEqual([]);
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     expect(await sent(id, 1)).toHaveLength(1);
     expect(await pending(id)).toEqual([]);
@@ -213,7 +209,7 @@ describe("exactly once under faults", () => {
     commitFault.count = 1;
     const failed = await call("DELETE", sessionPath(id));
     expect(failed.status).toBe(500);
-    expect(accepted(id)).toEqual([]);
+    expect(queueFault.acceptedFor(id)).toEqual([]);
     expect((await call("GET", sessionPath(id))).status).toBe(200);
     expect((await call("DELETE", sessionPath(id))).status).toBe(204);
     expect(await sent(id, 1)).toHaveLength(1);

@@ -34,8 +34,6 @@ async function events(id: string, after?: number): Promise<Event[]> {
 }
 const types = (list: Array<{ type: string }>) => list.map((e) => e.type);
 
-/** The messages the queue took for one session, copies included. */
-const accepted = (id: string) => queueFault.accepted.filter((m) => m.sessionId === id);
 async function settled(id: string): Promise<LifecycleMessage[]> {
   // The sends an answer starts run after it: wait, for at most 5 s, until none is left waiting.
   for (let i = 0; i < 500 && (await storedKeys(id)).some((k) => k.startsWith("send:")); i++) await new Promise((r) => setTimeout(r, 10));
@@ -43,7 +41,7 @@ async function settled(id: string): Promise<LifecycleMessage[]> {
     (await storedKeys(id)).filter((k) => k.startsWith("send:")),
     "messages still waiting",
   ).toEqual([]);
-  return accepted(id);
+  return queueFault.acceptedFor(id);
 }
 
 async function open(path: string, headers: Record<string, string> = { authorization: `Bearer ${API_TOKEN}` }): Promise<Response> {
@@ -67,8 +65,7 @@ function watch(res: Response) {
 }
 
 afterEach(() => {
-  queueFault.mode = "none";
-  queueFault.count = Infinity;
+  queueFault.heal();
   commitFault.count = 0;
   commitFault.target = null;
 });

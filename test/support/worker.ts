@@ -159,6 +159,15 @@ export const queueFault = {
   accepted: [] as LifecycleMessage[],
   /** How many resets the faults have made so far. */
   resets: 0,
+  /** The messages the queue took for one session, copies included. */
+  acceptedFor(sessionId: string): LifecycleMessage[] {
+    return this.accepted.filter((m) => m.sessionId === sessionId);
+  },
+  /** Back to a queue that takes every send. */
+  heal(): void {
+    this.mode = "none";
+    this.count = Infinity;
+  },
 };
 
 function reset(ctx: DurableObjectState, reason: string): void {
