@@ -6,6 +6,7 @@
  */
 import { type Claim, MessageDedupe } from "./dedupe";
 import { alertOf, isAlert, parseMessage, type LifecycleMessage } from "./messages";
+import { shardOf } from "../../../src/session/stats";
 
 export { MessageDedupe };
 
@@ -97,9 +98,7 @@ async function alert(message: LifecycleMessage, env: Env): Promise<void> {
   if (!response.ok) throw new Error(`webhook answered ${response.status}`);
 }
 
-/** The dedupe object that holds a message's row: by FNV-1a of its messageId, over DEDUPE_SHARDS. */
+/** The dedupe object that holds a message's row: by edge-session's own stable shard hash of its messageId, over DEDUPE_SHARDS. */
 export function dedupeFor(env: Env, key: string): DurableObjectStub<MessageDedupe> {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
-  return env.DEDUPE.get(env.DEDUPE.idFromName(`shard-${(hash >>> 0) % DEDUPE_SHARDS}`));
+  return env.DEDUPE.get(env.DEDUPE.idFromName(`shard-${shardOf(key, DEDUPE_SHARDS)}`));
 }
