@@ -5,10 +5,11 @@
  * a single-use ticket that lasts a minute. Expected values come from that contract.
  */
 import { evictDurableObject } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { freshId } from "./support/back-ends";
 import { ADMIN_TOKEN, API_TOKEN, call, sessionPath } from "./support/http";
+import { open, watch } from "./support/live";
 import { stubOf } from "./support/objects";
 import { testClock } from "./support/worker";
 
@@ -18,44 +19,6 @@ const COMPLEX = { model: "gemini-3.1-pro", tier: "COMPLEX" };
 
 const resolve = (id: string, content: string, routed = SIMPLE, headers: Record<string, string> = {}) =>
   call("POST", "/v1/resolve", { body: { sessionId: id, body: { model: "auto", messages: [{ role: "user", content }] }, routed }, headers });
-
-type Event = { seq: number; type: string; [field: string]: unknown };
-
-/** A watcher: the events it has received, and a way to wait for the n-th. */
-interface Watcher {
-  events: Event[];
-  next(count: number): Promise<Event[]>;
-  close(): void;
-  closed: Promise<void>;
-}
-
-async function open(path: string, headers: Record<string, string> = { authorization: `Bearer ${API_TOKEN}` }): Promise<Response> {
-  return exports.default.fetch(new Request(`http://session.test${path}`, { headers: { upgrade: "websocket", ...headers } }));
-}
-
-function watch(res: Response): Watcher {
-  expect(res.status).toBe(101);
-  const ws = res.webSocket!;
-  ws.accept();
-  const events: Event[] = [];
-  let wake: () => void = () => undefined;
-  ws.addEventListener("message", (m) => {
-    events.push(JSON.parse(m.data as string));
-    wake();
-  });
-  const closed = new Promise<void>((r) => ws.addEventListener("close", () => r()));
-  return {
-    events,
-    async next(count) {
-      // Bounded: 200 turns of the event loop, each waiting for a message or 10 ms.
-      for (let i = 0; i < 200 && events.length < count; i++) await new Promise<void>((r) => ((wake = r), setTimeout(r, 10)));
-      expect(events.length, `waited for ${count} events`).toBeGreaterThanOrEqual(count);
-      return events.slice(0, count);
-    },
-    close: () => ws.close(1000, "done"),
-    closed,
-  };
-}
 
 async function ticketFor(id: string, options: { token?: string; headers?: Record<string, string> } = {}) {
   const res = await call("POST", sessionPath(id, "/live-ticket"), options);
